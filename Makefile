@@ -1,0 +1,86 @@
+# otel-agent build: bpf/*.bpf.c -> .output/*.bpf.o -> .output/*.skel.h -> user objects -> ./otel-agent
+OUTPUT     := .output
+ARCH       := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VMLINUX    := vmlinux/$(ARCH)/vmlinux.h
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+CC         ?= gcc
+PKGS       := libbpf libelf zlib libmicrohttpd
+VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+
+CFLAGS     ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) \
+	      -DOA_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Ivmlinux/$(ARCH) -Wall -Werror
+
+# The BPF object depends on every header it includes (explicit: no pattern wildcards).
+BPF_HDRS   := include/otel_agent.h include/http_parse.h bpf/sock.bpf.h $(VMLINUX)
+AGENT_SRCS := $(wildcard src/*.c)
+AGENT_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(AGENT_SRCS))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
+LIB_OBJS   := $(filter-out $(OUTPUT)/src/main.o,$(AGENT_OBJS))
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all deps test smoke vmlinux clean format check-format bench
+all: otel-agent
+
+otel-agent: $(AGENT_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/http.bpf.o: bpf/http.bpf.c $(BPF_HDRS) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/http.skel.h: $(OUTPUT)/http.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+# Every user object may include the skeleton; build it first.
+$(OUTPUT)/src/%.o: src/%.c $(OUTPUT)/http.skel.h | $(OUTPUT)/src
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/tests/c_server: tests/servers/c_server.c | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $< -o $@
+
+$(OUTPUT) $(OUTPUT)/src $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+-include $(AGENT_OBJS:.o=.d) $(UNIT_TESTS:=.d)
+
+deps:
+	$(Q)sh deploy/install-deps.sh
+
+test: otel-agent $(UNIT_TESTS) $(OUTPUT)/tests/c_server
+	$(Q)python3 tests/run_tests.py
+
+smoke: otel-agent
+	$(Q)bash tests/smoke.sh
+
+vmlinux:
+	$(Q)mkdir -p vmlinux/$(ARCH)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX).tmp && mv $(VMLINUX).tmp $(VMLINUX)
+	@echo "regenerated $(VMLINUX) from $$(uname -r)"
+
+format:
+	$(Q)clang-format -i bpf/*.c bpf/*.h src/*.c src/*.h include/*.h tests/unit/*.c tests/servers/*.c
+
+check-format:
+	$(Q)clang-format --dry-run -Werror bpf/*.c bpf/*.h src/*.c src/*.h include/*.h tests/unit/*.c tests/servers/*.c
+
+clean:
+	$(Q)rm -rf $(OUTPUT) otel-agent

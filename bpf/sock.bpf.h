@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * fd -> struct file -> struct socket resolution through the current task's
+ * fd table, with CO-RE reads. Used to tell a TCP socket from a file or pipe
+ * for connections the agent did not see being accepted.
+ */
+#ifndef SOCK_BPF_H
+#define SOCK_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+#define OA_S_IFMT 00170000
+#define OA_S_IFSOCK 0140000
+#define OA_AF_INET 2
+#define OA_AF_INET6 10
+#define OA_SOCK_STREAM 1
+#define OA_IPPROTO_TCP 6
+
+static __always_inline struct file *fd_to_file(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+	unsigned int max_fds;
+
+	if (!fdt || fd < 0)
+		return NULL;
+	max_fds = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned int)fd >= max_fds)
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+		return NULL;
+	return file;
+}
+
+/* True when fd of the current process is a TCP socket over IPv4 or IPv6. */
+static __always_inline bool fd_is_tcp_socket(int fd)
+{
+	struct file *file = fd_to_file(fd);
+	struct socket *sock;
+	struct sock *sk;
+	umode_t mode;
+	__u16 family, type, proto;
+
+	if (!file)
+		return false;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & OA_S_IFMT) != OA_S_IFSOCK)
+		return false;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return false;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return false;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	type = BPF_CORE_READ(sk, sk_type);
+	proto = BPF_CORE_READ(sk, sk_protocol);
+	return (family == OA_AF_INET || family == OA_AF_INET6) && type == OA_SOCK_STREAM &&
+	       proto == OA_IPPROTO_TCP;
+}
+
+#endif /* SOCK_BPF_H */

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Structs and constants shared by the BPF programs (bpf/http.bpf.c) and the
+ * user-space loader: map keys and values, counter indexes, limits.
+ */
+#ifndef OTEL_AGENT_H
+#define OTEL_AGENT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Longest path kept per series; longer paths are truncated (and flagged). */
+#define OA_MAX_PATH 128
+/* Histogram bounds the kernel can count; one more bucket holds +Inf. */
+#define OA_MAX_BOUNDS 31
+#define OA_NR_BUCKETS (OA_MAX_BOUNDS + 1)
+
+enum oa_method {
+	OA_METHOD_OTHER = 0,
+	OA_METHOD_GET,
+	OA_METHOD_HEAD,
+	OA_METHOD_POST,
+	OA_METHOD_PUT,
+	OA_METHOD_DELETE,
+	OA_METHOD_CONNECT,
+	OA_METHOD_OPTIONS,
+	OA_METHOD_TRACE,
+	OA_METHOD_PATCH,
+	OA_METHOD_COUNT,
+};
+
+/* HTTP minor version as seen on the wire: 10 for HTTP/1.0, 11 for HTTP/1.1. */
+#define OA_HTTP_10 10
+#define OA_HTTP_11 11
+
+/* One aggregated series in the kernel: per target process, method, status, path. */
+struct series_key {
+	__u32 tgid;
+	__u16 status;
+	__u8 method;
+	__u8 version;
+	char path[OA_MAX_PATH];
+};
+
+/* Per-CPU value; buckets are not cumulative: bucket i counts bounds[i-1] < d <= bounds[i]. */
+struct series_val {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 buckets[OA_NR_BUCKETS];
+};
+
+/* A socket of a target, keyed by process and fd. */
+struct conn_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+/* The request a connection is waiting to answer. */
+struct conn_val {
+	__u64 start_ns;
+	__u8 method;
+	__u8 version;
+	__u8 pending;
+	__u8 _pad[5];
+	char path[OA_MAX_PATH];
+};
+
+/* Things the programs saw, exported as otel_agent_* counters (per-CPU array index). */
+enum oa_event {
+	OA_EV_REQUESTS,		  /* request lines recognised */
+	OA_EV_RESPONSES,	  /* final responses matched to a request */
+	OA_EV_UNMATCHED_RESPONSES, /* status lines with no request waiting */
+	OA_EV_REQUEST_REPLACED,	  /* a new request arrived before the previous was answered */
+	OA_EV_PATH_TRUNCATED,	  /* path longer than OA_MAX_PATH */
+	OA_EV_COUNT,
+};
+
+/* Map updates that failed, by map (per-CPU array index). */
+enum oa_map_error {
+	OA_ERR_CONNS,	 /* conns full */
+	OA_ERR_SERIES,	 /* series full */
+	OA_ERR_IO_ARGS,	 /* in-flight syscall arguments */
+	OA_ERR_TARGETS,	 /* forked child not added */
+	OA_ERR_COUNT,
+};
+
+#endif /* OTEL_AGENT_H */

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Lifecycle of the BPF side: checks, open, configure, load, fill targets, attach, destroy. */
+#ifndef OA_BPF_LOADER_H
+#define OA_BPF_LOADER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include "otel_agent.h"
+
+struct http_bpf;
+
+struct bpf_agent {
+	struct http_bpf *skel;
+	double bounds[OA_MAX_BOUNDS]; /* seconds, ascending: what the kernel buckets by */
+	unsigned int nr_bounds;
+};
+
+/*
+ * What must hold before anything is loaded: BTF, privileges, tracefs
+ * (mounted here if it is not). Prints one actionable line and returns
+ * -errno on failure.
+ */
+int bpf_agent_preflight(void);
+
+/* Loads and attaches with the given bucket bounds (seconds, ascending) and targets. */
+int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_bounds,
+		    const pid_t *pids, size_t nr_pids);
+
+/* Accepts NULL and a never-started agent. */
+void bpf_agent_stop(struct bpf_agent *a);
+
+#endif /* OA_BPF_LOADER_H */

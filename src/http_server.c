@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The metrics endpoint, on libmicrohttpd's internal polling thread: one
+ * thread answers scrapes one at a time, so rendering needs no locks. Owns
+ * routing, content type and gzip (zlib).
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <microhttpd.h>
+#include <zlib.h>
+#include "http_server.h"
+#include "log.h"
+
+#define CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
+#define CT_TEXT "text/plain; charset=utf-8"
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	bool enabled;
+	char health_note[256];
+	render_fn render;
+	void *ctx;
+};
+
+int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	size_t host_len;
+	int err;
+
+	if (!colon || colon == listen || !colon[1])
+		return -EINVAL;
+	host_len = (size_t)(colon - listen);
+	if (listen[0] == '[') {
+		if (host_len < 3 || listen[host_len - 1] != ']')
+			return -EINVAL;
+		listen++;
+		host_len -= 2;
+	}
+	if (host_len >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, listen, host_len);
+	host[host_len] = '\0';
+	err = getaddrinfo(host, colon + 1, &hints, &res);
+	if (err || !res)
+		return -EINVAL;
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+bool accepts_gzip(const char *value)
+{
+	const char *p = value;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+		char item[128];
+		const char *name = item, *q;
+
+		if (n < sizeof(item)) {
+			memcpy(item, p, n);
+			item[n] = '\0';
+			while (*name == ' ' || *name == '\t')
+				name++;
+			if (!strncasecmp(name, "gzip", 4) && strchr(" \t;", name[4] ? name[4] : ' ')) {
+				/* "gzip;q=0" explicitly refuses it */
+				q = strstr(name, "q=");
+				return !q || strtod(q + 2, NULL) > 0;
+			}
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+static int gzip_buffer(const char *in, size_t in_len, char **out, size_t *out_len)
+{
+	z_stream zs = { 0 };
+	uLong bound;
+	int err;
+
+	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
+		return -ENOMEM;
+	bound = deflateBound(&zs, in_len);
+	*out = malloc(bound);
+	if (!*out) {
+		deflateEnd(&zs);
+		return -ENOMEM;
+	}
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)in_len;
+	zs.next_out = (Bytef *)*out;
+	zs.avail_out = (uInt)bound;
+	err = deflate(&zs, Z_FINISH);
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	if (err != Z_STREAM_END) {
+		free(*out);
+		*out = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
+			     char *body, size_t len, bool gzipped)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (gzipped)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
+				  const char *text)
+{
+	char *body = strdup(text);
+
+	if (!body)
+		return MHD_NO;
+	return reply(conn, status, CT_TEXT, body, strlen(body), false);
+}
+
+static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connection *conn,
+				     enum oa_endpoint ep)
+{
+	const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	char *body = NULL, *gz = NULL;
+	size_t len = 0, gz_len = 0;
+	FILE *out = open_memstream(&body, &len);
+	int err;
+
+	if (!out)
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	err = srv->render(srv->ctx, ep, out);
+	if (fclose(out) || err) {
+		free(body);
+		log_error("rendering %s failed (%d)", ep == EP_OTEL ? "/metrics/otel" : "/metrics",
+			  err);
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "rendering failed\n");
+	}
+	if (ae && accepts_gzip(ae) && !gzip_buffer(body, len, &gz, &gz_len)) {
+		free(body);
+		return reply(conn, MHD_HTTP_OK, CT_PROMETHEUS, gz, gz_len, true);
+	}
+	return reply(conn, MHD_HTTP_OK, CT_PROMETHEUS, body, len, false);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_ctx)
+{
+	struct http_server *srv = cls;
+	char note[300];
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_ctx;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+	if (!strcmp(url, "/healthz")) {
+		snprintf(note, sizeof(note), "%s%s\n", srv->enabled ? "ok" : "disabled: ",
+			 srv->enabled ? "" : srv->health_note);
+		return reply_text(conn, MHD_HTTP_OK, note);
+	}
+	if (srv->enabled && !strcmp(url, "/metrics/otel"))
+		return serve_metrics(srv, conn, EP_OTEL);
+	if (srv->enabled && !strcmp(url, "/metrics"))
+		return serve_metrics(srv, conn, EP_PLUGIN);
+	if (!srv->enabled && (!strcmp(url, "/metrics") || !strcmp(url, "/metrics/otel"))) {
+		snprintf(note, sizeof(note), "metrics disabled: %s\n", srv->health_note);
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, note);
+	}
+	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found; try /metrics/otel or /metrics\n");
+}
+
+struct http_server *http_server_start(const char *listen, bool enabled, const char *health_note,
+				      render_fn render, void *ctx)
+{
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	struct http_server *srv;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+
+	if (parse_listen(listen, &addr, &addr_len)) {
+		log_error("--listen '%s' is not ADDR:PORT (for example 127.0.0.1:9464 or [::1]:9464)",
+			  listen);
+		errno = EINVAL;
+		return NULL;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return NULL;
+	srv->enabled = enabled;
+	snprintf(srv->health_note, sizeof(srv->health_note), "%s", health_note ? health_note : "");
+	srv->render = render;
+	srv->ctx = ctx;
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
+				       (struct sockaddr *)&addr, MHD_OPTION_END);
+	if (!srv->daemon) {
+		int err = errno ? errno : EADDRINUSE;
+
+		log_error("cannot listen on %s: %s", listen, strerror(err));
+		free(srv);
+		errno = err;
+		return NULL;
+	}
+	return srv;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	MHD_stop_daemon(srv->daemon);
+	free(srv);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The user-space view of the metrics at one scrape: series aggregated from
+ * the kernel maps by route, plus the agent's own counters. Produced by
+ * aggregate.c, consumed by render.c.
+ */
+#ifndef OA_SERIES_H
+#define OA_SERIES_H
+
+#include <stddef.h>
+#include "otel_agent.h"
+
+/* A route template is at most a path plus room for placeholders. */
+#define OA_MAX_ROUTE (OA_MAX_PATH + 64)
+
+/* One exported series: requests of one method, status, version and route, over all targets. */
+struct oa_series {
+	__u16 status;
+	__u8 method;  /* enum oa_method */
+	__u8 version; /* OA_HTTP_10 / OA_HTTP_11, 0 if unknown */
+	char route[OA_MAX_ROUTE];
+	__u64 count;
+	__u64 sum_ns;
+	__u64 buckets[OA_NR_BUCKETS]; /* not cumulative; over snapshot.bounds, last is +Inf */
+};
+
+struct oa_target {
+	__u32 pid;
+	char service_name[128];
+};
+
+struct oa_snapshot {
+	const double *bounds; /* the kernel's bucket bounds in seconds, ascending */
+	unsigned int nr_bounds;
+	struct oa_series *series;
+	size_t nr_series;
+	__u64 events[OA_EV_COUNT];
+	__u64 map_errors[OA_ERR_COUNT];
+	const struct oa_target *targets;
+	size_t nr_targets;
+	const char *host_name;
+	const char *version; /* the agent's version, for otel_agent_build_info */
+};
+
+#endif /* OA_SERIES_H */
