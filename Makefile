@@ -65,10 +65,16 @@ $(OUTPUT) $(OUTPUT)/src $(OUTPUT)/tests:
 deps:
 	$(Q)sh deploy/install-deps.sh
 
-test: otel-agent $(UNIT_TESTS) $(OUTPUT)/tests/c_server
+# test and smoke work on a fresh machine: install first, then build with the
+# pkg-config flags that only exist once the packages do.
+test:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory otel-agent $(UNIT_TESTS) $(OUTPUT)/tests/c_server
 	$(Q)python3 tests/run_tests.py
 
-smoke: otel-agent
+smoke:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory otel-agent
 	$(Q)bash tests/smoke.sh
 
 vmlinux:

@@ -125,8 +125,12 @@ static __always_inline void save_io_args(long fd, __u64 buf, __u32 kind)
 		count_map_error(OA_ERR_IO_ARGS);
 }
 
-/* First bytes of the data a syscall moved: resolve iovec/msghdr to the first segment. */
-static __always_inline __u32 read_first_segment(const struct io_args *a, long ret, char *dst)
+/*
+ * Copies up to max (at most HTTP_WINDOW) first bytes of the data a syscall
+ * moved, from the first iovec segment for readv/writev/recvmsg/sendmsg.
+ */
+static __always_inline __u32 read_first_segment(const struct io_args *a, long ret, char *dst,
+						__u32 max)
 {
 	__u64 ptr = a->buf;
 	__u64 seg_len = ret;
@@ -150,7 +154,7 @@ static __always_inline __u32 read_first_segment(const struct io_args *a, long re
 		if (iov.iov_len < seg_len)
 			seg_len = iov.iov_len;
 	}
-	n = seg_len > HTTP_WINDOW ? HTTP_WINDOW : (__u32)seg_len;
+	n = seg_len > max ? max : (__u32)seg_len;
 	/* keep the bound visible to the verifier after the compiler's rewrite */
 	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(2 * HTTP_WINDOW - 1));
 	if (n > HTTP_WINDOW)
@@ -218,7 +222,7 @@ static __always_inline void on_read(const struct io_args *a, __u32 tgid, long re
 	s = get_scratch();
 	if (!s)
 		return;
-	n = read_first_segment(a, ret, s->buf);
+	n = read_first_segment(a, ret, s->buf, HTTP_WINDOW);
 	if (!n || parse_request(s, n, &info))
 		return;
 	if (conn && conn->pending) {
@@ -293,7 +297,7 @@ static __always_inline void on_write(const struct io_args *a, __u32 tgid, long r
 	s = get_scratch();
 	if (!s)
 		return;
-	n = read_first_segment(a, ret, s->buf);
+	n = read_first_segment(a, ret, s->buf, HTTP_STATUS_LINE_MIN + 1);
 	status = http_parse_status(s->buf, n, &version);
 	if (!status)
 		return;

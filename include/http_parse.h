@@ -18,6 +18,8 @@
 /* Bytes of a read or write examined; a power of two so indexes can be masked. */
 #define HTTP_WINDOW 256
 #define HTTP_WINDOW_MASK (HTTP_WINDOW - 1)
+/* "HTTP/1.1 200": the bytes a status line needs before its reason phrase. */
+#define HTTP_STATUS_LINE_MIN 12
 /* Longest method token accepted ("_OTHER" methods included). */
 #define HTTP_MAX_METHOD 16
 
@@ -224,7 +226,7 @@ static __always_inline int http_parse_status(const char *buf, __u32 len, __u8 *v
 {
 	int status;
 
-	if (len < 12)
+	if (len < HTTP_STATUS_LINE_MIN)
 		return 0;
 	if (buf[0] != 'H' || buf[1] != 'T' || buf[2] != 'T' || buf[3] != 'P' || buf[4] != '/' ||
 	    buf[5] != '1' || buf[6] != '.' || buf[8] != ' ')
@@ -239,7 +241,7 @@ static __always_inline int http_parse_status(const char *buf, __u32 len, __u8 *v
 	    buf[11] > '9')
 		return 0;
 	/* The reason phrase may be empty, but the code must end there. */
-	if (len > 12 && buf[12] != ' ' && buf[12] != '\r' && buf[12] != '\n')
+	if (len > HTTP_STATUS_LINE_MIN && buf[12] != ' ' && buf[12] != '\r' && buf[12] != '\n')
 		return 0;
 	status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
 	return status;

@@ -16,38 +16,15 @@ bool log_is_verbose(void)
 	return verbose;
 }
 
-static void vlog(const char *fmt, va_list ap)
-{
-	fputs("otel-agent: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-}
-
-void log_info(const char *fmt, ...)
+void log_msg(enum log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
-	va_start(ap, fmt);
-	vlog(fmt, ap);
-	va_end(ap);
-}
-
-void log_debug(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!verbose)
+	if (level == LOG_DEBUG && !verbose)
 		return;
+	fputs(level == LOG_ERROR ? "otel-agent: error: " : "otel-agent: ", stderr);
 	va_start(ap, fmt);
-	vlog(fmt, ap);
+	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-}
-
-void log_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(fmt, ap);
-	va_end(ap);
+	fputc('\n', stderr);
 }

@@ -5,10 +5,18 @@
 
 #include <stdbool.h>
 
+enum log_level {
+	LOG_DEBUG, /* shown with -v only */
+	LOG_INFO,
+	LOG_ERROR,
+};
+
 void log_set_verbose(bool verbose);
 bool log_is_verbose(void);
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 #endif /* OA_LOG_H */

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs with apt-get what a fresh Debian 12 machine lacks to build and test
+# otel-agent; does nothing when everything is there. Run as root (make deps).
+set -eu
+
+# build: compiler, BPF toolchain, libraries; test: cmocka, promtool, python3, node, curl
+PKGS="make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev \
+bpftool libcmocka-dev prometheus python3 curl iproute2"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+# any Node.js 18+ will do; Debian's package only when none is installed
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+
+if [ -z "$missing" ]; then
+	echo "deps: all installed"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing:$missing; run 'sudo make deps'" >&2
+	exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
