@@ -344,20 +344,20 @@ static __always_inline void forget_conn(__s32 fd)
 	bpf_map_delete_elem(&conns, &ck);
 }
 
-#define ENTER(name, kind)                                                    \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                          \
-	int handle_sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
-	{                                                                    \
-		save_io_args(ctx->args[0], ctx->args[1], kind);                               \
-		return 0;                                                    \
+#define ENTER(name, kind)                                                  \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                        \
+	int handle_sys_enter_##name(struct trace_event_raw_sys_enter *ctx) \
+	{                                                                  \
+		save_io_args(ctx->args[0], ctx->args[1], kind);            \
+		return 0;                                                  \
 	}
 
-#define EXIT(name, is_read)                                                  \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                           \
-	int handle_sys_exit_##name(struct trace_event_raw_sys_exit *ctx)     \
-	{                                                                    \
-		on_io_exit(ctx->ret, is_read);                               \
-		return 0;                                                    \
+#define EXIT(name, is_read)                                              \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                       \
+	int handle_sys_exit_##name(struct trace_event_raw_sys_exit *ctx) \
+	{                                                                \
+		on_io_exit(ctx->ret, is_read);                           \
+		return 0;                                                \
 	}
 
 ENTER(read, IO_PLAIN)

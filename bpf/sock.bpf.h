@@ -11,10 +11,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
-#define OA_S_IFMT 00170000
-#define OA_S_IFSOCK 0140000
-#define OA_AF_INET 2
-#define OA_AF_INET6 10
+#define OA_S_IFMT      00170000
+#define OA_S_IFSOCK    0140000
+#define OA_AF_INET     2
+#define OA_AF_INET6    10
 #define OA_SOCK_STREAM 1
 #define OA_IPPROTO_TCP 6
 

@@ -16,7 +16,7 @@
 #endif
 
 /* Bytes of a read or write examined; a power of two so indexes can be masked. */
-#define HTTP_WINDOW 256
+#define HTTP_WINDOW	 256
 #define HTTP_WINDOW_MASK (HTTP_WINDOW - 1)
 /* "HTTP/1.1 200": the bytes a status line needs before its reason phrase. */
 #define HTTP_STATUS_LINE_MIN 12
@@ -179,8 +179,8 @@ static __always_inline int http_request_finish(const struct http_req_parser *p,
 	info->version = 0;
 	if (p->state != HTTP_REQ_VERSION || p->vlen < 8)
 		return 0;
-	if (v[0] != 'H' || v[1] != 'T' || v[2] != 'T' || v[3] != 'P' || v[4] != '/' || v[5] != '1' ||
-	    v[6] != '.')
+	if (v[0] != 'H' || v[1] != 'T' || v[2] != 'T' || v[3] != 'P' || v[4] != '/' ||
+	    v[5] != '1' || v[6] != '.')
 		return -1; /* something after the target that is not a version */
 	if (v[7] == '0')
 		info->version = OA_HTTP_10;

@@ -68,20 +68,20 @@ struct conn_val {
 
 /* Things the programs saw, exported as otel_agent_* counters (per-CPU array index). */
 enum oa_event {
-	OA_EV_REQUESTS,		  /* request lines recognised */
-	OA_EV_RESPONSES,	  /* final responses matched to a request */
+	OA_EV_REQUESTS,		   /* request lines recognised */
+	OA_EV_RESPONSES,	   /* final responses matched to a request */
 	OA_EV_UNMATCHED_RESPONSES, /* status lines with no request waiting */
-	OA_EV_REQUEST_REPLACED,	  /* a new request arrived before the previous was answered */
-	OA_EV_PATH_TRUNCATED,	  /* path longer than OA_MAX_PATH */
+	OA_EV_REQUEST_REPLACED,	   /* a new request arrived before the previous was answered */
+	OA_EV_PATH_TRUNCATED,	   /* path longer than OA_MAX_PATH */
 	OA_EV_COUNT,
 };
 
 /* Map updates that failed, by map (per-CPU array index). */
 enum oa_map_error {
-	OA_ERR_CONNS,	 /* conns full */
-	OA_ERR_SERIES,	 /* series full */
-	OA_ERR_IO_ARGS,	 /* in-flight syscall arguments */
-	OA_ERR_TARGETS,	 /* forked child not added */
+	OA_ERR_CONNS,	/* conns full */
+	OA_ERR_SERIES,	/* series full */
+	OA_ERR_IO_ARGS, /* in-flight syscall arguments */
+	OA_ERR_TARGETS, /* forked child not added */
 	OA_ERR_COUNT,
 };
 

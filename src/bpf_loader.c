@@ -18,11 +18,11 @@
 #include "bpf_loader.h"
 #include "log.h"
 
-#define BTF_PATH "/sys/kernel/btf/vmlinux"
-#define TRACEFS "/sys/kernel/tracing"
+#define BTF_PATH	"/sys/kernel/btf/vmlinux"
+#define TRACEFS		"/sys/kernel/tracing"
 #define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
-#define OA_CAP_PERFMON 38
-#define OA_CAP_BPF 39
+#define OA_CAP_PERFMON	38
+#define OA_CAP_BPF	39
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -92,8 +92,9 @@ int bpf_agent_preflight(void)
 
 	libbpf_set_print(libbpf_print);
 	if (access(BTF_PATH, R_OK)) {
-		log_error("this kernel exposes no BTF (" BTF_PATH
-			  " is missing); otel-agent needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+		log_error(
+			"this kernel exposes no BTF (" BTF_PATH
+			" is missing); otel-agent needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
 		return -ENOENT;
 	}
 	err = check_capabilities();
@@ -142,8 +143,8 @@ int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_b
 
 	memset(a, 0, sizeof(*a));
 	if (nr_bounds > OA_MAX_BOUNDS) {
-		log_error("%u histogram bounds given, the kernel side counts at most %d",
-			  nr_bounds, OA_MAX_BOUNDS);
+		log_error("%u histogram bounds given, the kernel side counts at most %d", nr_bounds,
+			  OA_MAX_BOUNDS);
 		return -E2BIG;
 	}
 	a->skel = http_bpf__open();
@@ -161,8 +162,9 @@ int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_b
 
 	err = http_bpf__load(a->skel);
 	if (err) {
-		log_error("the kernel refused the BPF programs: %s (run with -v for the verifier log)",
-			  strerror(-err));
+		log_error(
+			"the kernel refused the BPF programs: %s (run with -v for the verifier log)",
+			strerror(-err));
 		goto cleanup;
 	}
 	err = add_targets(a, pids, nr_pids);

@@ -74,7 +74,8 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 				return CLI_USAGE_ERROR;
 			}
 			if (parse_pid(optarg, &opts->pids[opts->nr_pids])) {
-				fprintf(stderr, "otel-agent: --pid needs a positive number, got '%s'\n",
+				fprintf(stderr,
+					"otel-agent: --pid needs a positive number, got '%s'\n",
 					optarg);
 				return CLI_USAGE_ERROR;
 			}

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define OA_MAX_PIDS 64
+#define OA_MAX_PIDS	  64
 #define OA_DEFAULT_LISTEN "127.0.0.1:9464"
 
 struct options {
@@ -21,7 +21,7 @@ struct options {
 
 enum cli_result {
 	CLI_OK = 0,
-	CLI_EXIT_OK,	/* --help or --version printed */
+	CLI_EXIT_OK, /* --help or --version printed */
 	CLI_USAGE_ERROR,
 };
 

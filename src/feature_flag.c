@@ -29,8 +29,7 @@ static bool is_set(const char *value)
 	return value && value[0];
 }
 
-struct flag_decision flag_resolve(const char *option, const char *agent_env,
-				  const char *target_env)
+struct flag_decision flag_resolve(const char *option, const char *agent_env, const char *target_env)
 {
 	struct flag_decision d = { .enabled = false, .source = FLAG_FROM_DEFAULT };
 	const char *value = NULL;

@@ -15,7 +15,7 @@
 #include "log.h"
 
 #define CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
-#define CT_TEXT "text/plain; charset=utf-8"
+#define CT_TEXT	      "text/plain; charset=utf-8"
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -70,7 +70,8 @@ bool accepts_gzip(const char *value)
 			item[n] = '\0';
 			while (*name == ' ' || *name == '\t')
 				name++;
-			if (!strncasecmp(name, "gzip", 4) && strchr(" \t;", name[4] ? name[4] : ' ')) {
+			if (!strncasecmp(name, "gzip", 4) &&
+			    strchr(" \t;", name[4] ? name[4] : ' ')) {
 				/* "gzip;q=0" explicitly refuses it */
 				q = strstr(name, "q=");
 				return !q || strtod(q + 2, NULL) > 0;
@@ -146,8 +147,8 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int stat
 static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connection *conn,
 				     enum oa_endpoint ep)
 {
-	const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	const char *ae =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
 	char *body = NULL, *gz = NULL;
 	size_t len = 0, gz_len = 0;
 	FILE *out = open_memstream(&body, &len);
@@ -183,8 +184,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
 	if (!strcmp(url, "/healthz")) {
-		snprintf(note, sizeof(note), "%s%s\n", srv->enabled ? "ok" : "disabled: ",
-			 srv->enabled ? "" : srv->health_note);
+		snprintf(note, sizeof(note), "%s%s\n",
+			 srv->enabled ? "ok" : "disabled: ", srv->enabled ? "" : srv->health_note);
 		return reply_text(conn, MHD_HTTP_OK, note);
 	}
 	if (srv->enabled && !strcmp(url, "/metrics/otel"))
@@ -207,8 +208,9 @@ struct http_server *http_server_start(const char *listen, bool enabled, const ch
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
 	if (parse_listen(listen, &addr, &addr_len)) {
-		log_error("--listen '%s' is not ADDR:PORT (for example 127.0.0.1:9464 or [::1]:9464)",
-			  listen);
+		log_error(
+			"--listen '%s' is not ADDR:PORT (for example 127.0.0.1:9464 or [::1]:9464)",
+			listen);
 		errno = EINVAL;
 		return NULL;
 	}

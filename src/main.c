@@ -46,8 +46,7 @@ static int render_endpoint(void *ctx, enum oa_endpoint ep, FILE *out)
 }
 
 /* The first target that sets FEATURE_OTEL decides, when neither the option nor our env does. */
-static struct flag_decision decide_flag(const struct options *opts, char *target_value,
-					size_t len)
+static struct flag_decision decide_flag(const struct options *opts, char *target_value, size_t len)
 {
 	target_value[0] = '\0';
 	for (size_t i = 0; i < opts->nr_pids; i++) {
@@ -124,14 +123,15 @@ int main(int argc, char **argv)
 	if (flag.enabled) {
 		nr_bounds = buckets_union(&buckets_otel, &buckets_plugin, bounds, OA_MAX_BOUNDS);
 		if (nr_bounds < 0 || bpf_agent_preflight() ||
-		    bpf_agent_start(&agent.bpf, bounds, (unsigned int)nr_bounds, opts.pids, opts.nr_pids))
+		    bpf_agent_start(&agent.bpf, bounds, (unsigned int)nr_bounds, opts.pids,
+				    opts.nr_pids))
 			goto cleanup;
 		for (size_t i = 0; i < opts.nr_pids; i++)
 			log_info("tracing pid %d and its descendants", opts.pids[i]);
 		note[0] = '\0';
 	} else {
 		snprintf(note, sizeof(note),
-			 "FEATURE_OTEL is not enabled (decided by %s); nothing is loaded", 
+			 "FEATURE_OTEL is not enabled (decided by %s); nothing is loaded",
 			 flag_source_name(flag.source));
 		log_info("%s; to publish metrics start the target with FEATURE_OTEL=true or pass "
 			 "--feature-otel=true",

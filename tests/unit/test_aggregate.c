@@ -13,7 +13,7 @@
 static void test_union(void **state)
 {
 	static const double want[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
-				       0.5,   0.75,  1,    2.5,	  5,	7.5,   10 };
+				       0.5,   0.75,  1,	   2.5,	  5,	7.5,   10 };
 	double out[OA_MAX_BOUNDS];
 	int n;
 

@@ -68,7 +68,8 @@ static void test_precedence(void **state)
 
 static void test_environ_find(void **state)
 {
-	static const char block[] = "PATH=/bin\0FEATURE_OTEL_X=1\0FEATURE_OTEL=true\0EMPTY=\0LAST=z";
+	static const char block[] =
+		"PATH=/bin\0FEATURE_OTEL_X=1\0FEATURE_OTEL=true\0EMPTY=\0LAST=z";
 	size_t len = sizeof(block) - 1;
 
 	(void)state;
@@ -84,8 +85,8 @@ static void test_environ_find(void **state)
 
 static void test_cli(void **state)
 {
-	char *ok[] = { "otel-agent", "--pid", "12", "-p", "34", "--listen", "[::1]:9000",
-		       "--feature-otel=on", "-v", NULL };
+	char *ok[] = { "otel-agent",	    "--pid", "12", "-p", "34", "--listen", "[::1]:9000",
+		       "--feature-otel=on", "-v",    NULL };
 	char *no_pid[] = { "otel-agent", "-v", NULL };
 	char *bad_pid[] = { "otel-agent", "--pid", "12x", NULL };
 	char *bad_flag[] = { "otel-agent", "--pid", "1", "--feature-otel=perhaps", NULL };
