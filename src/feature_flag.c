@@ -52,7 +52,7 @@ const char *flag_source_name(enum flag_source source)
 {
 	switch (source) {
 	case FLAG_FROM_OPTION:
-		return "--feature-otel";
+		return "the --feature-otel option";
 	case FLAG_FROM_AGENT_ENV:
 		return "the agent's FEATURE_OTEL";
 	case FLAG_FROM_TARGET_ENV:
@@ -60,5 +60,5 @@ const char *flag_source_name(enum flag_source source)
 	case FLAG_FROM_DEFAULT:
 		break;
 	}
-	return "default (FEATURE_OTEL unset)";
+	return "unset in the agent's and the target's environment";
 }

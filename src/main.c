@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		note[0] = '\0';
 	} else {
 		snprintf(note, sizeof(note),
-			 "FEATURE_OTEL is not enabled (decided by %s); nothing is loaded",
+			 "FEATURE_OTEL is not enabled (%s); nothing is loaded",
 			 flag_source_name(flag.source));
 		log_info("%s; to publish metrics start the target with FEATURE_OTEL=true or pass "
 			 "--feature-otel=true",

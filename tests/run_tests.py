@@ -5,7 +5,7 @@
    CMOCKA_MESSAGE_OUTPUT=TAP; each `ok N` / `not ok N` line is one pass or
    failure, and a binary that exits non-zero without a `not ok` line is one
    failure.
-2. Runs the BPF selftests of tests/selftest.py one by one, each with a
+2. Runs the BPF selftests of tests/selftest.py and tests/selftest_env.py one by one, each with a
    timeout, printing PASS / FAIL / SKIP lines. They are skipped only when not
    root; with CI set in the environment a skip counts as a failure.
 3. Ends with exactly one line `N passed, M failed[, K skipped]`; exit 1 if M > 0.
@@ -76,7 +76,7 @@ def run_unit_tests(tally):
             err = r.stderr.decode(errors="replace").strip().splitlines()
             print(f"FAIL {name}: exit {rc} without a 'not ok' line"
                   + (f": {err[-1]}" if err else ""))
-        print(f"unit {name}: {passed} passed, {failed} failed")
+        print(f"unit {name}: ok {passed}, not ok {failed}")
         tally.passed += passed
         tally.failed += failed
 
@@ -88,8 +88,9 @@ def _on_alarm(signum, frame):
 def run_selftests(tally, only=None):
     sys.path.insert(0, os.path.join(REPO, "tests"))
     import selftest
+    import selftest_env
 
-    tests = [t for t in selftest.TESTS if not only or only in t.__name__]
+    tests = [t for t in selftest.TESTS + selftest_env.TESTS if not only or only in t.__name__]
     if os.geteuid() != 0:
         for t in tests:
             print(f"SKIP {t.__name__}: needs root (loads BPF programs)")
@@ -124,7 +125,7 @@ def run_selftests(tally, only=None):
                 tally.failed += 1
                 tb = traceback.extract_tb(e.__traceback__)[-1]
                 print(f"FAIL {name}: {type(e).__name__}: {e} "
-                      f"(selftest.py:{tb.lineno} in {tb.name})")
+                      f"({os.path.basename(tb.filename)}:{tb.lineno} in {tb.name})")
             finally:
                 signal.alarm(0)
                 selftest.kill_all_children()

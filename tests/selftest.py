@@ -106,7 +106,8 @@ class Procs:
         return False
 
     def spawn(self, argv, env=None, **kw):
-        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, cwd=REPO, **kw)
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.Popen(argv, env=env, cwd=REPO, **kw)
         self.procs.append(p)
         _live.add(p)
         return p
@@ -123,18 +124,21 @@ class Procs:
         check(line.startswith("listening "), f"{kind} server: want 'listening' line got {line!r}")
         return p, int(line.split()[1])
 
-    def agent(self, pids, extra=(), env=None, wait_body=("ok",)):
+    def agent(self, pids, extra=(), env=None, wait_body=("ok",), prefix=()):
         """Start the agent on a free port and wait until /healthz answers 200.
 
-        wait_body: accepted healthz body prefixes. Returns (Popen, base_url, body).
+        wait_body: accepted healthz body prefixes; prefix: a command the agent
+        runs under (unshare, setpriv). Returns (Popen, base_url, body); the
+        agent's stderr so far is agent_stderr(Popen).
         """
         port = free_port()
-        argv = [agent_path()]
+        argv = list(prefix) + [agent_path()]
         for pid in pids:
             argv += ["--pid", str(pid)]
         argv += ["--listen", f"127.0.0.1:{port}"] + list(extra)
         err = tempfile.TemporaryFile()
         p = self.spawn(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        p.stderr_file = err
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         status, body = None, ""
@@ -151,6 +155,12 @@ class Procs:
         raise TestFailure(f"/healthz within {HEALTH_TIMEOUT_S:.0f}s: "
                           f"want 200 {'|'.join(wait_body)} "
                           f"got {status} {body[:40]!r}")
+
+
+def agent_stderr(p):
+    """What an agent started by Procs.agent wrote to stderr so far."""
+    p.stderr_file.seek(0)
+    return p.stderr_file.read().decode(errors="replace")
 
 
 def _read_line(p, timeout):

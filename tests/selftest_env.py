@@ -1,0 +1,220 @@
+"""Selftests of what surrounds the counting: the machine (no BTF, tracefs not
+mounted or not mountable, no privilege), the endpoint (gzip, IPv6, unknown
+paths) and which bytes are requests (connections opened before the agent,
+files and pipes that look like HTTP).
+
+Uses the helpers of selftest.py; run by tests/run_tests.py.
+"""
+
+import gzip
+import http.client
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from selftest import (Procs, TestFailure, agent_path, agent_stderr, check, check_eq, drive,
+                      free_port, parse_prom, scrape, scrape_until, series, total)
+
+OTEL_KEYS = ("http_request_method", "http_route", "http_response_status_code")
+PLUGIN_KEYS = ("method", "path", "status")
+
+# Run a command in a private mount namespace after some shell set-up, so
+# unmounting or hiding things never touches the machine's own mounts.
+def in_mount_ns(setup):
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            setup + ' && exec "$@"', "sh"]
+
+
+# tracefs may be mounted at both places (and debugfs would automount it again).
+HIDE_TRACEFS = ("{ umount -l /sys/kernel/debug/tracing 2>/dev/null; "
+                "umount -l /sys/kernel/debug 2>/dev/null; "
+                "umount -l /sys/kernel/tracing 2>/dev/null; true; } && "
+                "test ! -e /sys/kernel/tracing/events")
+
+
+def failing_start(prefix, pid):
+    """Runs the agent (enabled) under prefix; returns (exit code, stderr)."""
+    argv = list(prefix) + [agent_path(), "--pid", str(pid), "--listen",
+                           f"127.0.0.1:{free_port()}", "--feature-otel=true"]
+    r = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    return r.returncode, r.stderr.decode(errors="replace").strip()
+
+
+def test_no_btf():
+    """A kernel without /sys/kernel/btf/vmlinux: one line naming BTF, non-zero exit."""
+    with Procs() as procs:
+        srv, _ = procs.server("node")
+        rc, err = failing_start(in_mount_ns("mount -t tmpfs none /sys/kernel/btf"), srv.pid)
+        check(rc != 0, "no BTF: want non-zero exit got 0")
+        check("BTF" in err and "CONFIG_DEBUG_INFO_BTF" in err,
+              f"no BTF stderr: want a line about BTF got {err[-120:]!r}")
+        check_eq("no BTF stderr lines", 1, len(err.splitlines()))
+
+
+def test_tracefs_not_mounted():
+    """tracefs not mounted: the agent mounts it, says so, and counts."""
+    with Procs() as procs:
+        srv, port = procs.server("node")
+        agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true"],
+                                     prefix=in_mount_ns(HIDE_TRACEFS))
+        err = agent_stderr(agent)
+        check("mounted tracefs at /sys/kernel/tracing" in err,
+              f"tracefs: want 'mounted tracefs' logged got {err[-160:]!r}")
+        mix = [("GET", "/hello", None, "/hello", "200")] * 3
+        want = drive(port, mix)
+        got = scrape_until(base, len(mix))
+        check_eq("tracefs mounted by agent: GET /hello 200", want,
+                 series(got["plugin"][0], "http_requests_total", PLUGIN_KEYS))
+
+
+def test_tracefs_not_mountable():
+    """tracefs missing and no CAP_SYS_ADMIN to mount it: says how to mount it."""
+    with Procs() as procs:
+        srv, _ = procs.server("node")
+        prefix = in_mount_ns(HIDE_TRACEFS) + [
+            "setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"]
+        rc, err = failing_start(prefix, srv.pid)
+        check(rc != 0, "tracefs not mountable: want non-zero exit got 0")
+        check("mount -t tracefs tracefs /sys/kernel/tracing" in err,
+              f"tracefs not mountable stderr: want the mount command got {err[-160:]!r}")
+
+
+def test_not_root():
+    """An unprivileged user: one line saying to run as root, non-zero exit."""
+    with Procs() as procs:
+        srv, _ = procs.server("node")
+        # a copy nobody can execute, wherever the checkout lives
+        tmp = tempfile.mkdtemp()
+        try:
+            os.chmod(tmp, 0o755)
+            agent = os.path.join(tmp, "otel-agent")
+            shutil.copy(agent_path(), agent)
+            os.chmod(agent, 0o755)
+            argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", agent,
+                    "--pid", str(srv.pid), "--listen", f"127.0.0.1:{free_port()}",
+                    "--feature-otel=true"]
+            r = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+        finally:
+            shutil.rmtree(tmp)
+        err = r.stderr.decode(errors="replace").strip()
+        check(r.returncode != 0, "not root: want non-zero exit got 0")
+        check("root" in err and "CAP_BPF" in err,
+              f"not root stderr: want 'run as root ... CAP_BPF' got {err[-160:]!r}")
+        check_eq("not root stderr lines", 1, len(err.splitlines()))
+
+
+def test_connection_before_attach():
+    """A keep-alive connection opened before the agent: later requests on it count."""
+    with Procs() as procs:
+        srv, port = procs.server("node")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            for _ in range(2):  # before the agent: not counted
+                conn.request("GET", "/hello")
+                conn.getresponse().read()
+            _, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+            for _ in range(3):
+                conn.request("GET", "/items/9")
+                conn.getresponse().read()
+        finally:
+            conn.close()
+        want = {("GET", "/items/{id}", "404"): 3}
+        got = scrape_until(base, 3)
+        check_eq("old connection: /metrics", want,
+                 series(got["plugin"][0], "http_requests_total", PLUGIN_KEYS))
+        check_eq("old connection: /metrics/otel", want,
+                 series(got["otel"][0], "http_server_request_duration_seconds_count", OTEL_KEYS))
+
+
+# A target that reads request-looking bytes from a file and a pipe, writes a
+# status line to a pipe, and also serves real HTTP.
+FAKE_IO_TARGET = r"""
+import http.server, os, sys, threading
+path = sys.argv[1]
+with open(path, "wb") as f:
+    f.write(b"GET /fromfile HTTP/1.1\r\nHost: x\r\n\r\n")
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+print("listening", srv.server_address[1], flush=True)
+for line in sys.stdin.buffer:
+    fd = os.open(path, os.O_RDONLY)
+    os.read(fd, 4096)
+    os.close(fd)
+    os.write(1, b"HTTP/1.1 200 OK\r\n")
+    sys.stdout.flush()
+"""
+
+
+def test_files_and_pipes_not_requests():
+    """A file or pipe read that starts with 'GET /' is not a request."""
+    with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
+        srv = procs.spawn([sys.executable, "-c", FAKE_IO_TARGET, os.path.join(tmp, "req")],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = srv.stdout.readline().decode()
+        check(line.startswith("listening "), f"fake io target: want listening got {line!r}")
+        port = int(line.split()[1])
+        _, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+        for _ in range(4):
+            srv.stdin.write(b"GET /frompipe HTTP/1.1\r\n")
+            srv.stdin.flush()
+            check_eq("fake io target reply", b"HTTP/1.1 200 OK\r\n", srv.stdout.readline())
+        want = drive(port, [("GET", "/real", None, "/real", "200")] * 2)
+        got = scrape_until(base, 2)
+        plug = got["plugin"][0]
+        check_eq("file/pipe: /metrics http_requests_total", want,
+                 series(plug, "http_requests_total", PLUGIN_KEYS))
+        check_eq("file/pipe: otel_agent_requests_total", 2,
+                 total(plug, "otel_agent_requests_total"))
+
+
+def test_gzip_and_endpoint():
+    """gzip when asked, identical content; 404 for other paths; IPv6 listen."""
+    with Procs() as procs:
+        srv, port = procs.server("node")
+        _, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+        drive(port, [("GET", "/hello", None, "/hello", "200")] * 2)
+        scrape_until(base, 2)
+        for path in ("/metrics", "/metrics/otel"):
+            _, ctype, plain = scrape(base + path)
+            check_eq(f"{path} content-type", "text/plain; version=0.0.4; charset=utf-8", ctype)
+            req = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})
+            with urllib.request.urlopen(req, timeout=3) as r:
+                check_eq(f"{path} Content-Encoding", "gzip", r.headers.get("Content-Encoding"))
+                body = gzip.decompress(r.read()).decode()
+            check_eq(f"{path} gzip body", parse_prom(plain), parse_prom(body))
+        status, _, _ = scrape(base + "/nothing-here")
+        check_eq("GET /nothing-here", 404, status)
+
+        v6port = free_port()
+        agent6 = procs.spawn([agent_path(), "--pid", str(srv.pid), "--listen", f"[::1]:{v6port}",
+                              "--feature-otel=true"], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        status = None
+        while status != 200 and time.monotonic() < deadline and agent6.poll() is None:
+            status, _, _ = scrape(f"http://[::1]:{v6port}/metrics/otel", timeout=1)
+            time.sleep(0.1)
+        check_eq("IPv6 listen GET /metrics/otel", 200, status)
+
+
+TESTS = [
+    test_no_btf,
+    test_tracefs_not_mounted,
+    test_tracefs_not_mountable,
+    test_not_root,
+    test_connection_before_attach,
+    test_files_and_pipes_not_requests,
+    test_gzip_and_endpoint,
+]
