@@ -130,8 +130,7 @@ int main(int argc, char **argv)
 			log_info("tracing pid %d and its descendants", opts.pids[i]);
 		note[0] = '\0';
 	} else {
-		snprintf(note, sizeof(note),
-			 "FEATURE_OTEL is not enabled (%s); nothing is loaded",
+		snprintf(note, sizeof(note), "FEATURE_OTEL is not enabled (%s); nothing is loaded",
 			 flag_source_name(flag.source));
 		log_info("%s; to publish metrics start the target with FEATURE_OTEL=true or pass "
 			 "--feature-otel=true",
