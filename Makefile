@@ -15,7 +15,8 @@ LDLIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Ivmlinux/$(ARCH) -Wall -Werror
 
 # The BPF object depends on every header it includes (explicit: no pattern wildcards).
-BPF_HDRS   := include/otel_agent.h include/http_parse.h bpf/sock.bpf.h $(VMLINUX)
+BPF_HDRS   := include/otel_agent.h include/http_parse.h bpf/sock.bpf.h bpf/counters.bpf.h \
+	      bpf/targets.bpf.h bpf/conn.bpf.h bpf/frame.bpf.h $(VMLINUX)
 AGENT_SRCS := $(wildcard src/*.c)
 AGENT_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))

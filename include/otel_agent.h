@@ -34,12 +34,22 @@ enum oa_method {
 #define OA_HTTP_10 10
 #define OA_HTTP_11 11
 
+/* How a request ended when it got no response. */
+enum oa_conn_error {
+	OA_CONN_OK = 0, /* answered: status is the final status */
+	OA_CONN_CLOSED, /* the connection was closed before the response (status 0) */
+	OA_CONN_RESET,	/* the connection was reset before the response (status 0) */
+	OA_CONN_ERROR_COUNT,
+};
+
 /* One aggregated series in the kernel: per target process, method, status, path. */
 struct series_key {
 	__u32 tgid;
 	__u16 status;
 	__u8 method;
 	__u8 version;
+	__u8 error; /* enum oa_conn_error */
+	__u8 _pad[3];
 	char path[OA_MAX_PATH];
 };
 
@@ -56,13 +66,21 @@ struct conn_key {
 	__s32 fd;
 };
 
-/* The request a connection is waiting to answer. */
-struct conn_val {
+/* The per-connection state (struct conn_val) is kernel-only: bpf/conn.bpf.h. */
+
+/* A request waiting for its response: the seq-th request read on (tgid, fd). */
+struct req_key {
+	__u32 tgid;
+	__s32 fd;
+	__u32 seq;
+	__u32 _pad;
+};
+
+struct req_val {
 	__u64 start_ns;
 	__u8 method;
 	__u8 version;
-	__u8 pending;
-	__u8 _pad[5];
+	__u8 _pad[6];
 	char path[OA_MAX_PATH];
 };
 
@@ -71,8 +89,13 @@ enum oa_event {
 	OA_EV_REQUESTS,		   /* request lines recognised */
 	OA_EV_RESPONSES,	   /* final responses matched to a request */
 	OA_EV_UNMATCHED_RESPONSES, /* status lines with no request waiting */
-	OA_EV_REQUEST_REPLACED,	   /* a new request arrived before the previous was answered */
+	OA_EV_REQUEST_REPLACED,	   /* requests beyond the per-connection queue: not timed */
 	OA_EV_PATH_TRUNCATED,	   /* path longer than OA_MAX_PATH */
+	OA_EV_NOT_HTTP,		   /* TCP connections whose first data was not HTTP/1.x */
+	OA_EV_UPGRADED,		   /* connections switched protocol (101): no longer parsed */
+	OA_EV_CONN_ERRORS,	   /* requests ended by close or reset before a response */
+	OA_EV_STALE_RECLAIMED,	   /* connection state dropped because its fd was reused */
+	OA_EV_TARGETS_ADDED,	   /* processes added in the kernel (fork, exec, rename, port) */
 	OA_EV_COUNT,
 };
 
@@ -81,8 +104,21 @@ enum oa_map_error {
 	OA_ERR_CONNS,	/* conns full */
 	OA_ERR_SERIES,	/* series full */
 	OA_ERR_IO_ARGS, /* in-flight syscall arguments */
-	OA_ERR_TARGETS, /* forked child not added */
+	OA_ERR_TARGETS, /* a process that should be traced was not added */
+	OA_ERR_REQS,	/* reqs full: a request could not be queued */
 	OA_ERR_COUNT,
+};
+
+/* Target selectors the loader writes for the kernel (bpf/targets.bpf.h). */
+#define OA_MAX_COMM 16	/* TASK_COMM_LEN */
+#define OA_MAX_EXE  256 /* longest --exe path matched */
+
+struct comm_key {
+	char comm[OA_MAX_COMM];
+};
+
+struct exe_key {
+	char path[OA_MAX_EXE];
 };
 
 #endif /* OTEL_AGENT_H */

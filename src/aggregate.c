@@ -44,6 +44,8 @@ static int cmp_series(const void *pa, const void *pb)
 		return a->status < b->status ? -1 : 1;
 	if (a->version != b->version)
 		return a->version < b->version ? -1 : 1;
+	if (a->error != b->error)
+		return a->error < b->error ? -1 : 1;
 	return strcmp(a->route, b->route);
 }
 
@@ -106,6 +108,7 @@ static int read_series(struct bpf_agent *a, struct oa_snapshot *snap, int nr_cpu
 		s->status = key.status;
 		s->method = key.method;
 		s->version = key.version;
+		s->error = key.error;
 		key.path[OA_MAX_PATH - 1] = '\0';
 		route_template(key.path, s->route, sizeof(s->route));
 		for (int c = 0; c < nr_cpus; c++) {

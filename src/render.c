@@ -9,6 +9,7 @@
  * the kernel does not count is an error, never an interpolation.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,15 @@ static const char *const method_names[OA_METHOD_COUNT] = {
 };
 
 static const char *const map_names[OA_ERR_COUNT] = {
-	[OA_ERR_CONNS] = "conns",
-	[OA_ERR_SERIES] = "series",
-	[OA_ERR_IO_ARGS] = "io_args",
-	[OA_ERR_TARGETS] = "targets",
+	[OA_ERR_CONNS] = "conns",     [OA_ERR_SERIES] = "series", [OA_ERR_IO_ARGS] = "io_args",
+	[OA_ERR_TARGETS] = "targets", [OA_ERR_REQS] = "reqs",
+};
+
+/* error_type / errorType of a request that ended without a response. */
+static const char *const conn_error_names[OA_CONN_ERROR_COUNT] = {
+	[OA_CONN_OK] = "",
+	[OA_CONN_CLOSED] = "connection_closed",
+	[OA_CONN_RESET] = "connection_reset",
 };
 
 static const struct {
@@ -56,11 +62,23 @@ static const struct {
 	  OA_EV_RESPONSES },
 	{ "otel_agent_unmatched_responses_total", "HTTP status lines seen with no request waiting.",
 	  OA_EV_UNMATCHED_RESPONSES },
-	{ "otel_agent_requests_replaced_total",
-	  "Requests dropped because another request arrived before the response.",
+	{ "otel_agent_requests_dropped_total",
+	  "Requests not timed because the connection's pipeline queue was full.",
 	  OA_EV_REQUEST_REPLACED },
 	{ "otel_agent_paths_truncated_total", "Request paths longer than the agent keeps.",
 	  OA_EV_PATH_TRUNCATED },
+	{ "otel_agent_not_http_connections_total",
+	  "TCP connections of targets whose data was not HTTP/1.x.", OA_EV_NOT_HTTP },
+	{ "otel_agent_upgraded_connections_total",
+	  "Connections that switched protocol (101) and are no longer parsed.", OA_EV_UPGRADED },
+	{ "otel_agent_connection_errors_total",
+	  "Requests ended by a close or reset before their response.", OA_EV_CONN_ERRORS },
+	{ "otel_agent_stale_connections_reclaimed_total",
+	  "Connection state dropped because its fd was reused without a close seen.",
+	  OA_EV_STALE_RECLAIMED },
+	{ "otel_agent_targets_added_total",
+	  "Processes the kernel side added as targets (forks, execs, renames, ports).",
+	  OA_EV_TARGETS_ADDED },
 };
 
 /* An endpoint's buckets mapped onto the snapshot's bounds. */
@@ -179,6 +197,11 @@ static unsigned int method_key(__u8 m)
 	return m < OA_METHOD_COUNT ? m : OA_METHOD_OTHER;
 }
 
+static const char *conn_error_name(__u8 e)
+{
+	return conn_error_names[e < OA_CONN_ERROR_COUNT ? e : OA_CONN_CLOSED];
+}
+
 static const char *method_name(__u8 m)
 {
 	return method_names[method_key(m)];
@@ -203,6 +226,8 @@ static int cmp_series(const void *pa, const void *pb)
 		return c;
 	if (a->status != b->status)
 		return a->status < b->status ? -1 : 1;
+	if (a->error != b->error)
+		return a->error < b->error ? -1 : 1;
 	if (version_key(a->version) != version_key(b->version))
 		return version_key(a->version) < version_key(b->version) ? -1 : 1;
 	return 0;
@@ -216,7 +241,7 @@ static int same_route(const struct oa_series *a, const struct oa_series *b)
 
 static int same_status(const struct oa_series *a, const struct oa_series *b)
 {
-	return same_route(a, b) && a->status == b->status;
+	return same_route(a, b) && a->status == b->status && a->error == b->error;
 }
 
 static int same_labels_otel(const struct oa_series *a, const struct oa_series *b)
@@ -243,14 +268,26 @@ static int sort_series(const struct oa_snapshot *s, const struct oa_series ***so
 	return 0;
 }
 
-/* Sums v[i..] while same() holds into acc; returns the index after the run. */
+/*
+ * Sums v[i..] while same() holds into acc; returns the index after the run.
+ * answered_only leaves out requests that ended without a response; acc->error
+ * is then set only when the run has nothing else.
+ */
 static size_t sum_run(const struct oa_series **v, size_t i, size_t n, same_fn same,
-		      struct oa_series *acc)
+		      bool answered_only, struct oa_series *acc)
 {
 	size_t j, b;
 
 	*acc = *v[i];
+	if (answered_only && acc->error) {
+		acc->count = 0;
+		acc->sum_ns = 0;
+		memset(acc->buckets, 0, sizeof(acc->buckets));
+	}
 	for (j = i + 1; j < n && same(v[i], v[j]); j++) {
+		if (answered_only && v[j]->error)
+			continue;
+		acc->error = OA_CONN_OK; /* the run has answered requests */
 		acc->count += v[j]->count;
 		acc->sum_ns += v[j]->sum_ns;
 		for (b = 0; b < OA_NR_BUCKETS; b++)
@@ -415,16 +452,19 @@ int render_otel(const struct oa_snapshot *s, FILE *out)
 		struct labels ls = { 0 };
 		char status[NUM_LEN];
 
-		next = sum_run(v, i, s->nr_series, same_labels_otel, &acc);
+		next = sum_run(v, i, s->nr_series, same_labels_otel, false, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
 		label(&ls, "http_request_method", method_name(acc.method));
-		label(&ls, "http_response_status_code", status);
+		if (!acc.error)
+			label(&ls, "http_response_status_code", status);
 		label(&ls, "url_scheme", "http");
 		if (version_key(acc.version))
 			label(&ls, "network_protocol_version",
 			      acc.version == OA_HTTP_10 ? "1.0" : "1.1");
 		label_n(&ls, "http_route", acc.route, strnlen(acc.route, OA_MAX_ROUTE));
-		if (acc.status >= SERVER_ERROR_FROM)
+		if (acc.error)
+			label(&ls, "error_type", conn_error_name(acc.error));
+		else if (acc.status >= SERVER_ERROR_FROM)
 			label(&ls, "error_type", status);
 		put_histogram(out, OTEL_DURATION, &ls, &h, &acc);
 	}
@@ -457,7 +497,9 @@ int render_plugin(const struct oa_snapshot *s, FILE *out)
 	/* Version is not a plugin label: series differing only by it are summed. */
 	put_header(out, PLUGIN_REQUESTS, "counter", "Total number of HTTP requests");
 	for (i = 0; i < s->nr_series; i = next) {
-		next = sum_run(v, i, s->nr_series, same_status, &acc);
+		next = sum_run(v, i, s->nr_series, same_status, false, &acc);
+		if (acc.error)
+			continue; /* no status: counted in http_request_errors_total only */
 		route_labels(&ls, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
 		label(&ls, "status", status);
@@ -466,19 +508,21 @@ int render_plugin(const struct oa_snapshot *s, FILE *out)
 
 	put_header(out, PLUGIN_DURATION, "histogram", "Duration of HTTP requests in seconds");
 	for (i = 0; i < s->nr_series; i = next) {
-		next = sum_run(v, i, s->nr_series, same_route, &acc);
+		next = sum_run(v, i, s->nr_series, same_route, true, &acc);
+		if (acc.error)
+			continue; /* only requests that ended without a response */
 		route_labels(&ls, &acc);
 		put_histogram(out, PLUGIN_DURATION, &ls, &h, &acc);
 	}
 
 	put_header(out, PLUGIN_ERRORS, "counter", "Total number of HTTP requests that failed");
 	for (i = 0; i < s->nr_series; i = next) {
-		next = sum_run(v, i, s->nr_series, same_status, &acc);
-		if (acc.status < SERVER_ERROR_FROM)
+		next = sum_run(v, i, s->nr_series, same_status, false, &acc);
+		if (acc.status < SERVER_ERROR_FROM && !acc.error)
 			continue;
 		route_labels(&ls, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
-		label(&ls, "errorType", status);
+		label(&ls, "errorType", acc.error ? conn_error_name(acc.error) : status);
 		put_u64(out, PLUGIN_ERRORS, "", &ls, NULL, acc.count);
 	}
 	free(v);

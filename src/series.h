@@ -18,6 +18,7 @@ struct oa_series {
 	__u16 status;
 	__u8 method;  /* enum oa_method */
 	__u8 version; /* OA_HTTP_10 / OA_HTTP_11, 0 if unknown */
+	__u8 error;   /* enum oa_conn_error: ended without a response (status 0) */
 	char route[OA_MAX_ROUTE];
 	__u64 count;
 	__u64 sum_ns;

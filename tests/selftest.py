@@ -42,8 +42,13 @@ SELF_METRICS = [
     "otel_agent_requests_total",
     "otel_agent_responses_total",
     "otel_agent_unmatched_responses_total",
-    "otel_agent_requests_replaced_total",
+    "otel_agent_requests_dropped_total",
     "otel_agent_paths_truncated_total",
+    "otel_agent_not_http_connections_total",
+    "otel_agent_upgraded_connections_total",
+    "otel_agent_connection_errors_total",
+    "otel_agent_stale_connections_reclaimed_total",
+    "otel_agent_targets_added_total",
     "otel_agent_map_update_errors_total",
 ]
 

@@ -432,6 +432,60 @@ static void test_plugin_sums_statuses(void **state)
 	free(text);
 }
 
+/* Requests that ended without a response: no status, error_type names how they ended. */
+static void test_connection_errors(void **state)
+{
+	struct oa_series s[3] = {
+		mk(OA_METHOD_GET, 200, OA_HTTP_11, "/slow"),
+		mk(OA_METHOD_GET, 0, OA_HTTP_11, "/slow"),
+		mk(OA_METHOD_GET, 0, OA_HTTP_11, "/slow"),
+	};
+	struct oa_snapshot snap;
+	char *text;
+
+	(void)state;
+	s[1].error = OA_CONN_CLOSED;
+	s[2].error = OA_CONN_RESET;
+	observe(&s[0], NS / 10);
+	observe(&s[1], NS / 100);
+	observe(&s[1], NS / 100);
+	observe(&s[2], NS / 1000);
+	init_snapshot(&snap, s, 3);
+
+	text = render(render_otel, &snap);
+	assert_line(text,
+		    "http_server_request_duration_seconds_count{http_request_method=\"GET\","
+		    "url_scheme=\"http\",network_protocol_version=\"1.1\",http_route=\"/slow\","
+		    "error_type=\"connection_closed\"} 2");
+	assert_line(text,
+		    "http_server_request_duration_seconds_count{http_request_method=\"GET\","
+		    "url_scheme=\"http\",network_protocol_version=\"1.1\",http_route=\"/slow\","
+		    "error_type=\"connection_reset\"} 1");
+	assert_int_equal(count_lines(text, "http_server_request_duration_seconds_count{", 1), 3);
+	check_exposition(text);
+	free(text);
+
+	text = render(render_plugin, &snap);
+	/* not requests with a status, not in the duration histogram; errors by kind */
+	assert_int_equal(count_lines(text, "http_requests_total{", 1), 1);
+	assert_line(text, "http_requests_total{method=\"GET\",path=\"/slow\",status=\"200\"} 1");
+	assert_line(text, "http_request_duration_seconds_count{method=\"GET\",path=\"/slow\"} 1");
+	assert_line(text, "http_request_errors_total{method=\"GET\",path=\"/slow\","
+			  "errorType=\"connection_closed\"} 2");
+	assert_line(text, "http_request_errors_total{method=\"GET\",path=\"/slow\","
+			  "errorType=\"connection_reset\"} 1");
+	check_exposition(text);
+	free(text);
+
+	/* a route with only unanswered requests has no plugin histogram at all */
+	init_snapshot(&snap, &s[1], 2);
+	text = render(render_plugin, &snap);
+	assert_int_equal(count_lines(text, "http_request_duration_seconds_count{", 1), 0);
+	assert_int_equal(count_lines(text, "http_request_errors_total{", 1), 2);
+	check_exposition(text);
+	free(text);
+}
+
 static void test_errors_only_5xx(void **state)
 {
 	struct oa_series s[5] = {
@@ -587,7 +641,7 @@ static void test_missing_bound(void **state)
 
 static void test_empty_and_self_metrics(void **state)
 {
-	static const char last[] = "otel_agent_map_update_errors_total{map=\"targets\"} 0\n";
+	static const char last[] = "otel_agent_map_update_errors_total{map=\"reqs\"} 0\n";
 	struct oa_snapshot snap;
 	char *text;
 	int i;
@@ -600,6 +654,11 @@ static void test_empty_and_self_metrics(void **state)
 	snap.events[OA_EV_REQUEST_REPLACED] = 2;
 	snap.events[OA_EV_PATH_TRUNCATED] = 18446744073709551615ULL;
 	snap.map_errors[OA_ERR_SERIES] = 5;
+	snap.events[OA_EV_NOT_HTTP] = 4;
+	snap.events[OA_EV_UPGRADED] = 5;
+	snap.events[OA_EV_CONN_ERRORS] = 6;
+	snap.events[OA_EV_STALE_RECLAIMED] = 7;
+	snap.events[OA_EV_TARGETS_ADDED] = 8;
 
 	for (i = 0; i < 2; i++) {
 		text = render(i ? render_plugin : render_otel, &snap);
@@ -611,13 +670,19 @@ static void test_empty_and_self_metrics(void **state)
 		assert_line(text, "otel_agent_requests_total 10");
 		assert_line(text, "otel_agent_responses_total 9");
 		assert_line(text, "otel_agent_unmatched_responses_total 3");
-		assert_line(text, "otel_agent_requests_replaced_total 2");
+		assert_line(text, "otel_agent_requests_dropped_total 2");
+		assert_line(text, "otel_agent_not_http_connections_total 4");
+		assert_line(text, "otel_agent_upgraded_connections_total 5");
+		assert_line(text, "otel_agent_connection_errors_total 6");
+		assert_line(text, "otel_agent_stale_connections_reclaimed_total 7");
+		assert_line(text, "otel_agent_targets_added_total 8");
 		assert_line(text, "otel_agent_paths_truncated_total 18446744073709551615");
 		assert_line(text, "# TYPE otel_agent_map_update_errors_total counter");
 		assert_line(text, "otel_agent_map_update_errors_total{map=\"conns\"} 0");
 		assert_line(text, "otel_agent_map_update_errors_total{map=\"series\"} 5");
 		assert_line(text, "otel_agent_map_update_errors_total{map=\"io_args\"} 0");
 		assert_line(text, "otel_agent_map_update_errors_total{map=\"targets\"} 0");
+		assert_line(text, "otel_agent_map_update_errors_total{map=\"reqs\"} 0");
 		assert_int_equal(count_lines(text, "# HELP ", 1), count_lines(text, "# TYPE ", 1));
 		if (i) {
 			assert_line(text, "# TYPE http_requests_total counter");
@@ -718,6 +783,7 @@ int main(void)
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_plugin_sums_statuses),
 		cmocka_unit_test(test_errors_only_5xx),
+		cmocka_unit_test(test_connection_errors),
 		cmocka_unit_test(test_other_method_and_version),
 		cmocka_unit_test(test_missing_bound),
 		cmocka_unit_test(test_empty_and_self_metrics),

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Per-connection state and what happens to a request: queued when its
+ * request line has been read, answered by a final status line (recorded
+ * into the series), or ended by a close or reset (recorded as an error).
+ */
+#ifndef CONN_BPF_H
+#define CONN_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "otel_agent.h"
+#include "http_parse.h"
+#include "counters.bpf.h"
+
+/* Requests a connection may have waiting (HTTP pipelining); more are counted, not timed. */
+#define OA_MAX_QUEUED 16
+
+enum conn_kind {
+	CONN_UNKNOWN,  /* no complete first line yet */
+	CONN_SERVER,   /* requests are read, responses written */
+	CONN_CLIENT,   /* responses are read: the target is the client (not measured yet) */
+	CONN_NOT_HTTP, /* first data was not HTTP/1.x: ignored from then on */
+	CONN_UPGRADED, /* switched protocol after a 101: ignored from then on */
+	CONN_IGNORED,  /* not a TCP socket (file, pipe, Unix socket) */
+};
+
+/* Where a direction's byte stream is, message by message. */
+enum msg_phase {
+	PH_START,      /* at the first byte of a message */
+	PH_FIRST_LINE, /* inside a request line (it may span reads) */
+	PH_HEADERS,    /* inside the header block */
+	PH_BODY,       /* body_left bytes of body to pass over */
+	PH_UNFRAMED,   /* chunked or close-delimited body: resynchronise at a syscall's start */
+};
+
+struct dir_state {
+	__u32 body_left;
+	__u32 content_length;
+	__u8 phase;
+	__u8 at_line_start; /* the last data ended right after a '\n' */
+	__u8 chunked;
+	__u8 no_body; /* response to HEAD, 1xx, 204, 304 */
+	__u8 interim; /* a 1xx response: the final one is still to come */
+	__u8 cl_seen; /* a Content-Length header was seen */
+	__u8 _pad[2];
+};
+
+struct conn_val {
+	__u64 line_start_ns; /* when the request line being read began */
+	__u32 head;	     /* seq of the oldest waiting request */
+	__u32 tail;	     /* seq the next request gets */
+	__u16 line_len;	     /* bytes of the current request line so far */
+	__u8 kind;	     /* enum conn_kind */
+	__u8 reset;	     /* a read or write failed with a reset */
+	__u8 _pad[4];
+	struct dir_state req;
+	struct dir_state resp;
+	struct http_req_parser parser;
+	char path[OA_MAX_PATH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct conn_key);
+	__type(value, struct conn_val);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct req_key);
+	__type(value, struct req_val);
+} reqs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct series_key);
+	__type(value, struct series_val);
+} series SEC(".maps");
+
+/* Where the framing is in the bytes of one syscall (frame.bpf.h). */
+struct frame {
+	__u64 base;	 /* user address of the segment being framed */
+	__u32 len;	 /* bytes in this segment */
+	__u32 pos;	 /* next byte to look at */
+	__u32 chunk_off; /* segment offset of scratch.buf[0] */
+	__u32 chunk_len; /* bytes valid in scratch.buf */
+	__u32 tgid;
+	__s32 fd;
+	__u8 syscall_start; /* pos 0 is the first byte the syscall moved */
+	__u8 resync;	    /* trying to pick up an unframed stream */
+	__u8 stop;
+	__u8 _pad[5];
+};
+
+/* Per-CPU working memory: too large for the 512-byte BPF stack. */
+struct scratch {
+	struct frame fr;
+	char buf[HTTP_WINDOW];
+	char pad[16]; /* word reads near the end of buf stay inside the value */
+	struct conn_val conn;
+	struct req_val req;
+	struct series_key key;
+	struct series_val zero;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+/* Histogram bounds in nanoseconds, ascending; set by the loader before load. */
+const volatile __u64 bounds_ns[OA_MAX_BOUNDS] = {};
+const volatile __u32 nr_bounds = 0;
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline __u32 bucket_of(__u64 dur_ns)
+{
+	__u32 i;
+
+	for (i = 0; i < OA_MAX_BOUNDS; i++) {
+		if (i >= nr_bounds || dur_ns <= bounds_ns[i])
+			return i;
+	}
+	return OA_MAX_BOUNDS;
+}
+
+/* Adds one request of req to its series. */
+static __always_inline void record(struct scratch *s, const struct req_val *req, __u32 tgid,
+				   __u16 status, __u8 version, __u8 error, __u64 dur_ns)
+{
+	struct series_val *v;
+	__u32 b;
+
+	s->key.tgid = tgid;
+	s->key.status = status;
+	s->key.method = req->method;
+	s->key.version = req->version ? req->version : version;
+	s->key.error = error;
+	__builtin_memcpy(s->key.path, req->path, OA_MAX_PATH);
+
+	v = bpf_map_lookup_elem(&series, &s->key);
+	if (!v) {
+		/* another CPU may create it first: then the lookup below finds it */
+		bpf_map_update_elem(&series, &s->key, &s->zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&series, &s->key);
+		if (!v) {
+			count_map_error(OA_ERR_SERIES);
+			return;
+		}
+	}
+	b = bucket_of(dur_ns);
+	v->count += 1;
+	v->sum_ns += dur_ns;
+	if (b < OA_NR_BUCKETS)
+		v->buckets[b] += 1;
+}
+
+/* Queues the request whose line was just read (path and parser in c). */
+static __always_inline void push_request(struct scratch *s, struct conn_val *c, __u32 tgid,
+					 __s32 fd, const struct http_request_info *info)
+{
+	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->tail };
+
+	count_event(OA_EV_REQUESTS);
+	if (info->truncated)
+		count_event(OA_EV_PATH_TRUNCATED);
+	if (c->tail - c->head >= OA_MAX_QUEUED) {
+		count_event(OA_EV_REQUEST_REPLACED);
+		return;
+	}
+	s->req.start_ns = c->line_start_ns;
+	s->req.method = info->method;
+	s->req.version = info->version;
+	__builtin_memcpy(s->req.path, c->path, OA_MAX_PATH);
+	if (bpf_map_update_elem(&reqs, &rk, &s->req, BPF_ANY)) {
+		count_map_error(OA_ERR_REQS);
+		return;
+	}
+	c->tail++;
+}
+
+/*
+ * Takes the oldest waiting request into s->req. Returns false when none is
+ * waiting (the response answers something the agent did not see).
+ */
+static __always_inline bool pop_request(struct scratch *s, struct conn_val *c, __u32 tgid, __s32 fd)
+{
+	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->head };
+	struct req_val *r;
+
+	if (c->head == c->tail)
+		return false;
+	c->head++;
+	r = bpf_map_lookup_elem(&reqs, &rk);
+	if (!r)
+		return false;
+	s->req = *r;
+	bpf_map_delete_elem(&reqs, &rk);
+	return true;
+}
+
+/* A final status line: the oldest waiting request is answered. */
+static __always_inline bool answer_request(struct scratch *s, struct conn_val *c, __u32 tgid,
+					   __s32 fd, int status, __u8 version)
+{
+	if (!pop_request(s, c, tgid, fd)) {
+		count_event(OA_EV_UNMATCHED_RESPONSES);
+		return false;
+	}
+	count_event(OA_EV_RESPONSES);
+	record(s, &s->req, tgid, (__u16)status, version, OA_CONN_OK,
+	       bpf_ktime_get_ns() - s->req.start_ns);
+	return true;
+}
+
+struct fail_ctx {
+	struct scratch *s;
+	struct conn_val *c;
+	__u32 tgid;
+	__s32 fd;
+	__u8 error;
+};
+
+static long fail_one_cb(__u64 i, void *vctx)
+{
+	struct fail_ctx *f = vctx;
+
+	if (!pop_request(f->s, f->c, f->tgid, f->fd))
+		return 1;
+	count_event(OA_EV_CONN_ERRORS);
+	record(f->s, &f->s->req, f->tgid, 0, 0, f->error, bpf_ktime_get_ns() - f->s->req.start_ns);
+	return 0;
+}
+
+/* The connection ends: every request still waiting is recorded as ended by error. */
+static __always_inline void fail_waiting(struct scratch *s, struct conn_val *c, __u32 tgid,
+					 __s32 fd)
+{
+	struct fail_ctx f = {
+		.s = s,
+		.c = c,
+		.tgid = tgid,
+		.fd = fd,
+		.error = c->reset ? OA_CONN_RESET : OA_CONN_CLOSED,
+	};
+
+	if (c->head != c->tail)
+		bpf_loop(OA_MAX_QUEUED, fail_one_cb, &f, 0);
+}
+
+#endif /* CONN_BPF_H */

@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * HTTP/1.x message framing over the bytes a syscall moved, in both
+ * directions, so that several requests in one read (pipelining), a request
+ * line split over two reads, and several responses in one write are each
+ * seen once. A step callback driven by bpf_loop() advances through one
+ * segment of user memory, loaded 256 bytes at a time:
+ *  - request lines are fed byte by byte to the shared parser (http_parse.h);
+ *  - header blocks are scanned eight bytes at a time for line ends, and only
+ *    line starts are looked at (Content-Length, Transfer-Encoding, the
+ *    empty line);
+ *  - bodies of known length are passed over without being read.
+ * Chunked and close-delimited bodies are not followed: the stream is then
+ * picked up again at the first byte of a later syscall that starts a message.
+ */
+#ifndef FRAME_BPF_H
+#define FRAME_BPF_H
+
+#include "conn.bpf.h"
+
+/* Steps one segment may take; past it the stream is resynchronised later. */
+#define FRAME_MAX_STEPS 4096
+/* A request line that has not ended after this many bytes is not HTTP. */
+#define HTTP_MAX_LINE 4096
+
+#define NL_BYTES   0x0a0a0a0a0a0a0a0aULL
+#define ONE_BYTES  0x0101010101010101ULL
+#define HIGH_BYTES 0x8080808080808080ULL
+
+/*
+ * bpf_loop's context lives on the stack and only points at the per-CPU
+ * scratch (where the position in the stream is kept, struct frame in
+ * conn.bpf.h) and the connection. Kept out of the stack, the position is
+ * not tracked by the verifier, so the step callback is verified once
+ * rather than once per possible position.
+ */
+struct frame_ctx {
+	struct scratch *s;
+	struct conn_val *c;
+};
+
+/*
+ * Makes at least need bytes from pos available in s->buf (fewer at the end
+ * of the segment). Returns the index of pos in s->buf, or -1.
+ */
+static __always_inline int frame_load(struct frame_ctx *f, __u32 need)
+{
+	__u32 end = f->s->fr.chunk_off + f->s->fr.chunk_len;
+	__u32 n;
+
+	if (f->s->fr.pos >= f->s->fr.chunk_off && f->s->fr.pos < end &&
+	    (f->s->fr.pos + need <= end || end == f->s->fr.len))
+		return (int)(f->s->fr.pos - f->s->fr.chunk_off);
+	n = f->s->fr.len - f->s->fr.pos;
+	if (n > HTTP_WINDOW)
+		n = HTTP_WINDOW;
+	/* keep the bound visible to the verifier after the compiler's rewrite */
+	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(2 * HTTP_WINDOW - 1));
+	if (n == 0 || n > HTTP_WINDOW)
+		return -1;
+	if (bpf_probe_read_user(f->s->buf, n, (void *)(f->s->fr.base + f->s->fr.pos)))
+		return -1;
+	f->s->fr.chunk_off = f->s->fr.pos;
+	f->s->fr.chunk_len = n;
+	return 0;
+}
+
+static __always_inline __u32 frame_avail(const struct frame_ctx *f)
+{
+	return f->s->fr.chunk_off + f->s->fr.chunk_len - f->s->fr.pos;
+}
+
+static __always_inline char frame_byte(const struct frame_ctx *f, int off, __u32 k)
+{
+	return f->s->buf[(off + k) & HTTP_WINDOW_MASK];
+}
+
+static __always_inline void skip_body(struct frame_ctx *f, struct dir_state *d)
+{
+	__u32 n = f->s->fr.len - f->s->fr.pos;
+
+	if (n > d->body_left)
+		n = d->body_left;
+	f->s->fr.pos += n;
+	d->body_left -= n;
+	if (!d->body_left)
+		d->phase = PH_START;
+}
+
+/*
+ * Header names are matched eight bytes at a time, lowercased by setting bit
+ * 5 of every byte (harmless for '-', ':', '/', '.' and digits); the words are
+ * the little-endian bytes of "content-", "length:", ... A loop over the
+ * name's bytes would multiply the verifier's states inside the step callback.
+ */
+#define LOWER_BYTES 0x2020202020202020ULL
+#define W_CONTENT_  0x2d746e65746e6f63ULL /* "content-" */
+#define W_LENGTH_   0x3a6874676e656cULL	  /* "length:" */
+#define W_TRANSFER  0x726566736e617274ULL /* "transfer" */
+#define W__ENCODIN  0x6e69646f636e652dULL /* "-encodin" */
+#define W_G_	    0x3a67ULL		  /* "g:" */
+#define W_CHUNKED   0x64656b6e756863ULL	  /* "chunked" */
+#define W_HTTP1_    0x2e312f70747468ULL	  /* "http/1." */
+
+/* The 8 bytes at off + k, lowercased, keeping only the first n. */
+static __always_inline __u64 frame_word(const struct frame_ctx *f, int off, __u32 k, __u32 n)
+{
+	__u64 w;
+
+	__builtin_memcpy(&w, &f->s->buf[(off + k) & HTTP_WINDOW_MASK], sizeof(w));
+	w |= LOWER_BYTES;
+	return n >= 8 ? w : w & ((1ULL << (8 * n)) - 1);
+}
+
+/* Spaces after a header's colon: at most two are looked at. */
+static __always_inline __u32 skip_spaces(const struct frame_ctx *f, int off, __u32 k)
+{
+	if (frame_byte(f, off, k) == ' ')
+		k++;
+	if (frame_byte(f, off, k) == ' ')
+		k++;
+	return k;
+}
+
+/* A header line starts at pos: note Content-Length and chunked transfer coding. */
+static __always_inline void header_line(struct frame_ctx *f, struct dir_state *d, int off)
+{
+	__u32 avail = frame_avail(f), k, v = 0, digits;
+	char c0 = frame_byte(f, off, 0) | 0x20;
+
+	if (c0 == 'c' && avail >= 32 && frame_word(f, off, 0, 8) == W_CONTENT_ &&
+	    frame_word(f, off, 8, 7) == W_LENGTH_) {
+		k = skip_spaces(f, off, 15);
+		/* up to ten digits, unrolled: a loop here multiplies the verifier's states */
+#pragma clang loop unroll(full)
+		for (digits = 0; digits < 10; digits++) {
+			char ch = frame_byte(f, off, k + digits);
+
+			if (ch < '0' || ch > '9')
+				break;
+			v = v * 10 + (ch - '0');
+		}
+		if (digits) {
+			d->content_length = v;
+			d->cl_seen = 1;
+		}
+	} else if (c0 == 't' && avail >= 32 && frame_word(f, off, 0, 8) == W_TRANSFER &&
+		   frame_word(f, off, 8, 8) == W__ENCODIN && frame_word(f, off, 16, 2) == W_G_) {
+		k = skip_spaces(f, off, 18);
+		if (frame_word(f, off, k, 7) == W_CHUNKED)
+			d->chunked = 1;
+	}
+}
+
+/* The empty line ends the header block: what follows depends on the framing. */
+static __always_inline void end_of_headers(struct frame_ctx *f, struct dir_state *d, __u32 n,
+					   bool response)
+{
+	f->s->fr.pos += n;
+	d->at_line_start = 0;
+	if (response && (d->interim || d->no_body)) {
+		d->phase = PH_START;
+	} else if (d->chunked || (response && !d->cl_seen)) {
+		d->phase = PH_UNFRAMED;
+	} else if (d->cl_seen && d->content_length) {
+		d->body_left = d->content_length;
+		d->phase = PH_BODY;
+	} else {
+		d->phase = PH_START;
+	}
+}
+
+/* Index of the first '\n' in an 8-byte word that has one. */
+static __always_inline __u32 first_newline(__u64 w)
+{
+	__u32 k;
+
+#pragma clang loop unroll(full)
+	for (k = 0; k < 8; k++) {
+		if (((w >> (8 * k)) & 0xff) == '\n')
+			return k;
+	}
+	return 7;
+}
+
+/* One step through a header block: a line start, or up to eight bytes of a line. */
+static __always_inline void scan_headers(struct frame_ctx *f, struct dir_state *d, bool response)
+{
+	int off;
+
+	if (d->at_line_start) {
+		char c0;
+
+		off = frame_load(f, 32);
+		if (off < 0 || !frame_avail(f)) {
+			f->s->fr.stop = 1;
+			return;
+		}
+		c0 = frame_byte(f, off, 0);
+		if (c0 == '\n') {
+			end_of_headers(f, d, 1, response);
+		} else if (c0 == '\r') {
+			if (frame_avail(f) >= 2 && frame_byte(f, off, 1) == '\n')
+				end_of_headers(f, d, 2, response);
+			else
+				f->s->fr.pos += 1; /* the '\n' is in the next syscall's data */
+		} else {
+			d->at_line_start = 0;
+			header_line(f, d, off);
+		}
+		return;
+	}
+	off = frame_load(f, 8);
+	if (off < 0) {
+		f->s->fr.stop = 1;
+		return;
+	}
+	if (frame_avail(f) >= 8) {
+		__u64 w, x;
+
+		__builtin_memcpy(&w, &f->s->buf[off & HTTP_WINDOW_MASK], sizeof(w));
+		x = w ^ NL_BYTES;
+		if (!((x - ONE_BYTES) & ~x & HIGH_BYTES)) {
+			f->s->fr.pos += 8;
+			return;
+		}
+		f->s->fr.pos += first_newline(w) + 1;
+		d->at_line_start = 1;
+		return;
+	}
+	if (frame_byte(f, off, 0) == '\n')
+		d->at_line_start = 1;
+	f->s->fr.pos += 1;
+}
+
+/* The first message of a connection, or a known one, did not parse as a request line. */
+static __always_inline void request_line_failed(struct frame_ctx *f)
+{
+	struct conn_val *c = f->c;
+	int off;
+
+	f->s->fr.stop = 1;
+	if (c->kind != CONN_UNKNOWN || f->s->fr.resync) {
+		c->req.phase = PH_UNFRAMED;
+		return;
+	}
+	/* data read on a socket that starts with a status line: the target is a client */
+	f->s->fr.pos = 0;
+	off = frame_load(f, 8);
+	if (off >= 0 && frame_avail(f) >= 8 && frame_word(f, off, 0, 7) == W_HTTP1_) {
+		c->kind = CONN_CLIENT;
+		return;
+	}
+	c->kind = CONN_NOT_HTTP;
+	count_event(OA_EV_NOT_HTTP);
+}
+
+static long request_step(__u64 i, void *vctx)
+{
+	struct frame_ctx *f = vctx;
+	struct conn_val *c = f->c;
+	struct dir_state *d;
+	struct http_request_info info;
+	int off, r;
+	char ch;
+
+	if (!c || f->s->fr.stop || f->s->fr.pos >= f->s->fr.len)
+		return 1;
+	d = &c->req;
+	switch (d->phase) {
+	case PH_BODY:
+		skip_body(f, d);
+		return 0;
+	case PH_UNFRAMED:
+		if (f->s->fr.pos || !f->s->fr.syscall_start)
+			return 1;
+		f->s->fr.resync = 1;
+		d->phase = PH_START;
+		return 0;
+	case PH_START:
+		c->line_start_ns = bpf_ktime_get_ns();
+		c->line_len = 0;
+		__builtin_memset(&c->parser, 0, sizeof(c->parser));
+		__builtin_memset(c->path, 0, sizeof(c->path));
+		d->phase = PH_FIRST_LINE;
+		return 0;
+	case PH_FIRST_LINE:
+		off = frame_load(f, 1);
+		if (off < 0) {
+			f->s->fr.stop = 1;
+			return 1;
+		}
+		ch = frame_byte(f, off, 0);
+		f->s->fr.pos++;
+		c->line_len++;
+		r = http_request_step(&c->parser, c->path, ch);
+		if (r > 0 && http_request_finish(&c->parser, &info))
+			r = -1;
+		if (r < 0 || (!r && c->line_len >= HTTP_MAX_LINE)) {
+			request_line_failed(f);
+			return 1;
+		}
+		if (r > 0) {
+			push_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, &info);
+			c->kind = CONN_SERVER;
+			f->s->fr.resync = 0;
+			d->phase = PH_HEADERS;
+			d->at_line_start = ch == '\n';
+			d->cl_seen = 0;
+			d->chunked = 0;
+			d->content_length = 0;
+		}
+		return 0;
+	case PH_HEADERS:
+		scan_headers(f, d, false);
+		return 0;
+	}
+	return 1;
+}
+
+static long response_step(__u64 i, void *vctx)
+{
+	struct frame_ctx *f = vctx;
+	struct conn_val *c = f->c;
+	struct dir_state *d;
+	__u8 version = 0;
+	int off, status;
+
+	if (!c || f->s->fr.stop || f->s->fr.pos >= f->s->fr.len)
+		return 1;
+	d = &c->resp;
+	switch (d->phase) {
+	case PH_BODY:
+		skip_body(f, d);
+		return 0;
+	case PH_UNFRAMED:
+		if (f->s->fr.pos || !f->s->fr.syscall_start)
+			return 1;
+		f->s->fr.resync = 1;
+		d->phase = PH_START;
+		return 0;
+	case PH_START:
+		off = frame_load(f, HTTP_STATUS_LINE_MIN + 1);
+		if (off < 0)
+			return 1;
+		status = http_parse_status(&f->s->buf[off & HTTP_WINDOW_MASK], frame_avail(f),
+					   &version);
+		if (!status) {
+			/* bytes the framing did not expect: pick up again at a later write */
+			if (f->s->fr.resync || c->head != c->tail)
+				d->phase = PH_UNFRAMED;
+			return 1;
+		}
+		f->s->fr.resync = 0;
+		d->interim = status < 200 && status != 101;
+		d->no_body = 0;
+		if (!d->interim) {
+			bool matched = answer_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, status,
+						      version);
+
+			d->no_body = status == 204 || status == 304 ||
+				     (matched && f->s->req.method == OA_METHOD_HEAD);
+			if (status == 101) {
+				c->kind = CONN_UPGRADED;
+				count_event(OA_EV_UPGRADED);
+				return 1;
+			}
+		}
+		d->phase = PH_HEADERS;
+		d->at_line_start = 0;
+		d->cl_seen = 0;
+		d->chunked = 0;
+		d->content_length = 0;
+		f->s->fr.pos += HTTP_STATUS_LINE_MIN;
+		return 0;
+	case PH_HEADERS:
+		scan_headers(f, d, true);
+		return 0;
+	}
+	return 1;
+}
+
+/* Starts framing one syscall's data for the connection (tgid, fd). */
+static __always_inline void frame_begin(struct frame_ctx *f, __u32 tgid, __s32 fd)
+{
+	__builtin_memset(&f->s->fr, 0, sizeof(f->s->fr));
+	f->s->fr.tgid = tgid;
+	f->s->fr.fd = fd;
+}
+
+/* Runs one direction's framing over one segment of user memory. */
+static __always_inline void frame_segment(struct frame_ctx *f, __u64 base, __u32 len, bool first,
+					  bool request)
+{
+	f->s->fr.base = base;
+	f->s->fr.len = len;
+	f->s->fr.pos = 0;
+	f->s->fr.chunk_off = 0;
+	f->s->fr.chunk_len = 0;
+	f->s->fr.syscall_start = first;
+	f->s->fr.resync = 0;
+	if (request)
+		bpf_loop(FRAME_MAX_STEPS, request_step, f, 0);
+	else
+		bpf_loop(FRAME_MAX_STEPS, response_step, f, 0);
+	/* out of steps inside the segment: the rest is picked up at a later syscall */
+	if (!f->s->fr.stop && f->s->fr.pos < f->s->fr.len && f->c) {
+		if (request)
+			f->c->req.phase = PH_UNFRAMED;
+		else
+			f->c->resp.phase = PH_UNFRAMED;
+	}
+}
+
+#endif /* FRAME_BPF_H */
