@@ -85,18 +85,92 @@ enum http_req_state {
 	HTTP_REQ_VERSION,
 };
 
+/* What the path segment being read could still be. */
+#define SEG_DIGITS    0x01 /* only decimal digits */
+#define SEG_HEX	      0x02 /* only hex digits */
+#define SEG_HAS_DIGIT 0x04 /* at least one decimal digit */
+#define SEG_UUID      0x08 /* hex with '-' exactly at 8, 13, 18, 23 */
+#define SEG_ALL	      (SEG_DIGITS | SEG_HEX | SEG_UUID)
+
+/* Hex strings at least this long (with a digit) are ids. */
+#define HTTP_MIN_HEX_ID 16
+#define HTTP_UUID_LEN	36
+/* The placeholder an id segment becomes, in the kernel already. */
+#define HTTP_ID	    "{id}"
+#define HTTP_ID_LEN 4
+
 struct http_req_parser {
 	__u8 state;
 	__u8 mlen;
 	__u8 vlen;
 	__u8 truncated;
 	__u16 plen;
+	__u16 seg_start; /* path index of the current segment's first byte */
+	__u8 seg_len;	 /* its length, saturating at 255 */
+	__u8 seg_flags;	 /* SEG_* */
 	char method[HTTP_MAX_METHOD];
 	char version[8];
 };
 
 /* OA_MAX_PATH must be a power of two: path indexes are masked with it. */
 #define HTTP_PATH_MASK (OA_MAX_PATH - 1)
+
+static __always_inline int http_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static __always_inline int http_is_hex(char c)
+{
+	return http_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static __always_inline void http_segment_byte(struct http_req_parser *p, char c)
+{
+	__u8 n = p->seg_len;
+
+	if (!http_is_digit(c))
+		p->seg_flags &= ~SEG_DIGITS;
+	else
+		p->seg_flags |= SEG_HAS_DIGIT;
+	if (!http_is_hex(c))
+		p->seg_flags &= ~SEG_HEX;
+	if ((n == 8 || n == 13 || n == 18 || n == 23) ? c != '-' : !http_is_hex(c))
+		p->seg_flags &= ~SEG_UUID;
+	if (n < 255)
+		p->seg_len = n + 1;
+}
+
+/*
+ * A path segment ended: numeric ids, UUIDs and long hex ids become "{id}"
+ * right here, so raw ids never become kernel series keys (each would be a
+ * series of its own). The bytes the id leaves behind are zeroed.
+ */
+static __always_inline void http_segment_end(struct http_req_parser *p, char *path)
+{
+	__u32 start = p->seg_start, n = p->seg_len, k;
+	__u8 f = p->seg_flags;
+	int id = n && ((f & SEG_DIGITS) ||
+		       ((f & SEG_HEX) && (f & SEG_HAS_DIGIT) && n >= HTTP_MIN_HEX_ID) ||
+		       ((f & SEG_UUID) && n == HTTP_UUID_LEN));
+
+	if (!id || p->truncated || start + HTTP_ID_LEN > OA_MAX_PATH - 1)
+		return;
+	path[start & HTTP_PATH_MASK] = '{';
+	path[(start + 1) & HTTP_PATH_MASK] = 'i';
+	path[(start + 2) & HTTP_PATH_MASK] = 'd';
+	path[(start + 3) & HTTP_PATH_MASK] = '}';
+	for (k = HTTP_ID_LEN; k < OA_MAX_PATH && k < n; k++)
+		path[(start + k) & HTTP_PATH_MASK] = 0;
+	p->plen = start + HTTP_ID_LEN;
+}
+
+static __always_inline void http_segment_begin(struct http_req_parser *p)
+{
+	p->seg_start = p->plen;
+	p->seg_len = 0;
+	p->seg_flags = SEG_ALL;
+}
 
 /*
  * Feeds one byte. path[] must be zeroed by the caller beforehand. Returns
@@ -125,8 +199,11 @@ static __always_inline int http_request_step(struct http_req_parser *p, char *pa
 		p->state = HTTP_REQ_PATH;
 		path[0] = c;
 		p->plen = 1;
+		http_segment_begin(p);
 		return 0;
 	case HTTP_REQ_PATH:
+		if (c == '?' || c == '#' || c == ' ' || c == '\r' || c == '\n')
+			http_segment_end(p, path);
 		if (c == '?' || c == '#') {
 			p->state = HTTP_REQ_QUERY;
 			return 0;
@@ -143,8 +220,14 @@ static __always_inline int http_request_step(struct http_req_parser *p, char *pa
 			p->truncated = 1;
 			return 0;
 		}
+		if (c == '/')
+			http_segment_end(p, path);
 		path[p->plen & HTTP_PATH_MASK] = c;
 		p->plen++;
+		if (c == '/')
+			http_segment_begin(p);
+		else
+			http_segment_byte(p, c);
 		return 0;
 	case HTTP_REQ_QUERY:
 		if (c == ' ')
