@@ -255,6 +255,38 @@ static __always_inline void request_line_failed(struct frame_ctx *f)
 	count_event(OA_EV_NOT_HTTP);
 }
 
+/* A message's header block begins: nothing is known about its framing yet. */
+static __always_inline void begin_headers(struct dir_state *d, bool at_line_start)
+{
+	d->phase = PH_HEADERS;
+	d->at_line_start = at_line_start;
+	d->cl_seen = 0;
+	d->chunked = 0;
+	d->content_length = 0;
+}
+
+/* The phases both directions share: 1 to stop, 0 to go on, -1 for the caller's own. */
+static __always_inline int shared_step(struct frame_ctx *f, struct dir_state *d, bool response)
+{
+	struct frame *fr = &f->s->fr;
+
+	switch (d->phase) {
+	case PH_BODY:
+		skip_body(f, d);
+		return 0;
+	case PH_UNFRAMED:
+		if (fr->pos || !fr->syscall_start)
+			return 1;
+		fr->resync = 1;
+		d->phase = PH_START;
+		return 0;
+	case PH_HEADERS:
+		scan_headers(f, d, response);
+		return 0;
+	}
+	return -1;
+}
+
 static long request_step(__u64 i, void *vctx)
 {
 	struct frame_ctx *f = vctx;
@@ -267,16 +299,10 @@ static long request_step(__u64 i, void *vctx)
 	if (!c || f->s->fr.stop || f->s->fr.pos >= f->s->fr.len)
 		return 1;
 	d = &c->req;
+	r = shared_step(f, d, false);
+	if (r >= 0)
+		return r;
 	switch (d->phase) {
-	case PH_BODY:
-		skip_body(f, d);
-		return 0;
-	case PH_UNFRAMED:
-		if (f->s->fr.pos || !f->s->fr.syscall_start)
-			return 1;
-		f->s->fr.resync = 1;
-		d->phase = PH_START;
-		return 0;
 	case PH_START:
 		c->line_start_ns = bpf_ktime_get_ns();
 		c->line_len = 0;
@@ -304,15 +330,8 @@ static long request_step(__u64 i, void *vctx)
 			push_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, &info);
 			c->kind = CONN_SERVER;
 			f->s->fr.resync = 0;
-			d->phase = PH_HEADERS;
-			d->at_line_start = ch == '\n';
-			d->cl_seen = 0;
-			d->chunked = 0;
-			d->content_length = 0;
+			begin_headers(d, ch == '\n');
 		}
-		return 0;
-	case PH_HEADERS:
-		scan_headers(f, d, false);
 		return 0;
 	}
 	return 1;
@@ -329,16 +348,10 @@ static long response_step(__u64 i, void *vctx)
 	if (!c || f->s->fr.stop || f->s->fr.pos >= f->s->fr.len)
 		return 1;
 	d = &c->resp;
+	off = shared_step(f, d, true);
+	if (off >= 0)
+		return off;
 	switch (d->phase) {
-	case PH_BODY:
-		skip_body(f, d);
-		return 0;
-	case PH_UNFRAMED:
-		if (f->s->fr.pos || !f->s->fr.syscall_start)
-			return 1;
-		f->s->fr.resync = 1;
-		d->phase = PH_START;
-		return 0;
 	case PH_START:
 		off = frame_load(f, HTTP_STATUS_LINE_MIN + 1);
 		if (off < 0)
@@ -366,15 +379,8 @@ static long response_step(__u64 i, void *vctx)
 				return 1;
 			}
 		}
-		d->phase = PH_HEADERS;
-		d->at_line_start = 0;
-		d->cl_seen = 0;
-		d->chunked = 0;
-		d->content_length = 0;
+		begin_headers(d, false);
 		f->s->fr.pos += HTTP_STATUS_LINE_MIN;
-		return 0;
-	case PH_HEADERS:
-		scan_headers(f, d, true);
 		return 0;
 	}
 	return 1;
