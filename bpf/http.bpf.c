@@ -40,10 +40,10 @@ enum io_kind {
 
 /* Arguments of a read/write-family syscall between its enter and exit. */
 struct io_args {
-	__u64 buf;
+	__u64 buf;   /* see enum io_kind; the exit program knows which */
 	__u64 count; /* iovec or mmsghdr entries */
 	__s32 fd;
-	__u32 kind;
+	__u32 _pad;
 };
 
 struct {
@@ -53,10 +53,10 @@ struct {
 	__type(value, struct io_args);
 } io_args SEC(".maps");
 
-static __always_inline void save_io_args(long fd, __u64 buf, __u64 count, __u32 kind)
+static __always_inline void save_io_args(long fd, __u64 buf, __u64 count)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct io_args a = { .buf = buf, .count = count, .fd = (__s32)fd, .kind = kind };
+	struct io_args a = { .buf = buf, .count = count, .fd = (__s32)fd };
 
 	if (!is_target(id >> 32))
 		return;
@@ -113,13 +113,16 @@ static __always_inline void frame_msghdr(struct frame_ctx *f, __u64 msg_ptr, __u
 	frame_iovecs(f, (__u64)msg.msg_iov, msg.msg_iovlen, total, first, request);
 }
 
-/* Hands the bytes a syscall moved to the framing of one direction. */
-static __always_inline void frame_syscall(struct frame_ctx *f, const struct io_args *a, long ret,
-					  bool request)
+/*
+ * Hands the bytes a syscall moved to the framing of one direction. kind is a
+ * constant in each program, so only its layout's code is there to verify.
+ */
+static __always_inline void frame_syscall(struct frame_ctx *f, const struct io_args *a,
+					  enum io_kind kind, long ret, bool request)
 {
 	__u32 m;
 
-	switch (a->kind) {
+	switch (kind) {
 	case IO_PLAIN:
 		frame_segment(f, a->buf, (__u32)ret, true, request);
 		break;
@@ -141,10 +144,13 @@ static __always_inline void frame_syscall(struct frame_ctx *f, const struct io_a
 				     request);
 		}
 		break;
+	case IO_SENDFILE: /* no user memory: see on_write */
+		break;
 	}
 }
 
-static __always_inline void on_read(const struct io_args *a, __u32 tgid, long ret)
+static __always_inline void on_read(const struct io_args *a, enum io_kind kind, __u32 tgid,
+				    long ret)
 {
 	struct conn_key ck = { .tgid = tgid, .fd = a->fd };
 	struct frame_ctx f = {};
@@ -156,7 +162,7 @@ static __always_inline void on_read(const struct io_args *a, __u32 tgid, long re
 			c->reset = 1;
 		return;
 	}
-	if (ret <= 0 || a->kind == IO_SENDFILE)
+	if (ret <= 0 || kind == IO_SENDFILE)
 		return;
 	f.s = get_scratch();
 	if (!f.s)
@@ -166,17 +172,18 @@ static __always_inline void on_read(const struct io_args *a, __u32 tgid, long re
 		return;
 	f.c = c;
 	frame_begin(&f, tgid, a->fd);
-	frame_syscall(&f, a, ret, true);
+	frame_syscall(&f, a, kind, ret, true);
 }
 
 /* A write on a connection not framed as a server's: only a status line is noted. */
-static __always_inline void unframed_write(const struct io_args *a, struct scratch *s, long ret)
+static __always_inline void unframed_write(const struct io_args *a, enum io_kind kind,
+					   struct scratch *s, long ret)
 {
 	__u8 version;
 	__u32 n = ret < HTTP_STATUS_LINE_MIN + 1 ? (__u32)ret : HTTP_STATUS_LINE_MIN + 1;
 	__u64 ptr = a->buf;
 
-	if (a->kind != IO_PLAIN) /* the first segment is enough to spot a status line */
+	if (kind != IO_PLAIN) /* only plain writes: enough to spot a server's reply to garbage */
 		return;
 	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(31));
 	if (n > HTTP_STATUS_LINE_MIN + 1 || bpf_probe_read_user(s->buf, n, (void *)ptr))
@@ -185,7 +192,8 @@ static __always_inline void unframed_write(const struct io_args *a, struct scrat
 		count_event(OA_EV_UNMATCHED_RESPONSES);
 }
 
-static __always_inline void on_write(const struct io_args *a, __u32 tgid, long ret)
+static __always_inline void on_write(const struct io_args *a, enum io_kind kind, __u32 tgid,
+				     long ret)
 {
 	struct conn_key ck = { .tgid = tgid, .fd = a->fd };
 	struct frame_ctx f = {};
@@ -199,7 +207,7 @@ static __always_inline void on_write(const struct io_args *a, __u32 tgid, long r
 	}
 	if (ret <= 0)
 		return;
-	if (a->kind == IO_SENDFILE) {
+	if (kind == IO_SENDFILE) {
 		/* file bytes can only be body: pass over them */
 		if (c && c->kind == CONN_SERVER && c->resp.phase == PH_BODY) {
 			__u64 n = (__u64)ret < c->resp.body_left ? (__u64)ret : c->resp.body_left;
@@ -215,15 +223,15 @@ static __always_inline void on_write(const struct io_args *a, __u32 tgid, long r
 		return;
 	if (!c || c->kind != CONN_SERVER) {
 		if (!c || c->kind == CONN_UNKNOWN || c->kind == CONN_NOT_HTTP)
-			unframed_write(a, f.s, ret);
+			unframed_write(a, kind, f.s, ret);
 		return;
 	}
 	f.c = c;
 	frame_begin(&f, tgid, a->fd);
-	frame_syscall(&f, a, ret, false);
+	frame_syscall(&f, a, kind, ret, false);
 }
 
-static __always_inline void on_io_exit(long ret, bool is_read)
+static __always_inline void on_io_exit(long ret, enum io_kind kind, bool is_read)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct io_args *a;
@@ -235,9 +243,9 @@ static __always_inline void on_io_exit(long ret, bool is_read)
 	copy = *a;
 	bpf_map_delete_elem(&io_args, &id);
 	if (is_read)
-		on_read(&copy, id >> 32, ret);
+		on_read(&copy, kind, id >> 32, ret);
 	else
-		on_write(&copy, id >> 32, ret);
+		on_write(&copy, kind, id >> 32, ret);
 }
 
 /*
@@ -276,44 +284,44 @@ static __always_inline void on_accept(long ret)
 }
 
 /* One program per tracepoint; the work is in the functions above. */
-#define SYSCALL_ENTER(name, kind)                                             \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                           \
-	int handle_sys_enter_##name(struct trace_event_raw_sys_enter *ctx)    \
-	{                                                                     \
-		save_io_args(ctx->args[0], ctx->args[1], ctx->args[2], kind); \
-		return 0;                                                     \
+#define SYSCALL_ENTER(name)                                                \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                        \
+	int handle_sys_enter_##name(struct trace_event_raw_sys_enter *ctx) \
+	{                                                                  \
+		save_io_args(ctx->args[0], ctx->args[1], ctx->args[2]);    \
+		return 0;                                                  \
 	}
 
-#define SYSCALL_EXIT(name, is_read)                                      \
+#define SYSCALL_EXIT(name, kind, is_read)                                \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                       \
 	int handle_sys_exit_##name(struct trace_event_raw_sys_exit *ctx) \
 	{                                                                \
-		on_io_exit(ctx->ret, is_read);                           \
+		on_io_exit(ctx->ret, kind, is_read);                     \
 		return 0;                                                \
 	}
 
-SYSCALL_ENTER(read, IO_PLAIN)
-SYSCALL_EXIT(read, true)
-SYSCALL_ENTER(recvfrom, IO_PLAIN)
-SYSCALL_EXIT(recvfrom, true)
-SYSCALL_ENTER(readv, IO_IOVEC)
-SYSCALL_EXIT(readv, true)
-SYSCALL_ENTER(recvmsg, IO_MSGHDR)
-SYSCALL_EXIT(recvmsg, true)
-SYSCALL_ENTER(recvmmsg, IO_MMSGHDR)
-SYSCALL_EXIT(recvmmsg, true)
-SYSCALL_ENTER(write, IO_PLAIN)
-SYSCALL_EXIT(write, false)
-SYSCALL_ENTER(sendto, IO_PLAIN)
-SYSCALL_EXIT(sendto, false)
-SYSCALL_ENTER(writev, IO_IOVEC)
-SYSCALL_EXIT(writev, false)
-SYSCALL_ENTER(sendmsg, IO_MSGHDR)
-SYSCALL_EXIT(sendmsg, false)
-SYSCALL_ENTER(sendmmsg, IO_MMSGHDR)
-SYSCALL_EXIT(sendmmsg, false)
-SYSCALL_ENTER(sendfile64, IO_SENDFILE)
-SYSCALL_EXIT(sendfile64, false)
+SYSCALL_ENTER(read)
+SYSCALL_EXIT(read, IO_PLAIN, true)
+SYSCALL_ENTER(recvfrom)
+SYSCALL_EXIT(recvfrom, IO_PLAIN, true)
+SYSCALL_ENTER(readv)
+SYSCALL_EXIT(readv, IO_IOVEC, true)
+SYSCALL_ENTER(recvmsg)
+SYSCALL_EXIT(recvmsg, IO_MSGHDR, true)
+SYSCALL_ENTER(recvmmsg)
+SYSCALL_EXIT(recvmmsg, IO_MMSGHDR, true)
+SYSCALL_ENTER(write)
+SYSCALL_EXIT(write, IO_PLAIN, false)
+SYSCALL_ENTER(sendto)
+SYSCALL_EXIT(sendto, IO_PLAIN, false)
+SYSCALL_ENTER(writev)
+SYSCALL_EXIT(writev, IO_IOVEC, false)
+SYSCALL_ENTER(sendmsg)
+SYSCALL_EXIT(sendmsg, IO_MSGHDR, false)
+SYSCALL_ENTER(sendmmsg)
+SYSCALL_EXIT(sendmmsg, IO_MMSGHDR, false)
+SYSCALL_ENTER(sendfile64)
+SYSCALL_EXIT(sendfile64, IO_SENDFILE, false)
 
 SEC("tracepoint/syscalls/sys_exit_accept")
 int handle_sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
