@@ -81,19 +81,28 @@ struct {
 	__type(value, struct series_val);
 } series SEC(".maps");
 
-/* Where the framing is in the bytes of one syscall (frame.bpf.h). */
+/*
+ * Where the framing is in the bytes of one syscall (frame.bpf.h): the
+ * segment being framed, and the iovecs and messages still to come.
+ */
 struct frame {
-	__u64 base;	 /* user address of the segment being framed */
-	__u32 len;	 /* bytes in this segment */
-	__u32 pos;	 /* next byte to look at */
-	__u32 chunk_off; /* segment offset of scratch.buf[0] */
-	__u32 chunk_len; /* bytes valid in scratch.buf */
+	__u64 base;	  /* user address of the segment being framed */
+	__u64 iov;	  /* user address of the next struct iovec */
+	__u64 mmsg;	  /* user address of the next struct mmsghdr */
+	__u64 bytes_left; /* bytes of the current message not given to a segment yet */
+	__u32 iov_left;	  /* iovecs left in the current message */
+	__u32 msg_left;	  /* mmsghdr messages left */
+	__u32 len;	  /* bytes in this segment */
+	__u32 pos;	  /* next byte to look at */
+	__u32 chunk_off;  /* segment offset of scratch.buf[0] */
+	__u32 chunk_len;  /* bytes valid in scratch.buf */
 	__u32 tgid;
 	__s32 fd;
+	__u8 first;	    /* the next segment starts the syscall's data */
 	__u8 syscall_start; /* pos 0 is the first byte the syscall moved */
 	__u8 resync;	    /* trying to pick up an unframed stream */
 	__u8 stop;
-	__u8 _pad[5];
+	__u8 _pad[4];
 };
 
 /* Per-CPU working memory: too large for the 512-byte BPF stack. */

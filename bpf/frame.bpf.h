@@ -18,8 +18,8 @@
 
 #include "conn.bpf.h"
 
-/* Steps one segment may take; past it the stream is resynchronised later. */
-#define FRAME_MAX_STEPS 4096
+/* Steps one syscall's data may take; past it the stream is resynchronised later. */
+#define FRAME_MAX_STEPS 8192
 /* A request line that has not ended after this many bytes is not HTTP. */
 #define HTTP_MAX_LINE 4096
 
@@ -233,6 +233,69 @@ static __always_inline void scan_headers(struct frame_ctx *f, struct dir_state *
 	f->s->fr.pos += 1;
 }
 
+/* Starts framing one syscall's data for the connection (tgid, fd). */
+static __always_inline void frame_begin(struct frame_ctx *f, __u32 tgid, __s32 fd)
+{
+	__builtin_memset(&f->s->fr, 0, sizeof(f->s->fr));
+	f->s->fr.tgid = tgid;
+	f->s->fr.fd = fd;
+	f->s->fr.first = 1;
+}
+
+/*
+ * Moves on to the next segment: the next iovec of the current message, or
+ * the next message (whose first iovec is then taken at the next step).
+ * Returns false when the syscall's data is used up.
+ */
+static __always_inline bool next_segment(struct frame_ctx *f)
+{
+	struct frame *fr = &f->s->fr;
+	struct iovec iov;
+	__u64 len;
+
+	if (!fr->iov_left || !fr->bytes_left) {
+		struct mmsghdr mm;
+
+		if (!fr->msg_left || bpf_probe_read_user(&mm, sizeof(mm), (void *)fr->mmsg))
+			return false;
+		fr->mmsg += sizeof(mm);
+		fr->msg_left--;
+		fr->iov = (__u64)mm.msg_hdr.msg_iov;
+		fr->iov_left = mm.msg_hdr.msg_iovlen;
+		fr->bytes_left = mm.msg_len;
+		return true;
+	}
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)fr->iov))
+		return false;
+	fr->iov += sizeof(iov);
+	fr->iov_left--;
+	len = iov.iov_len < fr->bytes_left ? iov.iov_len : fr->bytes_left;
+	if (len > 0xffffffff)
+		len = 0xffffffff;
+	fr->bytes_left -= len;
+	fr->base = (__u64)iov.iov_base;
+	fr->len = (__u32)len;
+	fr->pos = 0;
+	fr->chunk_off = 0;
+	fr->chunk_len = 0;
+	fr->syscall_start = fr->first;
+	fr->first = 0;
+	fr->resync = 0;
+	return true;
+}
+
+/* The step both directions start with: 1 to stop, 0 to go on, -1 to frame a byte. */
+static __always_inline int segment_step(struct frame_ctx *f)
+{
+	struct frame *fr = &f->s->fr;
+
+	if (!f->c || fr->stop)
+		return 1;
+	if (fr->pos >= fr->len)
+		return next_segment(f) ? 0 : 1;
+	return -1;
+}
+
 /* The first message of a connection, or a known one, did not parse as a request line. */
 static __always_inline void request_line_failed(struct frame_ctx *f)
 {
@@ -296,8 +359,9 @@ static long request_step(__u64 i, void *vctx)
 	int off, r;
 	char ch;
 
-	if (!c || f->s->fr.stop || f->s->fr.pos >= f->s->fr.len)
-		return 1;
+	r = segment_step(f);
+	if (r >= 0)
+		return r;
 	d = &c->req;
 	r = shared_step(f, d, false);
 	if (r >= 0)
@@ -345,8 +409,9 @@ static long response_step(__u64 i, void *vctx)
 	__u8 version = 0;
 	int off, status;
 
-	if (!c || f->s->fr.stop || f->s->fr.pos >= f->s->fr.len)
-		return 1;
+	off = segment_step(f);
+	if (off >= 0)
+		return off;
 	d = &c->resp;
 	off = shared_step(f, d, true);
 	if (off >= 0)
@@ -386,31 +451,21 @@ static long response_step(__u64 i, void *vctx)
 	return 1;
 }
 
-/* Starts framing one syscall's data for the connection (tgid, fd). */
-static __always_inline void frame_begin(struct frame_ctx *f, __u32 tgid, __s32 fd)
+/*
+ * Runs one direction's framing over everything the syscall moved, set up
+ * in the frame beforehand (one buffer, an iovec array, or messages).
+ */
+static __always_inline void frame_run(struct frame_ctx *f, bool request)
 {
-	__builtin_memset(&f->s->fr, 0, sizeof(f->s->fr));
-	f->s->fr.tgid = tgid;
-	f->s->fr.fd = fd;
-}
+	struct frame *fr = &f->s->fr;
 
-/* Runs one direction's framing over one segment of user memory. */
-static __always_inline void frame_segment(struct frame_ctx *f, __u64 base, __u32 len, bool first,
-					  bool request)
-{
-	f->s->fr.base = base;
-	f->s->fr.len = len;
-	f->s->fr.pos = 0;
-	f->s->fr.chunk_off = 0;
-	f->s->fr.chunk_len = 0;
-	f->s->fr.syscall_start = first;
-	f->s->fr.resync = 0;
 	if (request)
 		bpf_loop(FRAME_MAX_STEPS, request_step, f, 0);
 	else
 		bpf_loop(FRAME_MAX_STEPS, response_step, f, 0);
-	/* out of steps inside the segment: the rest is picked up at a later syscall */
-	if (!f->s->fr.stop && f->s->fr.pos < f->s->fr.len && f->c) {
+	/* out of steps with data left: the rest is picked up at a later syscall */
+	if (!fr->stop && f->c &&
+	    (fr->pos < fr->len || (fr->iov_left && fr->bytes_left) || fr->msg_left)) {
 		if (request)
 			f->c->req.phase = PH_UNFRAMED;
 		else

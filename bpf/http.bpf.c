@@ -25,9 +25,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define OA_ECONNRESET 104
 #define OA_SHUT_WR    1
 #define OA_SHUT_RDWR  2
-/* iovec segments and mmsghdr messages followed per syscall */
-#define OA_MAX_IOV  4
-#define OA_MAX_MMSG 2
 
 /* How a syscall's data is laid out in user memory. */
 enum io_kind {
@@ -84,35 +81,6 @@ static __always_inline struct conn_val *conn_for_read(struct scratch *s, struct 
 	return c;
 }
 
-static __always_inline void frame_iovecs(struct frame_ctx *f, __u64 iov_ptr, __u64 count,
-					 __u64 total, bool first, bool request)
-{
-	__u32 i;
-
-	for (i = 0; i < OA_MAX_IOV && i < count && total && !f->s->fr.stop; i++) {
-		struct iovec iov;
-		__u64 len;
-
-		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(iov_ptr + i * sizeof(iov))))
-			return;
-		len = iov.iov_len < total ? iov.iov_len : total;
-		if (len > 0xffffffff)
-			len = 0xffffffff;
-		frame_segment(f, (__u64)iov.iov_base, (__u32)len, first && i == 0, request);
-		total -= len;
-	}
-}
-
-static __always_inline void frame_msghdr(struct frame_ctx *f, __u64 msg_ptr, __u64 total,
-					 bool first, bool request)
-{
-	struct user_msghdr msg;
-
-	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)msg_ptr))
-		return;
-	frame_iovecs(f, (__u64)msg.msg_iov, msg.msg_iovlen, total, first, request);
-}
-
 /*
  * Hands the bytes a syscall moved to the framing of one direction. kind is a
  * constant in each program, so only its layout's code is there to verify.
@@ -120,33 +88,37 @@ static __always_inline void frame_msghdr(struct frame_ctx *f, __u64 msg_ptr, __u
 static __always_inline void frame_syscall(struct frame_ctx *f, const struct io_args *a,
 					  enum io_kind kind, long ret, bool request)
 {
-	__u32 m;
+	struct frame *fr = &f->s->fr;
+	struct user_msghdr msg;
 
 	switch (kind) {
 	case IO_PLAIN:
-		frame_segment(f, a->buf, (__u32)ret, true, request);
+		fr->base = a->buf;
+		fr->len = (__u32)ret;
+		fr->syscall_start = 1;
+		fr->first = 0;
 		break;
 	case IO_IOVEC:
-		frame_iovecs(f, a->buf, a->count, ret, true, request);
+		fr->iov = a->buf;
+		fr->iov_left = a->count;
+		fr->bytes_left = ret;
 		break;
 	case IO_MSGHDR:
-		frame_msghdr(f, a->buf, ret, true, request);
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->buf))
+			return;
+		fr->iov = (__u64)msg.msg_iov;
+		fr->iov_left = msg.msg_iovlen;
+		fr->bytes_left = ret;
 		break;
 	case IO_MMSGHDR:
 		/* ret is the number of messages; each says how many bytes it moved */
-		for (m = 0; m < OA_MAX_MMSG && m < ret && !f->s->fr.stop; m++) {
-			struct mmsghdr mm;
-
-			if (bpf_probe_read_user(&mm, sizeof(mm),
-						(void *)(a->buf + m * sizeof(struct mmsghdr))))
-				break;
-			frame_msghdr(f, a->buf + m * sizeof(struct mmsghdr), mm.msg_len, m == 0,
-				     request);
-		}
+		fr->mmsg = a->buf;
+		fr->msg_left = (__u32)ret;
 		break;
 	case IO_SENDFILE: /* no user memory: see on_write */
-		break;
+		return;
 	}
+	frame_run(f, request);
 }
 
 static __always_inline void on_read(const struct io_args *a, enum io_kind kind, __u32 tgid,
@@ -175,20 +147,63 @@ static __always_inline void on_read(const struct io_args *a, enum io_kind kind, 
 	frame_syscall(&f, a, kind, ret, true);
 }
 
-/* A write on a connection not framed as a server's: only a status line is noted. */
-static __always_inline void unframed_write(const struct io_args *a, enum io_kind kind,
-					   struct scratch *s, long ret)
+/* Where the first bytes a syscall moved are, and how many there are in that segment. */
+static __always_inline bool first_bytes(const struct io_args *a, enum io_kind kind, long ret,
+					__u64 *ptr, __u64 *len)
 {
-	__u8 version;
-	__u32 n = ret < HTTP_STATUS_LINE_MIN + 1 ? (__u32)ret : HTTP_STATUS_LINE_MIN + 1;
-	__u64 ptr = a->buf;
+	struct user_msghdr msg;
+	struct mmsghdr mm;
+	struct iovec iov;
+	__u64 iovp = a->buf;
 
-	if (kind != IO_PLAIN) /* only plain writes: enough to spot a server's reply to garbage */
+	switch (kind) {
+	case IO_PLAIN:
+		*ptr = a->buf;
+		*len = ret;
+		return true;
+	case IO_IOVEC:
+		break;
+	case IO_MSGHDR:
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->buf))
+			return false;
+		iovp = (__u64)msg.msg_iov;
+		break;
+	case IO_MMSGHDR:
+		if (bpf_probe_read_user(&mm, sizeof(mm), (void *)a->buf))
+			return false;
+		iovp = (__u64)mm.msg_hdr.msg_iov;
+		ret = mm.msg_len;
+		break;
+	case IO_SENDFILE:
+		return false;
+	}
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)iovp))
+		return false;
+	*ptr = (__u64)iov.iov_base;
+	*len = iov.iov_len < (__u64)ret ? iov.iov_len : (__u64)ret;
+	return true;
+}
+
+/*
+ * A write the framing does not follow (no request was read on it, or it is
+ * not HTTP): a status line on a TCP socket is a response to nothing seen.
+ */
+static __always_inline void unframed_write(const struct io_args *a, enum io_kind kind,
+					   struct scratch *s, bool known_socket, long ret)
+{
+	__u64 ptr, len;
+	__u32 n;
+	__u8 version;
+
+	if (!first_bytes(a, kind, ret, &ptr, &len))
 		return;
+	n = len < HTTP_STATUS_LINE_MIN + 1 ? (__u32)len : HTTP_STATUS_LINE_MIN + 1;
 	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(31));
 	if (n > HTTP_STATUS_LINE_MIN + 1 || bpf_probe_read_user(s->buf, n, (void *)ptr))
 		return;
-	if (http_parse_status(s->buf, n, &version))
+	if (!http_parse_status(s->buf, n, &version))
+		return;
+	if (known_socket || fd_is_tcp_socket(a->fd))
 		count_event(OA_EV_UNMATCHED_RESPONSES);
 }
 
@@ -223,7 +238,7 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 		return;
 	if (!c || c->kind != CONN_SERVER) {
 		if (!c || c->kind == CONN_UNKNOWN || c->kind == CONN_NOT_HTTP)
-			unframed_write(a, kind, f.s, ret);
+			unframed_write(a, kind, f.s, c != NULL, ret);
 		return;
 	}
 	f.c = c;

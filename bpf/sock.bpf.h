@@ -2,7 +2,8 @@
 /*
  * fd -> struct file -> struct socket resolution through the current task's
  * fd table, with CO-RE reads. Used to tell a TCP socket from a file or pipe
- * for connections the agent did not see being accepted.
+ * for connections the agent did not see being accepted, and to find the
+ * local port of a freshly accepted connection (--port).
  */
 #ifndef SOCK_BPF_H
 #define SOCK_BPF_H
@@ -37,8 +38,8 @@ static __always_inline struct file *fd_to_file(int fd)
 	return file;
 }
 
-/* True when fd of the current process is a TCP socket over IPv4 or IPv6. */
-static __always_inline bool fd_is_tcp_socket(int fd)
+/* The struct sock behind fd of the current process when it is TCP over IPv4 or IPv6, else NULL. */
+static __always_inline struct sock *fd_to_tcp_sock(int fd)
 {
 	struct file *file = fd_to_file(fd);
 	struct socket *sock;
@@ -47,21 +48,43 @@ static __always_inline bool fd_is_tcp_socket(int fd)
 	__u16 family, type, proto;
 
 	if (!file)
-		return false;
+		return NULL;
 	mode = BPF_CORE_READ(file, f_inode, i_mode);
 	if ((mode & OA_S_IFMT) != OA_S_IFSOCK)
-		return false;
+		return NULL;
 	sock = BPF_CORE_READ(file, private_data);
 	if (!sock)
-		return false;
+		return NULL;
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
-		return false;
+		return NULL;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	type = BPF_CORE_READ(sk, sk_type);
 	proto = BPF_CORE_READ(sk, sk_protocol);
-	return (family == OA_AF_INET || family == OA_AF_INET6) && type == OA_SOCK_STREAM &&
-	       proto == OA_IPPROTO_TCP;
+	if ((family != OA_AF_INET && family != OA_AF_INET6) || type != OA_SOCK_STREAM ||
+	    proto != OA_IPPROTO_TCP)
+		return NULL;
+	return sk;
+}
+
+/* True when fd of the current process is a TCP socket over IPv4 or IPv6. */
+static __always_inline bool fd_is_tcp_socket(int fd)
+{
+	return fd_to_tcp_sock(fd) != NULL;
+}
+
+/*
+ * Local port (host order) of fd of the current process when it is a TCP
+ * socket; 0 otherwise. For an accepted connection it is the port the
+ * listening socket serves.
+ */
+static __always_inline __u16 fd_tcp_local_port(int fd)
+{
+	struct sock *sk = fd_to_tcp_sock(fd);
+
+	if (!sk)
+		return 0;
+	return BPF_CORE_READ(sk, __sk_common.skc_num);
 }
 
 #endif /* SOCK_BPF_H */

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Lifecycle of the BPF side: preflight checks (BTF, capabilities, tracefs),
- * open the skeleton, set the bucket bounds in rodata, load, fill the
- * targets map, attach, and destroy.
+ * open the skeleton, set the bucket bounds and selector counts in rodata,
+ * load only the programs the selectors need, write the selectors (--port,
+ * --comm, --exe) and the --pid targets into their maps, attach, and destroy.
+ * Also the targets map's accessors for the rest of user space.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -103,42 +107,159 @@ int bpf_agent_preflight(void)
 	return ensure_tracefs();
 }
 
-static int add_targets(struct bpf_agent *a, const pid_t *pids, size_t nr_pids)
+int bpf_agent_add_target(struct bpf_agent *a, pid_t pid)
 {
-	int fd = bpf_map__fd(a->skel->maps.targets);
+	__u32 tgid = (__u32)pid;
 	__u8 one = 1;
 
-	for (size_t i = 0; i < nr_pids; i++) {
-		__u32 tgid = (__u32)pids[i];
-
-		if (bpf_map_update_elem(fd, &tgid, &one, BPF_ANY)) {
-			log_error("cannot add pid %d to the targets map: %s", pids[i],
-				  strerror(errno));
-			return -errno;
-		}
-	}
-	return 0;
+	if (!bpf_map_update_elem(bpf_map__fd(a->skel->maps.targets), &tgid, &one, BPF_NOEXIST))
+		return 1;
+	if (errno == EEXIST)
+		return 0;
+	log_error("cannot add pid %d to the targets map: %s", (int)pid, strerror(errno));
+	return -errno;
 }
 
+int bpf_agent_list_targets(struct bpf_agent *a, pid_t *out, size_t max)
+{
+	int fd = bpf_map__fd(a->skel->maps.targets);
+	__u32 key, next, *prev = NULL;
+	size_t n = 0;
+
+	while (n < max && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		out[n++] = (pid_t)key;
+	}
+	return (int)n;
+}
+
+/* The --exe keys: each path as given and, when it differs, resolved (symlinks, ".."). */
+static size_t exe_keys(const struct selectors *sel, struct exe_key *keys, size_t max)
+{
+	char real[PATH_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sel->nr_exes; i++) {
+		const char *paths[2] = { sel->exes[i], NULL };
+
+		if (realpath(sel->exes[i], real) && strcmp(real, sel->exes[i]))
+			paths[1] = real;
+		for (int p = 0; p < 2 && paths[p] && n < max; p++) {
+			if (strlen(paths[p]) >= sizeof(keys[n].path) - 1) {
+				log_info(
+					"--exe %s resolves to %s, longer than the %zu bytes matched; "
+					"matching the path as given only",
+					sel->exes[i], paths[p], sizeof(keys[n].path) - 2);
+				continue;
+			}
+			memset(&keys[n], 0, sizeof(keys[n]));
+			memcpy(keys[n].path, paths[p], strlen(paths[p]));
+			n++;
+		}
+	}
+	return n;
+}
+
+static int put_key(struct bpf_map *map, const void *key, const char *what)
+{
+	__u8 one = 1;
+
+	if (!bpf_map__update_elem(map, key, bpf_map__key_size(map), &one, sizeof(one), BPF_ANY))
+		return 0;
+	log_error("cannot write %s into the %s map: %s (at most %u of each selector)", what,
+		  bpf_map__name(map), strerror(errno), bpf_map__max_entries(map));
+	return -errno;
+}
+
+/* What the kernel matches processes that appear later against. */
+static int write_selectors(struct bpf_agent *a, const struct selectors *sel,
+			   const struct exe_key *exes, size_t nr_exes)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < sel->nr_ports && !err; i++) {
+		__u16 port = sel->ports[i];
+
+		err = put_key(a->skel->maps.ports, &port, "a --port");
+	}
+	for (size_t i = 0; i < sel->nr_comms && !err; i++) {
+		struct comm_key key = { 0 };
+		size_t len = strlen(sel->comms[i]);
+
+		if (len > sizeof(key.comm) - 1) {
+			len = sizeof(key.comm) - 1;
+			log_info(
+				"--comm %s is longer than the %zu characters the kernel keeps of a "
+				"process name; matching '%.*s'",
+				sel->comms[i], len, (int)len, sel->comms[i]);
+		}
+		memcpy(key.comm, sel->comms[i], len);
+		err = put_key(a->skel->maps.comms, &key, "a --comm");
+	}
+	for (size_t i = 0; i < nr_exes && !err; i++)
+		err = put_key(a->skel->maps.exes, &exes[i], "an --exe");
+	for (size_t i = 0; i < sel->nr_pids && !err; i++)
+		err = bpf_agent_add_target(a, sel->pids[i]) < 0 ? -EIO : 0;
+	return err;
+}
+
+/* Programs only a selector needs are not loaded without it: no cost for other processes. */
+static void choose_programs(struct bpf_agent *a, const struct selectors *sel)
+{
+	struct http_bpf *skel = a->skel;
+	bool ports = sel->nr_ports, comms = sel->nr_comms, exes = sel->nr_exes;
+
+	bpf_program__set_autoload(skel->progs.handle_inet_sock_set_state, ports);
+	bpf_program__set_autoload(skel->progs.handle_sys_exit_accept_port, ports);
+	bpf_program__set_autoload(skel->progs.handle_sys_exit_accept4_port, ports);
+	bpf_program__set_autoload(skel->progs.handle_sched_process_exec, comms || exes);
+	bpf_program__set_autoload(skel->progs.handle_task_rename, comms);
+}
+
+/* Appends name to list (", "-separated) unless it is there already. */
+static void list_add(char *list, size_t len, const char *name)
+{
+	size_t used = strlen(list), n = strlen(name);
+
+	for (const char *p = list; (p = strstr(p, name)); p += n) {
+		if ((p == list || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+			return;
+	}
+	snprintf(list + used, len - used, "%s%s", used ? ", " : "", name);
+}
+
+/* One line naming the hooks, from the programs' sections: the list follows http.bpf.c. */
 static void log_attached(const struct bpf_agent *a)
 {
+	char syscalls[512] = "", others[256] = "";
 	struct bpf_program *prog;
 	int n = 0;
 
 	bpf_object__for_each_program(prog, a->skel->obj)
 	{
-		log_debug("attached %s (%s)", bpf_program__name(prog),
-			  bpf_program__section_name(prog));
+		const char *sec = bpf_program__section_name(prog), *hook = strrchr(sec, '/');
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		log_debug("attached %s (%s)", bpf_program__name(prog), sec);
 		n++;
+		hook = hook ? hook + 1 : sec;
+		if (!strncmp(hook, "sys_enter_", 10))
+			list_add(syscalls, sizeof(syscalls), hook + 10);
+		else if (!strncmp(hook, "sys_exit_", 9))
+			list_add(syscalls, sizeof(syscalls), hook + 9);
+		else
+			list_add(others, sizeof(others), hook);
 	}
-	log_info("attached %d BPF programs: syscall tracepoints of accept, accept4, read, readv, "
-		 "recvfrom, recvmsg, write, writev, sendto, sendmsg, close; sched_process_fork",
-		 n);
+	log_info("attached %d BPF programs: syscall tracepoints of %s; %s", n, syscalls, others);
 }
 
 int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_bounds,
-		    const pid_t *pids, size_t nr_pids)
+		    const struct selectors *sel)
 {
+	struct exe_key *exes = NULL;
+	size_t nr_exes;
 	int err;
 
 	memset(a, 0, sizeof(*a));
@@ -147,11 +268,15 @@ int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_b
 			  OA_MAX_BOUNDS);
 		return -E2BIG;
 	}
+	exes = calloc(2 * sel->nr_exes + 1, sizeof(*exes));
+	if (!exes)
+		return -ENOMEM;
+	nr_exes = exe_keys(sel, exes, 2 * sel->nr_exes);
 	a->skel = http_bpf__open();
 	if (!a->skel) {
 		err = -errno;
 		log_error("cannot open the BPF object: %s", strerror(errno));
-		return err;
+		goto cleanup;
 	}
 	for (unsigned int i = 0; i < nr_bounds; i++) {
 		a->bounds[i] = bounds[i];
@@ -159,6 +284,11 @@ int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_b
 	}
 	a->nr_bounds = nr_bounds;
 	a->skel->rodata->nr_bounds = nr_bounds;
+	a->skel->rodata->nr_ports = (__u32)sel->nr_ports;
+	a->skel->rodata->nr_comms = (__u32)sel->nr_comms;
+	a->skel->rodata->nr_exes = (__u32)nr_exes;
+	a->skel->rodata->agent_tgid = (__u32)getpid();
+	choose_programs(a, sel);
 
 	err = http_bpf__load(a->skel);
 	if (err) {
@@ -167,7 +297,7 @@ int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_b
 			strerror(-err));
 		goto cleanup;
 	}
-	err = add_targets(a, pids, nr_pids);
+	err = write_selectors(a, sel, exes, nr_exes);
 	if (err)
 		goto cleanup;
 	err = http_bpf__attach(a->skel);
@@ -177,8 +307,10 @@ int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_b
 		goto cleanup;
 	}
 	log_attached(a);
+	free(exes);
 	return 0;
 cleanup:
+	free(exes);
 	bpf_agent_stop(a);
 	return err;
 }

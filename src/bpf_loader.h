@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include "cli.h"
 #include "otel_agent.h"
 
 struct http_bpf;
@@ -22,9 +23,21 @@ struct bpf_agent {
  */
 int bpf_agent_preflight(void);
 
-/* Loads and attaches with the given bucket bounds (seconds, ascending) and targets. */
+/*
+ * Loads and attaches with the given bucket bounds (seconds, ascending) and
+ * selectors: the --pid processes are targets from the start, the --port,
+ * --comm and --exe values are what the kernel matches new processes against.
+ * Processes already running that a selector matches are added afterwards
+ * with bpf_agent_add_target (discover.c finds them).
+ */
 int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_bounds,
-		    const pid_t *pids, size_t nr_pids);
+		    const struct selectors *sel);
+
+/* 1 when pid was added to the targets map, 0 when it was there already, -errno on failure. */
+int bpf_agent_add_target(struct bpf_agent *a, pid_t pid);
+
+/* Copies at most max pids of the targets map into out; returns how many. */
+int bpf_agent_list_targets(struct bpf_agent *a, pid_t *out, size_t max);
 
 /* Accepts NULL and a never-started agent. */
 void bpf_agent_stop(struct bpf_agent *a);

@@ -8,24 +8,42 @@
 #include <string.h>
 #include "cli.h"
 #include "feature_flag.h"
+#include "otel_agent.h"
 
 #ifndef OA_VERSION
 #define OA_VERSION "0.1.0"
 #endif
 
+/* Long options without a short form. */
+enum {
+	OPT_PORT = 256,
+	OPT_COMM,
+	OPT_EXE,
+};
+
 void cli_usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: otel-agent --pid PID [--pid PID ...] [options]\n"
+		"Usage: otel-agent [--pid PID] [--port N] [--comm NAME] [--exe PATH] ... [options]\n"
 		"\n"
 		"Counts the HTTP/1.x requests a running server answers, from outside the\n"
 		"process (eBPF on its socket syscalls), and serves them as Prometheus metrics.\n"
 		"\n"
-		"  -p, --pid PID             trace this process and its descendants (repeatable)\n"
+		"Targets (each repeatable, combinable; each covers the descendants of what it\n"
+		"matches, forked before or after the agent started):\n"
+		"  -p, --pid PID             this process (it must exist)\n"
+		"      --port N              processes serving TCP port N (IPv4 or IPv6), also\n"
+		"                            ones that start listening or accepting later\n"
+		"      --comm NAME           processes named NAME (first 15 characters, as in\n"
+		"                            /proc/PID/comm), also after a restart or a rename\n"
+		"      --exe PATH            processes running the executable PATH (absolute);\n"
+		"                            for node or python scripts that is the interpreter\n"
+		"\n"
+		"Options:\n"
 		"  -l, --listen ADDR:PORT    serve metrics here (default %s;\n"
 		"                            IPv6 as [::1]:9464)\n"
 		"      --feature-otel=BOOL   publish (true) or not (false); overrides FEATURE_OTEL\n"
-		"                            from the agent's and then the target's environment\n"
+		"                            from the agent's and then the first target's environment\n"
 		"  -v, --verbose             log libbpf and per-scrape details\n"
 		"  -h, --help                show this help\n"
 		"  -V, --version             show the version\n"
@@ -48,10 +66,84 @@ static int parse_pid(const char *s, pid_t *pid)
 	return 0;
 }
 
+static int parse_port(const char *s, unsigned short *port)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > 65535)
+		return -1;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+static bool too_many(size_t n, size_t max, const char *opt)
+{
+	if (n < max)
+		return false;
+	fprintf(stderr, "otel-agent: at most %zu %s options\n", max, opt);
+	return true;
+}
+
+/* Adds one selector option's value; prints one line and returns -1 when it is malformed. */
+static int add_selector(struct selectors *sel, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'p':
+		if (too_many(sel->nr_pids, OA_MAX_PIDS, "--pid"))
+			return -1;
+		if (parse_pid(arg, &sel->pids[sel->nr_pids])) {
+			fprintf(stderr, "otel-agent: --pid needs a positive number, got '%s'\n",
+				arg);
+			return -1;
+		}
+		sel->nr_pids++;
+		return 0;
+	case OPT_PORT:
+		if (too_many(sel->nr_ports, OA_MAX_PORTS, "--port"))
+			return -1;
+		if (parse_port(arg, &sel->ports[sel->nr_ports])) {
+			fprintf(stderr, "otel-agent: --port needs a TCP port 1-65535, got '%s'\n",
+				arg);
+			return -1;
+		}
+		sel->nr_ports++;
+		return 0;
+	case OPT_COMM:
+		if (too_many(sel->nr_comms, OA_MAX_COMMS, "--comm"))
+			return -1;
+		if (!arg[0] || strchr(arg, '\n')) {
+			fprintf(stderr,
+				"otel-agent: --comm needs a process name (as in /proc/PID/comm), got '%s'\n",
+				arg);
+			return -1;
+		}
+		sel->comms[sel->nr_comms++] = arg;
+		return 0;
+	case OPT_EXE:
+		if (too_many(sel->nr_exes, OA_MAX_EXES, "--exe"))
+			return -1;
+		if (arg[0] != '/' || strlen(arg) > OA_MAX_EXE - 2) {
+			fprintf(stderr,
+				"otel-agent: --exe needs an absolute path of at most %d bytes, got '%s'\n",
+				OA_MAX_EXE - 2, arg);
+			return -1;
+		}
+		sel->exes[sel->nr_exes++] = arg;
+		return 0;
+	}
+	return -1;
+}
+
 enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 {
 	static const struct option long_opts[] = {
 		{ "pid", required_argument, NULL, 'p' },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "comm", required_argument, NULL, OPT_COMM },
+		{ "exe", required_argument, NULL, OPT_EXE },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "feature-otel", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -59,6 +151,7 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const struct selectors *sel = &opts->sel;
 	int c;
 
 	memset(opts, 0, sizeof(*opts));
@@ -68,18 +161,11 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 	while ((c = getopt_long(argc, argv, ":p:l:vhV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (opts->nr_pids == OA_MAX_PIDS) {
-				fprintf(stderr, "otel-agent: at most %d --pid options\n",
-					OA_MAX_PIDS);
+		case OPT_PORT:
+		case OPT_COMM:
+		case OPT_EXE:
+			if (add_selector(&opts->sel, c, optarg))
 				return CLI_USAGE_ERROR;
-			}
-			if (parse_pid(optarg, &opts->pids[opts->nr_pids])) {
-				fprintf(stderr,
-					"otel-agent: --pid needs a positive number, got '%s'\n",
-					optarg);
-				return CLI_USAGE_ERROR;
-			}
-			opts->nr_pids++;
 			break;
 		case 'l':
 			opts->listen = optarg;
@@ -116,8 +202,9 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 		fprintf(stderr, "otel-agent: unexpected argument '%s'; see --help\n", argv[optind]);
 		return CLI_USAGE_ERROR;
 	}
-	if (!opts->nr_pids) {
-		fprintf(stderr, "otel-agent: no target; give --pid PID (see --help)\n");
+	if (!sel->nr_pids && !sel->nr_ports && !sel->nr_comms && !sel->nr_exes) {
+		fprintf(stderr,
+			"otel-agent: no target; give --pid PID, --port N, --comm NAME or --exe PATH (see --help)\n");
 		return CLI_USAGE_ERROR;
 	}
 	return CLI_OK;

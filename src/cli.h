@@ -9,11 +9,25 @@
 #include <sys/types.h>
 
 #define OA_MAX_PIDS	  64
+#define OA_MAX_PORTS	  64
+#define OA_MAX_COMMS	  64
+#define OA_MAX_EXES	  32
 #define OA_DEFAULT_LISTEN "127.0.0.1:9464"
 
-struct options {
-	pid_t pids[OA_MAX_PIDS];
+/* Which processes to trace; every selector also covers the descendants of what it matches. */
+struct selectors {
+	pid_t pids[OA_MAX_PIDS]; /* --pid: these processes (they must exist at start) */
 	size_t nr_pids;
+	unsigned short ports[OA_MAX_PORTS]; /* --port: processes serving these TCP ports */
+	size_t nr_ports;
+	const char *comms[OA_MAX_COMMS]; /* --comm: processes with this name (first 15 chars) */
+	size_t nr_comms;
+	const char *exes[OA_MAX_EXES]; /* --exe: processes running this executable (absolute) */
+	size_t nr_exes;
+};
+
+struct options {
+	struct selectors sel;
 	const char *listen;	  /* ADDR:PORT or [ADDR6]:PORT */
 	const char *feature_otel; /* NULL when not given */
 	bool verbose;

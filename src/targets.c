@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Target processes as /proc shows them: existence, environment, service name. */
+/* Target processes as /proc shows them: existence, name, environment, service name. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,6 +15,31 @@
 bool target_exists(pid_t pid)
 {
 	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+int target_comm(pid_t pid, char *out, size_t outlen)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	if (!outlen)
+		return -1;
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, out, outlen - 1);
+	close(fd);
+	if (n <= 0) {
+		out[0] = '\0';
+		return -1;
+	}
+	out[n] = '\0';
+	if (out[n - 1] == '\n')
+		out[n - 1] = '\0';
+	return 0;
 }
 
 const char *environ_find(const char *block, size_t len, const char *name)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Target processes as /proc shows them: existence, environment, service name. */
+/* Target processes as /proc shows them: existence, name, environment, service name. */
 #ifndef OA_TARGETS_H
 #define OA_TARGETS_H
 
@@ -8,6 +8,9 @@
 #include <sys/types.h>
 
 bool target_exists(pid_t pid);
+
+/* The process name (/proc/PID/comm, without the newline); -1 if it is gone. */
+int target_comm(pid_t pid, char *out, size_t outlen);
 
 /* Finds NAME in a NUL-separated NAME=VALUE block (as /proc/PID/environ); NULL if absent. */
 const char *environ_find(const char *block, size_t len, const char *name);

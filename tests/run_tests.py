@@ -89,8 +89,11 @@ def run_selftests(tally, only=None):
     sys.path.insert(0, os.path.join(REPO, "tests"))
     import selftest
     import selftest_env
+    import selftest_targets
+    import selftest_traffic
 
-    tests = [t for t in selftest.TESTS + selftest_env.TESTS if not only or only in t.__name__]
+    tests = [t for t in selftest.TESTS + selftest_env.TESTS + selftest_targets.TESTS
+             + selftest_traffic.TESTS if not only or only in t.__name__]
     if os.geteuid() != 0:
         for t in tests:
             print(f"SKIP {t.__name__}: needs root (loads BPF programs)")

@@ -19,6 +19,9 @@ ITEM_RE = re.compile(r"^/items/[^/]+$")
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two sends; without TCP_NODELAY the body
+    # waits for the client's delayed ACK (40 ms per keep-alive request).
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         pass

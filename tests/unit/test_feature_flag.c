@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The FEATURE_OTEL flag: accepted values, precedence, the target environment, the options. */
+/* The FEATURE_OTEL flag: accepted values, precedence, the target environment, the options
+ * (--pid, --port, --comm, --exe among them). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 #include "cli.h"
 #include "feature_flag.h"
+#include "otel_agent.h"
 #include "targets.h"
 
 static void test_values(void **state)
@@ -96,9 +98,9 @@ static void test_cli(void **state)
 
 	(void)state;
 	assert_int_equal(cli_parse(9, ok, &o), CLI_OK);
-	assert_int_equal(o.nr_pids, 2);
-	assert_int_equal(o.pids[0], 12);
-	assert_int_equal(o.pids[1], 34);
+	assert_int_equal(o.sel.nr_pids, 2);
+	assert_int_equal(o.sel.pids[0], 12);
+	assert_int_equal(o.sel.pids[1], 34);
 	assert_string_equal(o.listen, "[::1]:9000");
 	assert_string_equal(o.feature_otel, "on");
 	assert_true(o.verbose);
@@ -108,6 +110,97 @@ static void test_cli(void **state)
 	assert_int_equal(cli_parse(4, bad_flag, &o), CLI_USAGE_ERROR);
 	assert_int_equal(cli_parse(4, unknown, &o), CLI_USAGE_ERROR);
 	assert_int_equal(cli_parse(2, missing, &o), CLI_USAGE_ERROR);
+}
+
+static void test_cli_selectors(void **state)
+{
+	char *all[] = { "otel-agent",
+			"--port",
+			"8900",
+			"--comm",
+			"core",
+			"--exe",
+			"/usr/bin/node",
+			"--port",
+			"9000",
+			"-p",
+			"5",
+			"--comm",
+			"metasheet-core-server",
+			NULL };
+	char *port_only[] = { "otel-agent", "--port", "65535", NULL };
+	char *comm_only[] = { "otel-agent", "--comm", "node", NULL };
+	char *exe_only[] = { "otel-agent", "--exe", "/tmp/py", NULL };
+	char *bad[][4] = {
+		{ "otel-agent", "--port", "0", NULL },
+		{ "otel-agent", "--port", "65536", NULL },
+		{ "otel-agent", "--port", "80x", NULL },
+		{ "otel-agent", "--port", "-1", NULL },
+		{ "otel-agent", "--comm", "", NULL },
+		{ "otel-agent", "--exe", "bin/node", NULL },
+		{ "otel-agent", "--exe", "", NULL },
+		{ "otel-agent", "--port", NULL, NULL },
+	};
+	char long_exe[OA_MAX_EXE + 8];
+	char *too_long[] = { "otel-agent", "--exe", long_exe, NULL };
+	struct options o;
+
+	(void)state;
+	assert_int_equal(cli_parse(13, all, &o), CLI_OK);
+	assert_int_equal(o.sel.nr_ports, 2);
+	assert_int_equal(o.sel.ports[0], 8900);
+	assert_int_equal(o.sel.ports[1], 9000);
+	assert_int_equal(o.sel.nr_comms, 2);
+	assert_string_equal(o.sel.comms[0], "core");
+	/* longer than 15 characters is allowed: the loader matches the first 15 */
+	assert_string_equal(o.sel.comms[1], "metasheet-core-server");
+	assert_int_equal(o.sel.nr_exes, 1);
+	assert_string_equal(o.sel.exes[0], "/usr/bin/node");
+	assert_int_equal(o.sel.nr_pids, 1);
+	assert_int_equal(o.sel.pids[0], 5);
+
+	/* any one selector is a target; --pid is not required */
+	assert_int_equal(cli_parse(3, port_only, &o), CLI_OK);
+	assert_int_equal(o.sel.nr_ports, 1);
+	assert_int_equal(o.sel.ports[0], 65535);
+	assert_int_equal(o.sel.nr_pids, 0);
+	assert_int_equal(cli_parse(3, comm_only, &o), CLI_OK);
+	assert_int_equal(o.sel.nr_comms, 1);
+	assert_int_equal(cli_parse(3, exe_only, &o), CLI_OK);
+	assert_int_equal(o.sel.nr_exes, 1);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cli_parse(bad[i][2] ? 3 : 2, bad[i], &o), CLI_USAGE_ERROR);
+
+	/* at most OA_MAX_EXE - 2 bytes: the kernel compares that many and a NUL */
+	memset(long_exe, 'a', sizeof(long_exe));
+	long_exe[0] = '/';
+	long_exe[OA_MAX_EXE - 2] = '\0';
+	assert_int_equal(cli_parse(3, too_long, &o), CLI_OK);
+	long_exe[OA_MAX_EXE - 2] = 'a';
+	long_exe[OA_MAX_EXE - 1] = '\0';
+	assert_int_equal(cli_parse(3, too_long, &o), CLI_USAGE_ERROR);
+}
+
+static void test_cli_too_many(void **state)
+{
+	char *argv[2 * OA_MAX_PORTS + 4];
+	struct options o;
+	int argc = 0;
+
+	(void)state;
+	argv[argc++] = "otel-agent";
+	for (int i = 0; i < OA_MAX_PORTS; i++) {
+		argv[argc++] = "--port";
+		argv[argc++] = "8080";
+	}
+	argv[argc] = NULL;
+	assert_int_equal(cli_parse(argc, argv, &o), CLI_OK);
+	assert_int_equal(o.sel.nr_ports, OA_MAX_PORTS);
+	argv[argc++] = "--port";
+	argv[argc++] = "8081";
+	argv[argc] = NULL;
+	assert_int_equal(cli_parse(argc, argv, &o), CLI_USAGE_ERROR);
 }
 
 static void test_cli_defaults(void **state)
@@ -125,8 +218,9 @@ static void test_cli_defaults(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_values),	     cmocka_unit_test(test_precedence),
-		cmocka_unit_test(test_environ_find), cmocka_unit_test(test_cli),
+		cmocka_unit_test(test_values),	      cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_environ_find),  cmocka_unit_test(test_cli),
+		cmocka_unit_test(test_cli_selectors), cmocka_unit_test(test_cli_too_many),
 		cmocka_unit_test(test_cli_defaults),
 	};
 

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Stale kernel state of processes that are gone: found and deleted from user space. */
+#ifndef OA_RECLAIM_H
+#define OA_RECLAIM_H
+
+#include "bpf_loader.h"
+
+/*
+ * Deletes the entries of the per-connection maps (conns, reqs: keys that
+ * start with the tgid) whose process no longer exists, and the saved
+ * syscall arguments (io_args, keyed by pid_tgid) of threads that no longer
+ * exist. A map the BPF object does not have is skipped. Returns how many
+ * entries were deleted, or -errno.
+ */
+int reclaim_stale(struct bpf_agent *a);
+
+#endif /* OA_RECLAIM_H */

@@ -1,0 +1,949 @@
+"""Selftests of which bytes on a target's sockets are requests and how each is
+timed: keep-alive, connections older than the agent, pipelining, requests
+and responses split over several syscalls, every socket syscall family,
+non-HTTP traffic in the target, connections closed or reset before the
+response, fd numbers reused by files.
+
+Every test drives raw sockets against real servers (core.js, py_server.py,
+the C server with its syscall options) and checks both endpoints exactly:
+the answered requests, the requests aborted by the client, and the
+self-metrics that say what was not HTTP or not matched. Uses the helpers of
+selftest.py; run by tests/run_tests.py.
+"""
+
+import os
+import random
+import select
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+from selftest import (OTEL_BUCKETS, PLUGIN_BUCKETS, Procs, TestFailure, check, check_eq,
+                      check_histograms, check_series, parse_prom, scrape, series, server_argv,
+                      total)
+
+OTEL_DUR = "http_server_request_duration_seconds"
+PLUGIN_DUR = "http_request_duration_seconds"
+OTEL_KEYS = ("http_request_method", "http_route", "http_response_status_code", "error_type")
+PLUGIN_KEYS = ("method", "path", "status")
+
+# Self-metrics every test pins; each is 0 unless the test says otherwise.
+COUNTERS = (
+    "otel_agent_requests_dropped_total",
+    "otel_agent_not_http_connections_total",
+    "otel_agent_unmatched_responses_total",
+    "otel_agent_connection_errors_total",
+    "otel_agent_upgraded_connections_total",
+    "otel_agent_map_update_errors_total",
+)
+
+SETTLE_S = 2.0
+IO_TIMEOUT_S = 5.0
+GAP_S = 0.05  # between the parts of a split request
+
+# (method, raw path, body, route, status): five requests, each its own series.
+PIPELINE = [
+    ("GET", "/hello?p=1", b"", "/hello", "200"),
+    ("PUT", "/items/11", b'{"n":1}', "/items/{id}", "200"),
+    ("GET", "/nope", b"", "/nope", "404"),
+    ("POST", "/items", b'{"n":2}', "/items", "201"),
+    ("DELETE", "/items/12", b"", "/items/{id}", "200"),
+]
+
+
+# A TLS 1.2/1.3 ClientHello for "localhost" as a browser would send it to the
+# HTTP port by mistake (record 16 03 01). Fixed bytes: random and session id
+# are constant so runs are comparable.
+def _client_hello():
+    def ext(kind, data):
+        return struct.pack("!HH", kind, len(data)) + data
+
+    sni = b"localhost"
+    exts = (ext(0x0000, struct.pack("!HBH", len(sni) + 3, 0, len(sni)) + sni)
+            + ext(0x000a, bytes.fromhex("0008001d001700180019"))
+            + ext(0x000b, bytes.fromhex("0100"))
+            + ext(0x000d, bytes.fromhex("0012040308040401050308050501080606010201"))
+            + ext(0x0010, bytes.fromhex("000c02683208687474702f312e31"))
+            + ext(0x002b, bytes.fromhex("0403040303"))
+            + ext(0x0033, bytes.fromhex("0024001d0020") + bytes(range(0x40, 0x60))))
+    suites = bytes.fromhex("130113021303c02bc02fc02cc030cca9cca8c013c014009c009d002f0035")
+    body = (b"\x03\x03" + bytes(range(32)) + b"\x20" + bytes(range(0xa0, 0xc0))
+            + struct.pack("!H", len(suites)) + suites + b"\x01\x00"
+            + struct.pack("!H", len(exts)) + exts)
+    hs = b"\x01" + struct.pack("!I", len(body))[1:] + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+
+
+CLIENT_HELLO = _client_hello()
+
+
+# ---------------------------------------------------------------------------
+# Servers and agent.
+# ---------------------------------------------------------------------------
+
+
+def _read_line(stream, timeout):
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([stream], [], [], left)[0]:
+            break
+        chunk = os.read(stream.fileno(), 256)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode(errors="replace")
+
+
+def c_server(procs, *opts):
+    """Start the C server with opts on a free port (or --unix=PATH).
+    Returns (Popen, port or path)."""
+    argv = server_argv("c") + list(opts) + ["0"]
+    p = procs.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = _read_line(p.stdout, 10.0)
+    check(line.startswith("listening "),
+          f"c server {' '.join(opts)}: want 'listening' line got {line!r}")
+    where = line.split(None, 1)[1]
+    return p, (where if where.startswith("/") else int(where))
+
+
+def start(procs, kind, *opts, env=None):
+    """A server of kind node|python|c (opts for c), and an agent on it.
+    Returns (server Popen, its port, agent Popen, agent base URL)."""
+    if kind == "c":
+        srv, port = c_server(procs, *opts)
+    else:
+        srv, port = procs.server(kind, env=env)
+    agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+    return srv, port, agent, base
+
+
+def stderr_so_far(p):
+    """Whatever p (stderr=PIPE) wrote to stderr so far, without blocking."""
+    out = b""
+    while select.select([p.stderr], [], [], 0.05)[0]:
+        chunk = os.read(p.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode(errors="replace")
+
+
+# ---------------------------------------------------------------------------
+# A raw HTTP/1.1 client: exact bytes, exact syscall boundaries.
+# ---------------------------------------------------------------------------
+
+
+def request(method, path, body=b"", headers=()):
+    """The bytes of one HTTP/1.1 request."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: test"]
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    lines += list(headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class Client:
+    """One connection: TCP (port), IPv6 (("::1", port)) or AF_UNIX (path)."""
+
+    def __init__(self, addr):
+        if isinstance(addr, str):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        elif isinstance(addr, tuple):
+            self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            addr = ("127.0.0.1", addr)
+        self.sock.settimeout(IO_TIMEOUT_S)
+        self.sock.connect(addr)
+        if self.sock.family != socket.AF_UNIX:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def send(self, *parts, gap=GAP_S):
+        """Send each part with its own send(), gap seconds apart."""
+        for i, part in enumerate(parts):
+            if i:
+                time.sleep(gap)
+            self.sock.sendall(part)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise TestFailure(f"client: want more response bytes got EOF after {self.buf[:60]!r}")
+        self.buf += chunk
+
+    def _take_until(self, sep):
+        while sep not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(sep, 1)
+        return head
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def response(self):
+        """Read one response (a 1xx too). Returns (status, headers, body)."""
+        head = self._take_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+        parts = head[0].split(" ", 2)
+        check(len(parts) >= 2 and parts[0].startswith("HTTP/1."),
+              f"client: want a status line got {head[0][:60]!r}")
+        status = int(parts[1])
+        hdrs = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            hdrs[name.strip().lower()] = value.strip()
+        if 100 <= status < 200 or status in (204, 304):
+            return status, hdrs, b""
+        if hdrs.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self._take_until(b"\r\n").split(b";")[0], 16)
+                if size == 0:
+                    self._take_until(b"\r\n")
+                    return status, hdrs, body
+                body += self._take(size)
+                self._take(2)
+        if "content-length" in hdrs:
+            return status, hdrs, self._take(int(hdrs["content-length"]))
+        return status, hdrs, self.read_to_eof()
+
+    def read_to_eof(self):
+        out = self.buf
+        self.buf = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                return out
+            if not chunk:
+                return out
+            out += chunk
+
+    def exchange(self, method, path, body=b"", want=None, headers=()):
+        """One request, its response; checks the status when want is given."""
+        self.send(request(method, path, body, headers))
+        status, _, rbody = self.response()
+        if want is not None:
+            check_eq(f"server {method} {path}", int(want), status)
+        return rbody
+
+    def close(self, reset=False):
+        """Close: FIN, or RST (SO_LINGER {1, 0}) when reset."""
+        if reset:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+
+def drive_on(c, mix, want=None):
+    """Send (method, path, body, route, status) items on Client c, one after
+    the other; returns want updated with {(method, route, status): n}."""
+    want = {} if want is None else want
+    for method, path, body, route, status in mix:
+        c.exchange(method, path, body, status)
+        add(want, (method, route, status))
+    return want
+
+
+def drive_mix(addr, mix):
+    """drive_on a fresh connection to addr, closed afterwards."""
+    c = Client(addr)
+    try:
+        return drive_on(c, mix)
+    finally:
+        c.close()
+
+
+def add(want, key, n=1):
+    want[key] = want.get(key, 0) + n
+    return want
+
+
+# ---------------------------------------------------------------------------
+# Exact checks of both endpoints.
+# ---------------------------------------------------------------------------
+
+
+def snapshot(base):
+    """{'otel': metrics, 'plugin': metrics} scraped now."""
+    out = {}
+    for key, path in (("otel", "/metrics/otel"), ("plugin", "/metrics")):
+        status, _, body = scrape(base + path)
+        check_eq(f"GET {path} status", 200, status)
+        out[key] = parse_prom(body)
+    return out
+
+
+def _counter_ok(want, got):
+    if isinstance(want, tuple):
+        return want[0] <= got <= want[1]
+    return got == want
+
+
+def _want_counters(counters):
+    want = {name: 0 for name in COUNTERS}
+    want.update(counters or {})
+    return want
+
+
+def expected_otel(ok, aborted):
+    want = {}
+    for (m, r, s), n in ok.items():
+        add(want, (m, r, s, s if s.startswith("5") else None), n)
+    for (m, r, etype), n in aborted.items():
+        add(want, (m, r, None, etype), n)
+    return want
+
+
+def _settled(got, ok, aborted, counters):
+    if total(got["plugin"], "http_requests_total") != sum(ok.values()):
+        return False
+    if total(got["otel"], OTEL_DUR + "_count") != sum(ok.values()) + sum(aborted.values()):
+        return False
+    return all(_counter_ok(w, total(m, name)) for name, w in counters.items()
+               for m in got.values())
+
+
+def check_traffic(tag, base, ok, aborted=None, counters=None):
+    """Wait until both endpoints settle, then check them exactly.
+
+    ok: {(method, route, status): n}, the answered requests.
+    aborted: {(method, route, error_type): n}, requests whose connection was
+      closed ("connection_closed") or reset ("connection_reset") before the
+      response.
+    counters: self-metric -> want (an int, or (lo, hi)); the COUNTERS not named
+      must be 0.
+    Returns the last snapshot.
+    """
+    aborted = aborted or {}
+    counters = _want_counters(counters)
+    deadline = time.monotonic() + SETTLE_S
+    got = snapshot(base)
+    while not _settled(got, ok, aborted, counters) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        got = snapshot(base)
+    time.sleep(0.2)  # anything counted late (wrongly) lands too
+    got = snapshot(base)
+    try:
+        _check_snapshot(tag, got, ok, aborted, counters)
+    except TestFailure as e:
+        raise TestFailure(f"{e} [agent: {_self_summary(got['plugin'])}]") from None
+    return got
+
+
+def _self_summary(m):
+    """The agent's own counters, for failure messages."""
+    names = sorted(n for n in m if n.startswith("otel_agent_") and n.endswith("_total"))
+    return " ".join(f"{n[len('otel_agent_'):-len('_total')]}={total(m, n):g}" for n in names)
+
+
+def _check_snapshot(tag, got, ok, aborted, counters):
+    otel, plug = got["otel"], got["plugin"]
+
+    # /metrics: answered requests only; 5xx and aborted ones are errors.
+    check_series(f"{tag}: /metrics http_requests_total", ok,
+                 series(plug, "http_requests_total", PLUGIN_KEYS))
+    want_err = {k: n for k, n in ok.items() if k[2].startswith("5")}
+    for k, n in aborted.items():
+        add(want_err, k, n)
+    check_series(f"{tag}: /metrics http_request_errors_total", want_err,
+                 series(plug, "http_request_errors_total", ("method", "path", "errorType")))
+    # Durations of answered requests; whether an aborted one is timed on
+    # /metrics is not specified, so either count is accepted for its key.
+    want_dur, maybe = {}, {}
+    for (m, r, _), n in ok.items():
+        add(want_dur, (m, r), n)
+    for (m, r, _), n in aborted.items():
+        add(maybe, (m, r), n)
+    got_dur = series(plug, PLUGIN_DUR + "_count", ("method", "path"))
+    for k in sorted(set(want_dur) | set(maybe) | set(got_dur), key=str):
+        w, g = want_dur.get(k, 0), got_dur.get(k, 0)
+        check(g in (w, w + maybe.get(k, 0)),
+              f"{tag}: /metrics {PLUGIN_DUR}_count {' '.join(k)}: want {w}"
+              + (f" or {w + maybe[k]}" if k in maybe else "") + f" got {g:g}")
+
+    # /metrics/otel: answered and aborted requests, each with its labels.
+    check_series(f"{tag}: /metrics/otel {OTEL_DUR}_count", expected_otel(ok, aborted),
+                 series(otel, OTEL_DUR + "_count", OTEL_KEYS))
+    for labels, _ in otel.get(OTEL_DUR + "_count", []):
+        what = f"{labels.get('http_request_method')} {labels.get('http_route')}"
+        check_eq(f"{tag}: /metrics/otel {what} url_scheme", "http", labels.get("url_scheme"))
+        check_eq(f"{tag}: /metrics/otel {what} network_protocol_version", "1.1",
+                 labels.get("network_protocol_version"))
+    for path, m in (("/metrics", plug), ("/metrics/otel", otel)):
+        statuses = {l.get("status", l.get("http_response_status_code"))
+                    for l, _ in m.get("http_requests_total", []) + m.get(OTEL_DUR + "_count", [])}
+        check("100" not in statuses, f"{tag}: {path}: want no series with status 100 got one")
+    if ok:
+        check_histograms(f"{tag}: /metrics", plug, PLUGIN_DUR, ("method", "path"),
+                         PLUGIN_BUCKETS)
+    if ok or aborted:
+        check_histograms(f"{tag}: /metrics/otel", otel, OTEL_DUR, OTEL_KEYS, OTEL_BUCKETS)
+
+    for path, m in (("/metrics", plug), ("/metrics/otel", otel)):
+        for name, w in counters.items():
+            check(name in m, f"{tag}: {path} {name}: want present got missing")
+            g = total(m, name)
+            want_s = f"{w[0]}..{w[1]}" if isinstance(w, tuple) else str(w)
+            check(_counter_ok(w, g), f"{tag}: {path} {name}: want {want_s} got {g:g}")
+
+
+def bucket(metrics, name, where, le):
+    """Cumulative count of the `le` bucket summed over samples matching where."""
+    n, seen = 0, False
+    for labels, value in metrics.get(name, []):
+        if all(labels.get(k) == v for k, v in where.items()) and float(labels["le"]) == le:
+            n += value
+            seen = True
+    return n if seen else None
+
+
+def check_duration(tag, got, method, route, below=None, above=None, n=1):
+    """n requests of method route took more than `above` and at most `below`
+    seconds, on both endpoints (bounds must be bucket bounds of both, except
+    0.025 and 0.075, which only /metrics/otel has)."""
+    for path, m, name, where in (
+        ("/metrics", got["plugin"], PLUGIN_DUR + "_bucket", {"method": method, "path": route}),
+        ("/metrics/otel", got["otel"], OTEL_DUR + "_bucket",
+         {"http_request_method": method, "http_route": route}),
+    ):
+        bounds = PLUGIN_BUCKETS if path == "/metrics" else OTEL_BUCKETS
+        if above is not None and above in bounds:
+            check_eq(f"{tag}: {path} {method} {route} le={above:g} (want slower)", 0,
+                     bucket(m, name, where, above))
+        if below is not None and below in bounds:
+            check_eq(f"{tag}: {path} {method} {route} le={below:g}", n,
+                     bucket(m, name, where, below))
+
+
+def wait_requests_seen(base, n):
+    """Wait (up to 2 s) until the agent recognised n request lines, so a
+    request is known to be read by the server before the client aborts (a
+    reset can discard unread data). Proceeds anyway on timeout: the checks
+    after it then say what is missing."""
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        status, _, body = scrape(base + "/metrics")
+        if status == 200 and total(parse_prom(body), "otel_agent_requests_total") >= n:
+            return
+        time.sleep(0.02)
+
+
+def each(cases, fn):
+    """fn(case) for every case; all failures are reported, not only the first."""
+    errors = []
+    for case in cases:
+        try:
+            fn(case)
+        except TestFailure as e:
+            errors.append(str(e))
+    if errors:
+        raise TestFailure(" | ".join(errors))
+
+
+def check_healthy(tag, agent, base):
+    check(agent.poll() is None, f"{tag}: agent: want running got exit {agent.returncode}")
+    status, _, body = scrape(base + "/healthz")
+    check_eq(f"{tag}: /healthz", 200, status)
+
+
+# ---------------------------------------------------------------------------
+# The tests.
+# ---------------------------------------------------------------------------
+
+
+def test_keep_alive_200():
+    """200 requests on one keep-alive connection: each counted once, each with
+    its own duration (idle gaps before a request are not part of it), on
+    Node, Python and C."""
+    mix = ([("GET", f"/hello?i={i}", b"", "/hello", "200") for i in range(100)]
+           + [("PUT", f"/items/{i}", b"x" * (i % 7), "/items/{id}", "200") for i in range(47)]
+           + [("GET", "/slow", b"", "/slow", "200")] * 3
+           + [("GET", "/nope", b"", "/nope", "404")] * 30
+           + [("GET", "/boom", b"", "/boom", "500")] * 20)
+    random.Random(3).shuffle(mix)
+    def one(kind):
+        with Procs() as procs:
+            _, port, _, base = start(procs, kind)
+            c = Client(port)
+            try:
+                want = drive_on(c, mix[:100])
+                time.sleep(0.1)  # an idle gap on the connection, then the rest
+                drive_on(c, mix[100:], want)
+            finally:
+                c.close()
+            got = check_traffic(f"keep-alive {kind}", base, want)
+            check_duration(f"keep-alive {kind}", got, "GET", "/slow", below=0.5, above=0.05,
+                           n=3)
+            check_duration(f"keep-alive {kind}", got, "GET", "/hello", below=0.05, n=100)
+
+    each(("node", "python", "c"), one)
+
+
+def test_connection_before_agent():
+    """A connection opened (and used) before the agent: the next /slow on it is
+    counted with its own 60 ms duration."""
+    def one(kind):
+        with Procs() as procs:
+            srv, port = (c_server(procs) if kind == "c" else procs.server(kind))
+            c = Client(port)
+            try:
+                for _ in range(2):
+                    c.exchange("GET", "/hello", want=200)  # before the agent: not counted
+                agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+                c.exchange("GET", "/slow", want=200)
+                c.exchange("PUT", "/items/5", b"x", want=200)
+            finally:
+                c.close()
+            ok = {("GET", "/slow", "200"): 1, ("PUT", "/items/{id}", "200"): 1}
+            got = check_traffic(f"old connection {kind}", base, ok)
+            check_duration(f"old connection {kind}", got, "GET", "/slow", below=0.5, above=0.05)
+
+    each(("node", "c"), one)
+
+
+def _pipeline(kind, *opts, reqs=PIPELINE):
+    tag = f"{len(reqs)} pipelined {kind} {' '.join(opts)}".strip()
+    with Procs() as procs:
+        _, port, _, base = start(procs, kind, *opts)
+        c = Client(port)
+        try:
+            c.send(b"".join(request(m, p, b) for m, p, b, _, _ in reqs))
+            for m, p, _, _, s in reqs:
+                status, _, _ = c.response()
+                check_eq(f"{tag}: server {m} {p}", int(s), status)
+        finally:
+            c.close()
+        want = {}
+        for m, _, _, r, s in reqs:
+            add(want, (m, r, s))
+        check_traffic(tag, base, want)
+
+
+def test_pipelining_c_batch():
+    """5 requests in one send, all 5 responses in one write (C --batch); each
+    counted with its own route, none dropped. Also the 5 responses as 10
+    iovecs of one writev, as 5 messages of one sendmmsg, and 16 requests (the
+    queue depth) in one send."""
+    deep = [PIPELINE[i % len(PIPELINE)] for i in range(16)]
+    each([(("--in=read", "--out=write"), PIPELINE),
+          (("--in=read", "--out=writev"), PIPELINE),
+          (("--in=recvmsg", "--out=sendmmsg"), PIPELINE),
+          (("--in=read", "--out=write"), deep)],
+         lambda case: _pipeline("c", "--batch", *case[0], reqs=case[1]))
+
+
+def test_pipelining_node():
+    """5 requests in one send to Node (it answers them in order, one writev each)."""
+    _pipeline("node")
+
+
+def test_split_request():
+    """Requests split over several sends 50 ms apart (request line, method,
+    headers, body): each counted once (Node, Python, C)."""
+    def one(kind):
+        with Procs() as procs:
+            _, port, _, base = start(procs, kind)
+            tag = f"split request {kind}"
+            c = Client(port)
+            try:
+                c.send(b"GET /hel", b"lo?x=1 HTTP/1.1\r\nHost: test\r\n\r\n")
+                check_eq(f"{tag}: server GET /hello", 200, c.response()[0])
+                c.send(b"PU", b"T /items/5 HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\nabc")
+                check_eq(f"{tag}: server PUT /items/5", 200, c.response()[0])
+                c.send(b"POST /items HTTP/1.1\r\nHost: test\r\nContent-", b"Length: 3\r\n\r\n",
+                       b"abc")
+                check_eq(f"{tag}: server POST /items", 201, c.response()[0])
+                c.send(b"GET /slow HTTP/1.1\r", b"\nHost: test\r\n\r\n")
+                check_eq(f"{tag}: server GET /slow", 200, c.response()[0])
+            finally:
+                c.close()
+            ok = {("GET", "/hello", "200"): 1, ("PUT", "/items/{id}", "200"): 1,
+                  ("POST", "/items", "201"): 1, ("GET", "/slow", "200"): 1}
+            got = check_traffic(tag, base, ok)
+            check_duration(tag, got, "GET", "/slow", below=0.5, above=0.05)
+
+    each(("node", "python", "c"), one)
+
+
+def test_split_response():
+    """The C server writes the header block and the body in two syscalls
+    (--split-headers), with write-like and writev-like families."""
+    mix = ([("GET", "/hello", b"", "/hello", "200")] * 2
+           + [("GET", "/file", b"", "/file", "200")] * 2
+           + [("POST", "/items", b"abc", "/items", "201"), ("GET", "/boom", b"", "/boom", "500"),
+              ("GET", "/slow", b"", "/slow", "200")])
+    def one(out):
+        with Procs() as procs:
+            _, port, _, base = start(procs, "c", "--split-headers", "--in=read", f"--out={out}")
+            want = drive_mix(port, mix)
+            check_traffic(f"split response --out={out}", base, want)
+
+    each(("send", "writev", "sendmmsg"), one)
+
+
+def test_sendfile():
+    """Headers with send(), the body with sendfile() (C --out=sendfile)."""
+    with Procs() as procs:
+        _, port, _, base = start(procs, "c", "--out=sendfile")
+        c = Client(port)
+        try:
+            for _ in range(2):
+                body = c.exchange("GET", "/file", want=200)
+                check_eq("sendfile: GET /file body bytes", 4096, len(body))
+            c.exchange("POST", "/items", b"abc", want=201)
+            c.exchange("GET", "/nope", want=404)
+        finally:
+            c.close()
+        ok = {("GET", "/file", "200"): 2, ("POST", "/items", "201"): 1, ("GET", "/nope", "404"): 1}
+        check_traffic("sendfile", base, ok)
+
+
+def test_chunked():
+    """Node /chunked: status line with the first chunk, two more 20 ms apart;
+    counted once each, timed to the status line."""
+    with Procs() as procs:
+        _, port, _, base = start(procs, "node")
+        c = Client(port)
+        try:
+            for _ in range(3):
+                body = c.exchange("GET", "/chunked", want=200)
+                check_eq("chunked: GET /chunked body", b"one\ntwo\nthree\n", body)
+        finally:
+            c.close()
+        got = check_traffic("chunked", base, {("GET", "/chunked", "200"): 3})
+        check_duration("chunked (timed to the status line, not the last chunk)", got, "GET",
+                       "/chunked", below=0.025, n=3)
+
+
+def test_expect_continue():
+    """Expect: 100-continue: headers, wait for the 100, then (80 ms later) the
+    body. One series with the final status, none with 100, timed to the final
+    status (Node, Python, C)."""
+    def one(kind):
+        with Procs() as procs:
+            _, port, _, base = start(procs, kind)
+            tag = f"100-continue {kind}"
+            c = Client(port)
+            try:
+                for method, path, want in (("POST", "/items", 201), ("PUT", "/items/8", 200)):
+                    head = request(method, path, b"x" * 17, ["Expect: 100-continue"])
+                    c.send(head[:-17])
+                    check_eq(f"{tag}: server interim {method} {path}", 100, c.response()[0])
+                    time.sleep(0.08)  # the final status comes 80 ms after the 100
+                    c.send(b"x" * 17)
+                    check_eq(f"{tag}: server final {method} {path}", want, c.response()[0])
+                c.exchange("GET", "/hello", want=200)
+            finally:
+                c.close()
+            ok = {("POST", "/items", "201"): 1, ("PUT", "/items/{id}", "200"): 1,
+                  ("GET", "/hello", "200"): 1}
+            got = check_traffic(tag, base, ok)
+            check_duration(f"{tag} (timed to the final status)", got, "POST", "/items",
+                           below=0.5, above=0.05)
+
+    each(("node", "python", "c"), one)
+
+
+IN_KINDS = ("read", "readv", "recv", "recvfrom", "recvmsg", "recvmmsg")
+OUT_KINDS = ("write", "writev", "send", "sendto", "sendmsg", "sendmmsg", "sendfile")
+
+
+def _variant_name(opts):
+    return "-".join(o.lstrip("-").replace("=", "-") for o in opts) or "default"
+
+
+def _variant_traffic(addr, name):
+    """3 GET and 1 POST to /v/NAME (404), the last GET with Connection: close."""
+    path = f"/v/{name}"
+    c = Client(addr)
+    try:
+        c.exchange("GET", path + "?q=1", want=404)
+        c.exchange("POST", path, b'{"a":1}', want=404)
+        c.exchange("GET", path, want=404)
+    finally:
+        c.close()
+    c = Client(addr)
+    try:
+        c.exchange("GET", path, want=404, headers=["Connection: close"])
+        check_eq(f"{name}: server closes after Connection: close", b"", c.read_to_eof())
+    finally:
+        c.close()
+    return {("GET", path, "404"): 3, ("POST", path, "404"): 1}
+
+
+def _syscall_matrix(tag, variants, ipv6=False):
+    """One agent on one C server per variant; each variant's traffic has its own path."""
+    with Procs() as procs:
+        servers = [(opts, c_server(procs, *opts)) for opts in variants]
+        _, base, _ = procs.agent([srv.pid for _, (srv, _) in servers], ["--feature-otel=true"])
+        want = {}
+        for opts, (_, port) in servers:
+            for k, n in _variant_traffic(("::1", port) if ipv6 else port,
+                                         _variant_name(opts)).items():
+                add(want, k, n)
+        check_traffic(tag, base, want)
+
+
+def test_syscalls_ipv4():
+    """Every --in with writev, every --out with read, accept and shutdown (IPv4)."""
+    variants = ([(f"--in={k}", "--out=writev") for k in IN_KINDS]
+                + [("--in=read", f"--out={k}") for k in OUT_KINDS if k != "writev"]
+                + [("--accept=accept",), ("--close=shutdown",),
+                   ("--accept=accept", "--close=shutdown", "--in=recvmmsg", "--out=sendmmsg")])
+    _syscall_matrix("syscalls ipv4", variants)
+
+
+def test_syscalls_ipv6():
+    """A subset of the syscall families over IPv6 (::1)."""
+    variants = [("--ipv6", "--in=read", "--out=write"),
+                ("--ipv6", "--in=recvmsg", "--out=sendmsg"),
+                ("--ipv6", "--in=recvfrom", "--out=sendto", "--accept=accept"),
+                ("--ipv6", "--in=readv", "--out=sendfile", "--close=shutdown"),
+                ("--ipv6", "--in=recvmmsg", "--out=sendmmsg")]
+    _syscall_matrix("syscalls ipv6", variants, ipv6=True)
+
+
+def test_unix_socket_ignored():
+    """HTTP over an AF_UNIX socket of a target: no series, no not-HTTP count;
+    a TCP server under the same agent still counts."""
+    with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
+        unix_srv, path = c_server(procs, f"--unix={os.path.join(tmp, 'http.sock')}")
+        unix_rw, path_rw = c_server(procs, f"--unix={os.path.join(tmp, 'rw.sock')}",
+                                    "--in=read", "--out=writev")
+        tcp_srv, port = c_server(procs)
+        _, base, _ = procs.agent([unix_srv.pid, unix_rw.pid, tcp_srv.pid],
+                                 ["--feature-otel=true"])
+        _variant_traffic(path, "unix")
+        _variant_traffic(path_rw, "unix-rw")
+        c = Client(path)
+        try:
+            c.send(b"GET /hel", b"lo HTTP/1.1\r\nHost: test\r\n\r\n")
+            check_eq("unix: server GET /hello", 200, c.response()[0])
+            c.send(CLIENT_HELLO)  # not HTTP either: the server answers 404 or closes
+        finally:
+            c.close()
+        want = _variant_traffic(port, "tcp")
+        check_traffic("unix sockets ignored", base, want)
+
+
+def _not_http(tag, send, counters, want_reply=None):
+    """Node gets `send` on a fresh connection; then a normal request. Only the
+    normal request is counted; counters as given."""
+    with Procs() as procs:
+        _, port, agent, base = start(procs, "node")
+        c = Client(port)
+        try:
+            c.send(send)
+            reply = c.read_to_eof()
+        finally:
+            c.close()
+        if want_reply is not None:
+            check(reply.startswith(want_reply),
+                  f"{tag}: server reply: want {want_reply!r}... got {reply[:40]!r}")
+        want = drive_mix(port, [("GET", "/hello", b"", "/hello", "200")] * 2)
+        check_traffic(tag, base, want, counters=counters)
+        check_healthy(tag, agent, base)
+
+
+def test_tls_client_hello():
+    """TLS ClientHello bytes to the HTTP port: not HTTP; Node's 400 is unmatched."""
+    _not_http("TLS ClientHello", CLIENT_HELLO,
+              {"otel_agent_not_http_connections_total": 1,
+               "otel_agent_unmatched_responses_total": 1},
+              want_reply=b"HTTP/1.1 400 ")
+
+
+def test_random_bytes():
+    """4 KiB of random bytes: not HTTP; Node's 400 is unmatched."""
+    data = b"\x00" + random.Random(7).randbytes(4095)
+    _not_http("random bytes", data,
+              {"otel_agent_not_http_connections_total": 1,
+               "otel_agent_unmatched_responses_total": 1},
+              want_reply=b"HTTP/1.1 400 ")
+
+
+def test_long_request_line():
+    """An 8 KiB request line (no line end in its first 4 KiB): not HTTP, though
+    Node answers it (404); that answer is unmatched."""
+    line = b"GET /" + b"a" * 8192 + b" HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    _not_http("8 KiB request line", line,
+              {"otel_agent_not_http_connections_total": 1,
+               "otel_agent_unmatched_responses_total": 1},
+              want_reply=b"HTTP/1.1 404 ")
+
+
+def test_websocket_upgrade():
+    """GET /ws with Upgrade: counted once as 101; the echoed frames (one looks
+    like a request, one like a status line) are never parsed."""
+    with Procs() as procs:
+        _, port, agent, base = start(procs, "node")
+        c = Client(port)
+        try:
+            c.send(request("GET", "/ws", headers=["Upgrade: websocket", "Connection: Upgrade"]))
+            check_eq("websocket: server status", 101, c.response()[0])
+            for frame in (b"GET /inner HTTP/1.1\r\nHost: test\r\n\r\n",
+                          b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                          b"\x82\x05hello", b"POST /items HTTP/1.1\r\n"):
+                c.send(frame)
+                check_eq("websocket: echo", frame, c._take(len(frame)))
+        finally:
+            c.close()
+        want = drive_mix(port, [("GET", "/hello", b"", "/hello", "200")])
+        add(want, ("GET", "/ws", "101"))
+        check_traffic("websocket", base, want,
+                      counters={"otel_agent_upgraded_connections_total": 1})
+        check_healthy("websocket", agent, base)
+
+
+def _resp_server():
+    """A fake RESP (Redis) server on a free port: '+PONG' to anything.
+    Returns (port, stop function, list of accepted connection counts)."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    ls.settimeout(0.2)
+    accepted = []
+    done = threading.Event()
+
+    def serve():
+        while not done.is_set():
+            try:
+                conn, _ = ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            accepted.append(1)
+            with conn:
+                conn.settimeout(IO_TIMEOUT_S)
+                try:
+                    if conn.recv(1024):
+                        conn.sendall(b"+PONG\r\n")
+                    conn.recv(1024)  # until the client closes
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+
+    def stop():
+        done.set()
+        t.join(2)
+        ls.close()
+
+    return ls.getsockname()[1], stop, accepted
+
+
+def test_db_client_connection():
+    """The target's own client connection to a RESP server: not HTTP; only
+    GET /db itself is counted."""
+    db_port, stop, accepted = _resp_server()
+    try:
+        with Procs() as procs:
+            env = dict(os.environ, DB_PORT=str(db_port))
+            _, port, agent, base = start(procs, "node", env=env)
+            c = Client(port)
+            try:
+                for _ in range(3):
+                    check_eq("db: GET /db body", b"+PONG", c.exchange("GET", "/db", want=200))
+                c.exchange("GET", "/hello", want=200)
+            finally:
+                c.close()
+            check_eq("db: connections to the RESP server", 3, len(accepted))
+            check_traffic("db client", base, {("GET", "/db", "200"): 3,
+                                              ("GET", "/hello", "200"): 1},
+                          counters={"otel_agent_not_http_connections_total": (1, 3)})
+            check_healthy("db client", agent, base)
+    finally:
+        stop()
+
+
+def _abort(kind, reset):
+    etype = "connection_reset" if reset else "connection_closed"
+    tag = f"{etype} {kind}"
+    with Procs() as procs:
+        _, port, agent, base = start(procs, kind)
+        c = Client(port)
+        c.exchange("GET", "/hello", want=200)
+        c.send(request("GET", "/slow"))
+        time.sleep(0.01)
+        wait_requests_seen(base, 2)  # the server has read it; its answer is due in 60 ms
+        c.close(reset=reset)
+        idle = Client(port)  # a connection closed without a request: nothing
+        idle.close(reset=reset)
+        time.sleep(0.15)  # past the moment the answer was due
+        want = drive_mix(port, [("PUT", "/items/3", b"x", "/items/{id}", "200")])
+        add(want, ("GET", "/hello", "200"))
+        check_traffic(tag, base, want, aborted={("GET", "/slow", etype): 1},
+                      counters={"otel_agent_connection_errors_total": 1})
+        check_healthy(tag, agent, base)
+
+
+def test_closed_before_response():
+    """GET /slow, then the client closes (FIN) before the answer: an error
+    series 'connection_closed', not a request (Node, C)."""
+    each(("node", "c"), lambda kind: _abort(kind, reset=False))
+
+
+def test_reset_before_response():
+    """GET /slow, then the client resets (RST) before the answer: an error
+    series 'connection_reset', not a request (Node, C)."""
+    each(("node", "c"), lambda kind: _abort(kind, reset=True))
+
+
+def test_fd_reuse():
+    """A connection closed with a request unanswered; a file written on its fd
+    number ("HTTP/1.1 200 OK"); a new connection on the same number: the new
+    connection's requests are exact and the file write matches nothing."""
+    with Procs() as procs:
+        srv, port, _, base = start(procs, "c", "--reuse-fd-for-file")
+        a = Client(port)
+        a.send(request("GET", "/slow"))
+        time.sleep(0.01)
+        wait_requests_seen(base, 1)
+        a.close()
+        time.sleep(0.1)
+        want = drive_mix(port, [("GET", "/hello", b"", "/hello", "200")] * 3
+                         + [("PUT", "/items/1", b"x", "/items/{id}", "200")])
+        time.sleep(0.05)
+        log = stderr_so_far(srv).splitlines()
+        accepted = [l.rsplit(" ", 1)[1] for l in log if "accepted fd" in l]
+        reused = [l for l in log if "closed fd" in l]
+        check(len(accepted) == 2 and accepted[0] == accepted[1],
+              f"fd reuse: want both connections on one fd number got {log}")
+        check(reused and reused[0].endswith(f"fd {accepted[0]}, wrote file as fd {accepted[0]}"),
+              f"fd reuse: want the file written on fd {accepted[0]} got {log}")
+        check_traffic("fd reuse", base, want, aborted={("GET", "/slow", "connection_closed"): 1},
+                      counters={"otel_agent_connection_errors_total": 1})
+
+
+TESTS = [
+    test_keep_alive_200,
+    test_connection_before_agent,
+    test_pipelining_c_batch,
+    test_pipelining_node,
+    test_split_request,
+    test_split_response,
+    test_sendfile,
+    test_chunked,
+    test_expect_continue,
+    test_syscalls_ipv4,
+    test_syscalls_ipv6,
+    test_unix_socket_ignored,
+    test_tls_client_hello,
+    test_random_bytes,
+    test_long_request_line,
+    test_websocket_upgrade,
+    test_db_client_connection,
+    test_closed_before_response,
+    test_reset_before_response,
+    test_fd_reuse,
+]
