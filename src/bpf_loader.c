@@ -255,8 +255,24 @@ static void log_attached(const struct bpf_agent *a)
 	log_info("attached %d BPF programs: syscall tracepoints of %s; %s", n, syscalls, others);
 }
 
-int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_bounds,
-		    const struct selectors *sel)
+/* Map sizes the user chose, before load. */
+static int size_maps(struct bpf_agent *a, const struct map_limits *limits)
+{
+	int err = 0;
+
+	if (limits->max_series)
+		err = bpf_map__set_max_entries(a->skel->maps.series, limits->max_series);
+	if (!err && limits->max_connections)
+		err = bpf_map__set_max_entries(a->skel->maps.conns, limits->max_connections);
+	if (!err && limits->max_connections)
+		err = bpf_map__set_max_entries(a->skel->maps.reqs, limits->max_connections);
+	if (err)
+		log_error("cannot size the kernel maps: %s", strerror(-err));
+	return err;
+}
+
+int bpf_agent_start(struct bpf_agent *a, const struct map_limits *limits, const double *bounds,
+		    unsigned int nr_bounds, const struct selectors *sel)
 {
 	struct exe_key *exes = NULL;
 	size_t nr_exes;
@@ -289,6 +305,9 @@ int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_b
 	a->skel->rodata->nr_exes = (__u32)nr_exes;
 	a->skel->rodata->agent_tgid = (__u32)getpid();
 	choose_programs(a, sel);
+	err = size_maps(a, limits);
+	if (err)
+		goto cleanup;
 
 	err = http_bpf__load(a->skel);
 	if (err) {

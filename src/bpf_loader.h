@@ -30,8 +30,8 @@ int bpf_agent_preflight(void);
  * Processes already running that a selector matches are added afterwards
  * with bpf_agent_add_target (discover.c finds them).
  */
-int bpf_agent_start(struct bpf_agent *a, const double *bounds, unsigned int nr_bounds,
-		    const struct selectors *sel);
+int bpf_agent_start(struct bpf_agent *a, const struct map_limits *limits, const double *bounds,
+		    unsigned int nr_bounds, const struct selectors *sel);
 
 /* 1 when pid was added to the targets map, 0 when it was there already, -errno on failure. */
 int bpf_agent_add_target(struct bpf_agent *a, pid_t pid);

@@ -19,6 +19,8 @@ enum {
 	OPT_PORT = 256,
 	OPT_COMM,
 	OPT_EXE,
+	OPT_MAX_SERIES,
+	OPT_MAX_CONNECTIONS,
 };
 
 void cli_usage(FILE *out)
@@ -44,6 +46,10 @@ void cli_usage(FILE *out)
 		"                            IPv6 as [::1]:9464)\n"
 		"      --feature-otel=BOOL   publish (true) or not (false); overrides FEATURE_OTEL\n"
 		"                            from the agent's and then the first target's environment\n"
+		"      --max-series N        kernel series map size (default 16384); past it new\n"
+		"                            series are dropped and counted\n"
+		"      --max-connections N   kernel connection and request map sizes (default\n"
+		"                            32768); past it connections are not followed, counted\n"
 		"  -v, --verbose             log libbpf and per-scrape details\n"
 		"  -h, --help                show this help\n"
 		"  -V, --version             show the version\n"
@@ -51,6 +57,23 @@ void cli_usage(FILE *out)
 		"Endpoints: /metrics/otel (OpenTelemetry names), /metrics (the plugin's names),\n"
 		"/healthz. Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN for tracefs).\n",
 		OA_DEFAULT_LISTEN);
+}
+
+/* A map size: 1 .. OA_MAX_MAP_ENTRIES. */
+static int parse_map_size(const char *opt, const char *s, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < 1 || v > OA_MAX_MAP_ENTRIES) {
+		fprintf(stderr, "otel-agent: %s takes a number from 1 to %u, got '%s'\n", opt,
+			OA_MAX_MAP_ENTRIES, s);
+		return -1;
+	}
+	*out = (unsigned int)v;
+	return 0;
 }
 
 static int parse_pid(const char *s, pid_t *pid)
@@ -144,6 +167,8 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "comm", required_argument, NULL, OPT_COMM },
 		{ "exe", required_argument, NULL, OPT_EXE },
+		{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "feature-otel", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -165,6 +190,15 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 		case OPT_COMM:
 		case OPT_EXE:
 			if (add_selector(&opts->sel, c, optarg))
+				return CLI_USAGE_ERROR;
+			break;
+		case OPT_MAX_SERIES:
+			if (parse_map_size("--max-series", optarg, &opts->limits.max_series))
+				return CLI_USAGE_ERROR;
+			break;
+		case OPT_MAX_CONNECTIONS:
+			if (parse_map_size("--max-connections", optarg,
+					   &opts->limits.max_connections))
 				return CLI_USAGE_ERROR;
 			break;
 		case 'l':

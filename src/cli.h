@@ -26,8 +26,17 @@ struct selectors {
 	size_t nr_exes;
 };
 
+/* Kernel map sizes (0: the built-in size); bigger costs kernel memory, smaller drops sooner. */
+struct map_limits {
+	unsigned int max_series;      /* --max-series: distinct (process, method, status, path) */
+	unsigned int max_connections; /* --max-connections: sockets and waiting requests */
+};
+
+#define OA_MAX_MAP_ENTRIES (1u << 22)
+
 struct options {
 	struct selectors sel;
+	struct map_limits limits;
 	const char *listen;	  /* ADDR:PORT or [ADDR6]:PORT */
 	const char *feature_otel; /* NULL when not given */
 	bool verbose;

@@ -330,7 +330,8 @@ int main(int argc, char **argv)
 	if (flag.enabled) {
 		nr_bounds = buckets_union(&buckets_otel, &buckets_plugin, bounds, OA_MAX_BOUNDS);
 		if (nr_bounds < 0 || bpf_agent_preflight() ||
-		    bpf_agent_start(&agent.bpf, bounds, (unsigned int)nr_bounds, &opts.sel))
+		    bpf_agent_start(&agent.bpf, &opts.limits, bounds, (unsigned int)nr_bounds,
+				    &opts.sel))
 			goto cleanup;
 		add_running(&agent, &opts.sel, &found);
 		note[0] = '\0';

@@ -925,6 +925,77 @@ def test_fd_reuse():
                       counters={"otel_agent_connection_errors_total": 1})
 
 
+def _map_errors(base, name):
+    m = snapshot(base)["plugin"]
+    return sum(v for l, v in m.get("otel_agent_map_update_errors_total", [])
+               if l.get("map") == name), m
+
+
+def test_series_map_full():
+    """--max-series 8 and 20 routes: 8 series kept, every other request
+    counted as a series map error, nothing crashes, old series keep counting."""
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+             "india", "juliett", "kilo", "lima", "mike", "november", "oscar", "papa",
+             "quebec", "romeo", "sierra", "tango"]
+    with Procs() as procs:
+        srv, port = procs.server("node")
+        agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true", "--max-series", "8"])
+        c = Client(port)
+        try:
+            for w in words:
+                c.exchange("GET", f"/r/{w}", b"", "404")
+            for _ in range(5):
+                c.exchange("GET", f"/r/{words[0]}", b"", "404")
+        finally:
+            c.close()
+        deadline = time.monotonic() + 2.0
+        while True:
+            errors, m = _map_errors(base, "series")
+            kept = total(m, "http_requests_total")
+            if kept + errors >= 25 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        check_eq("series full: series kept", 8, len(m.get("http_requests_total", [])))
+        check_eq("series full: requests in series", 8 + 5, kept)
+        check_eq("series full: series map errors", 12, errors)
+        check_eq("series full: responses matched", 25, total(m, "otel_agent_responses_total"))
+        check_eq(f"series full: GET /r/{words[0]} 404", 6,
+                 series(m, "http_requests_total", ("method", "path", "status")).get(
+                     ("GET", f"/r/{words[0]}", "404"), 0))
+        check_healthy("series full", agent, base)
+
+
+def test_conns_map_full():
+    """--max-connections 4 and 8 connections open at once: failed connection
+    state is counted, nothing crashes, and once they close, new connections
+    are followed again exactly."""
+    with Procs() as procs:
+        srv, port = procs.server("node")
+        agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true",
+                                                 "--max-connections", "4"])
+        clients = [Client(port) for _ in range(8)]
+        try:
+            for c in clients:
+                c.exchange("GET", "/hello", b"", "200")
+        finally:
+            for c in clients:
+                c.close()
+        time.sleep(0.3)
+        errors, m = _map_errors(base, "conns")
+        check(errors > 0, f"conns full: conns map errors: want > 0 got {errors:g}")
+        got = total(m, "http_requests_total")
+        check(got < 8, f"conns full: requests followed: want < 8 (4 slots) got {got:g}")
+        check_healthy("conns full", agent, base)
+        # the state of closed connections was freed: one connection at a time is followed
+        for _ in range(5):
+            drive_mix(port, [("GET", "/items/5", b"", "/items/{id}", "404")])
+        time.sleep(0.3)
+        m = snapshot(base)["plugin"]
+        check_eq("after conns full: GET /items/{id} 404", 5,
+                 series(m, "http_requests_total", ("method", "path", "status")).get(
+                     ("GET", "/items/{id}", "404"), 0))
+
+
 TESTS = [
     test_keep_alive_200,
     test_connection_before_agent,
@@ -946,4 +1017,6 @@ TESTS = [
     test_closed_before_response,
     test_reset_before_response,
     test_fd_reuse,
+    test_series_map_full,
+    test_conns_map_full,
 ]

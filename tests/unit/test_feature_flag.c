@@ -215,13 +215,37 @@ static void test_cli_defaults(void **state)
 	assert_false(o.verbose);
 }
 
+static void test_cli_map_limits(void **state)
+{
+	char *ok[] = { "otel-agent",	    "--pid",   "1", "--max-series", "100",
+		       "--max-connections", "4194304", NULL };
+	char *zero[] = { "otel-agent", "--pid", "1", "--max-series", "0", NULL };
+	char *big[] = { "otel-agent", "--pid", "1", "--max-connections", "4194305", NULL };
+	char *neg[] = { "otel-agent", "--pid", "1", "--max-series", "-5", NULL };
+	char *junk[] = { "otel-agent", "--pid", "1", "--max-series", "12k", NULL };
+	char *none[] = { "otel-agent", "--pid", "1", NULL };
+	struct options o;
+
+	(void)state;
+	assert_int_equal(cli_parse(7, ok, &o), CLI_OK);
+	assert_int_equal(o.limits.max_series, 100);
+	assert_int_equal(o.limits.max_connections, 4194304);
+	assert_int_equal(cli_parse(5, zero, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(5, big, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(5, neg, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(5, junk, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(3, none, &o), CLI_OK);
+	assert_int_equal(o.limits.max_series, 0);
+	assert_int_equal(o.limits.max_connections, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values),	      cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_environ_find),  cmocka_unit_test(test_cli),
 		cmocka_unit_test(test_cli_selectors), cmocka_unit_test(test_cli_too_many),
-		cmocka_unit_test(test_cli_defaults),
+		cmocka_unit_test(test_cli_defaults),  cmocka_unit_test(test_cli_map_limits),
 	};
 
 	return cmocka_run_group_tests_name("feature_flag", tests, NULL, NULL);
