@@ -53,7 +53,8 @@ struct conn_val {
 	__u16 line_len;	     /* bytes of the current request line so far */
 	__u8 kind;	     /* enum conn_kind */
 	__u8 reset;	     /* a read or write failed with a reset */
-	__u8 _pad[4];
+	__u8 fresh; /* accepted or connected while traced: its first data starts a message */
+	__u8 _pad[3];
 	struct dir_state req;
 	struct dir_state resp;
 	struct http_req_parser parser;

@@ -296,17 +296,21 @@ static __always_inline int segment_step(struct frame_ctx *f)
 	return -1;
 }
 
-/* The first message of a connection, or a known one, did not parse as a request line. */
+/*
+ * The bytes at a message start are not a request line. On a connection
+ * followed from its start that means it is not HTTP (or the target is its
+ * client); on one joined mid-stream (opened before the agent, or inherited),
+ * they may be the rest of a request, so wait for a read that starts one.
+ */
 static __always_inline void request_line_failed(struct frame_ctx *f)
 {
 	struct conn_val *c = f->c;
 	int off;
 
 	f->s->fr.stop = 1;
-	if (c->kind != CONN_UNKNOWN || f->s->fr.resync) {
-		c->req.phase = PH_UNFRAMED;
+	c->req.phase = PH_UNFRAMED;
+	if (c->kind != CONN_UNKNOWN || f->s->fr.resync)
 		return;
-	}
 	/* data read on a socket that starts with a status line: the target is a client */
 	f->s->fr.pos = 0;
 	off = frame_load(f, 8);
@@ -314,6 +318,8 @@ static __always_inline void request_line_failed(struct frame_ctx *f)
 		c->kind = CONN_CLIENT;
 		return;
 	}
+	if (!c->fresh)
+		return;
 	c->kind = CONN_NOT_HTTP;
 	count_event(OA_EV_NOT_HTTP);
 }

@@ -286,16 +286,31 @@ static __always_inline void end_conn(__s32 fd, bool forget)
 		bpf_map_delete_elem(&conns, &ck);
 }
 
-/* A fresh fd from accept: state left under its number is from a close not seen. */
-static __always_inline void on_accept(long ret)
+/*
+ * A connection the target accepts or opens while traced: its stream is
+ * followed from the first byte. State left under the fd number is from a
+ * close not seen (the fd was reused): it is ended first.
+ */
+static __always_inline void new_conn(__s32 fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct conn_key ck = { .tgid = id >> 32, .fd = (__s32)ret };
+	struct conn_key ck = { .tgid = id >> 32, .fd = fd };
+	struct scratch *s;
 
-	if (ret < 0 || !is_target(ck.tgid) || !bpf_map_lookup_elem(&conns, &ck))
+	if (fd < 0 || !is_target(ck.tgid))
 		return;
-	count_event(OA_EV_STALE_RECLAIMED);
-	end_conn((__s32)ret, true);
+	if (bpf_map_lookup_elem(&conns, &ck)) {
+		count_event(OA_EV_STALE_RECLAIMED);
+		end_conn(fd, true);
+	}
+	s = get_scratch();
+	if (!s)
+		return;
+	__builtin_memset(&s->conn, 0, sizeof(s->conn));
+	s->conn.kind = fd_is_tcp_socket(fd) ? CONN_UNKNOWN : CONN_IGNORED;
+	s->conn.fresh = 1;
+	if (bpf_map_update_elem(&conns, &ck, &s->conn, BPF_ANY))
+		count_map_error(OA_ERR_CONNS);
 }
 
 /* One program per tracepoint; the work is in the functions above. */
@@ -341,14 +356,22 @@ SYSCALL_EXIT(sendfile64, IO_SENDFILE, false)
 SEC("tracepoint/syscalls/sys_exit_accept")
 int handle_sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
 {
-	on_accept(ctx->ret);
+	new_conn((__s32)ctx->ret);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int handle_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 {
-	on_accept(ctx->ret);
+	new_conn((__s32)ctx->ret);
+	return 0;
+}
+
+/* Before the connection exists, so the first data either way is seen. */
+SEC("tracepoint/syscalls/sys_enter_connect")
+int handle_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	new_conn((__s32)ctx->args[0]);
 	return 0;
 }
 

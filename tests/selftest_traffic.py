@@ -509,6 +509,32 @@ def test_connection_before_agent():
     each(("node", "c"), one)
 
 
+def test_attach_mid_request():
+    """The agent attaches while a request body is half sent on an old
+    connection: that request cannot be timed (its response is unmatched), but
+    every request after it on the same connection is counted."""
+    def one(kind):
+        with Procs() as procs:
+            srv, port = (c_server(procs) if kind == "c" else procs.server(kind))
+            c = Client(port)
+            try:
+                c.send(b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\n"
+                       + b"a" * 300)
+                agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+                c.send(b"b" * 300)
+                status, _, _ = c.response()
+                check_eq(f"attach mid-request {kind}: POST status", 201, status)
+                for _ in range(3):
+                    c.exchange("GET", "/hello", want=200)
+            finally:
+                c.close()
+            ok = {("GET", "/hello", "200"): 3}
+            check_traffic(f"attach mid-request {kind}", base, ok,
+                          counters={"otel_agent_unmatched_responses_total": 1})
+
+    each(("node", "c"), one)
+
+
 def _pipeline(kind, *opts, reqs=PIPELINE):
     tag = f"{len(reqs)} pipelined {kind} {' '.join(opts)}".strip()
     with Procs() as procs:
@@ -999,6 +1025,7 @@ def test_conns_map_full():
 TESTS = [
     test_keep_alive_200,
     test_connection_before_agent,
+    test_attach_mid_request,
     test_pipelining_c_batch,
     test_pipelining_node,
     test_split_request,
