@@ -16,9 +16,10 @@
 /* One exported series: requests of one method, status, version and route, over all targets. */
 struct oa_series {
 	__u16 status;
-	__u8 method;  /* enum oa_method */
-	__u8 version; /* OA_HTTP_10 / OA_HTTP_11, 0 if unknown */
-	__u8 error;   /* enum oa_conn_error: ended without a response (status 0) */
+	__u8 method;   /* enum oa_method */
+	__u8 version;  /* OA_HTTP_10 / OA_HTTP_11, 0 if unknown */
+	__u8 error;    /* enum oa_conn_error: ended without a response (status 0) */
+	__u8 overflow; /* past the cardinality limit: only otel_metric_overflow="true" is a label */
 	char route[OA_MAX_ROUTE];
 	__u64 count;
 	__u64 sum_ns;
@@ -40,7 +41,9 @@ struct oa_snapshot {
 	const struct oa_target *targets;
 	size_t nr_targets;
 	const char *host_name;
-	const char *version; /* the agent's version, for otel_agent_build_info */
+	const char *version;	 /* the agent's version, for otel_agent_build_info */
+	__u64 series_overflowed; /* measurements folded into the overflow series (user space) */
+	__u64 requests_ignored;	 /* requests on routes matching an ignore pattern (user space) */
 };
 
 #endif /* OA_SERIES_H */
