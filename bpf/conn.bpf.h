@@ -19,7 +19,7 @@
 enum conn_kind {
 	CONN_UNKNOWN,  /* no complete first line yet */
 	CONN_SERVER,   /* requests are read, responses written */
-	CONN_CLIENT,   /* responses are read: the target is the client (not measured yet) */
+	CONN_CLIENT,   /* requests are written, responses read: the target is the client */
 	CONN_NOT_HTTP, /* first data was not HTTP/1.x: ignored from then on */
 	CONN_UPGRADED, /* switched protocol after a 101: ignored from then on */
 	CONN_IGNORED,  /* not a TCP socket (file, pipe, Unix socket) */
@@ -53,10 +53,20 @@ struct conn_val {
 	__u16 line_len;	     /* bytes of the current request line so far */
 	__u8 kind;	     /* enum conn_kind */
 	__u8 reset;	     /* a read or write failed with a reset */
-	__u8 fresh; /* accepted or connected while traced: its first data starts a message */
-	__u8 _pad[3];
-	struct dir_state req;
-	struct dir_state resp;
+	__u8 fresh;    /* accepted or connected while traced: its first data starts a message */
+	__u8 outbound; /* the target connected it: it would be the client */
+	__u8 queued;   /* the request whose headers are being read is in the queue */
+	__u8 answer_pending; /* the response to `answer` has not reached its body yet */
+	__u8 peer_family;    /* 4 or 6, for an outbound connection */
+	__u16 peer_port;     /* host order */
+	__u8 _pad[2];
+	__u8 peer_addr[16];
+	__u16 answer_status;
+	__u8 answer_version;
+	__u8 _pad2[5];
+	struct req_val answer; /* the request last answered, until its response's size is known */
+	struct dir_state req;  /* requests: read by a server, written by a client */
+	struct dir_state resp; /* responses: written by a server, read by a client */
 	struct http_req_parser parser;
 	char path[OA_MAX_PATH];
 };
@@ -75,12 +85,22 @@ struct {
 	__type(value, struct req_val);
 } reqs SEC(".maps");
 
+/* Allocated as series appear: a preallocated per-CPU map costs max_entries x CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct series_key);
 	__type(value, struct series_val);
 } series SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct client_key);
+	__type(value, struct series_val);
+} client_series SEC(".maps");
 
 /*
  * Where the framing is in the bytes of one syscall (frame.bpf.h): the
@@ -114,6 +134,7 @@ struct scratch {
 	struct conn_val conn;
 	struct req_val req;
 	struct series_key key;
+	struct client_key ckey;
 	struct series_val zero;
 };
 
@@ -124,9 +145,11 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-/* Histogram bounds in nanoseconds, ascending; set by the loader before load. */
+/* Histogram bounds in nanoseconds and in bytes, ascending; set by the loader before load. */
 const volatile __u64 bounds_ns[OA_MAX_BOUNDS] = {};
 const volatile __u32 nr_bounds = 0;
+const volatile __u64 size_bounds[OA_MAX_SIZE_BOUNDS] = {};
+const volatile __u32 nr_size_bounds = 0;
 
 static __always_inline struct scratch *get_scratch(void)
 {
@@ -146,35 +169,121 @@ static __always_inline __u32 bucket_of(__u64 dur_ns)
 	return OA_MAX_BOUNDS;
 }
 
-/* Adds one request of req to its series. */
-static __always_inline void record(struct scratch *s, const struct req_val *req, __u32 tgid,
-				   __u16 status, __u8 version, __u8 error, __u64 dur_ns)
+static __always_inline __u32 size_bucket_of(__u64 size)
 {
-	struct series_val *v;
-	__u32 b;
+	__u32 i;
 
+	for (i = 0; i < OA_MAX_SIZE_BOUNDS; i++) {
+		if (i >= nr_size_bounds || size <= size_bounds[i])
+			return i;
+	}
+	return OA_MAX_SIZE_BOUNDS;
+}
+
+static __always_inline void add_size(struct size_hist *h, __u64 size)
+{
+	__u32 b = size_bucket_of(size);
+
+	h->count += 1;
+	h->sum += size;
+	if (b < OA_NR_SIZE_BUCKETS)
+		h->buckets[b] += 1;
+}
+
+/*
+ * The value of key in map, created zeroed if create is set; a failed
+ * creation is counted (once per request: later lookups do not create).
+ */
+static __always_inline struct series_val *series_value(struct scratch *s, void *map, void *key,
+						       bool create)
+{
+	struct series_val *v = bpf_map_lookup_elem(map, key);
+
+	if (v || !create)
+		return v;
+	/* another CPU may create it first: then the lookup below finds it */
+	bpf_map_update_elem(map, key, &s->zero, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(map, key);
+	if (!v)
+		count_map_error(OA_ERR_SERIES);
+	return v;
+}
+
+/*
+ * The series a request belongs to: by path for requests the target
+ * answered, by server address for requests it sent.
+ */
+static __always_inline struct series_val *series_of(struct scratch *s, const struct conn_val *c,
+						    const struct req_val *req, __u32 tgid,
+						    __u16 status, __u8 version, __u8 error,
+						    bool create)
+{
+	if (req->client) {
+		__builtin_memset(&s->ckey, 0, sizeof(s->ckey));
+		s->ckey.tgid = tgid;
+		s->ckey.status = status;
+		s->ckey.port = c->peer_port;
+		s->ckey.method = req->method;
+		s->ckey.version = req->version ? req->version : version;
+		s->ckey.error = error;
+		s->ckey.family = c->peer_family;
+		__builtin_memcpy(s->ckey.addr, c->peer_addr, sizeof(s->ckey.addr));
+		return series_value(s, &client_series, &s->ckey, create);
+	}
 	s->key.tgid = tgid;
 	s->key.status = status;
 	s->key.method = req->method;
 	s->key.version = req->version ? req->version : version;
 	s->key.error = error;
 	__builtin_memcpy(s->key.path, req->path, OA_MAX_PATH);
+	return series_value(s, &series, &s->key, create);
+}
 
-	v = bpf_map_lookup_elem(&series, &s->key);
-	if (!v) {
-		/* another CPU may create it first: then the lookup below finds it */
-		bpf_map_update_elem(&series, &s->key, &s->zero, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&series, &s->key);
-		if (!v) {
-			count_map_error(OA_ERR_SERIES);
-			return;
-		}
-	}
+/* Adds one request of req to its series: duration and request body size. */
+static __always_inline void record(struct scratch *s, const struct conn_val *c,
+				   const struct req_val *req, __u32 tgid, __u16 status,
+				   __u8 version, __u8 error, __u64 dur_ns)
+{
+	struct series_val *v = series_of(s, c, req, tgid, status, version, error, true);
+	__u32 b;
+
+	if (!v)
+		return;
 	b = bucket_of(dur_ns);
 	v->count += 1;
 	v->sum_ns += dur_ns;
 	if (b < OA_NR_BUCKETS)
 		v->buckets[b] += 1;
+	if (req->body_known)
+		add_size(&v->req_body, req->body_size);
+}
+
+/* The response to the last answered request has a body of size bytes. */
+static __always_inline void record_response_size(struct scratch *s, struct conn_val *c, __u32 tgid,
+						 __u64 size)
+{
+	struct series_val *v;
+
+	c->answer_pending = 0;
+	v = series_of(s, c, &c->answer, tgid, c->answer_status, c->answer_version, OA_CONN_OK,
+		      false);
+	if (v)
+		add_size(&v->resp_body, size);
+}
+
+/* The request whose headers just ended has a body of size bytes. */
+static __always_inline void set_request_size(struct conn_val *c, __u32 tgid, __s32 fd, __u64 size)
+{
+	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->tail - 1 };
+	struct req_val *r;
+
+	if (!c->queued)
+		return;
+	r = bpf_map_lookup_elem(&reqs, &rk);
+	if (!r)
+		return;
+	r->body_size = size;
+	r->body_known = 1;
 }
 
 /* Queues the request whose line was just read (path and parser in c). */
@@ -186,19 +295,24 @@ static __always_inline void push_request(struct scratch *s, struct conn_val *c, 
 	count_event(OA_EV_REQUESTS);
 	if (info->truncated)
 		count_event(OA_EV_PATH_TRUNCATED);
+	c->queued = 0;
 	if (c->tail - c->head >= OA_MAX_QUEUED) {
 		count_event(OA_EV_REQUEST_REPLACED);
 		return;
 	}
 	s->req.start_ns = c->line_start_ns;
+	s->req.body_size = 0;
 	s->req.method = info->method;
 	s->req.version = info->version;
+	s->req.body_known = 0;
+	s->req.client = c->kind == CONN_CLIENT;
 	__builtin_memcpy(s->req.path, c->path, OA_MAX_PATH);
 	if (bpf_map_update_elem(&reqs, &rk, &s->req, BPF_ANY)) {
 		count_map_error(OA_ERR_REQS);
 		return;
 	}
 	c->tail++;
+	c->queued = 1;
 }
 
 /*
@@ -230,8 +344,12 @@ static __always_inline bool answer_request(struct scratch *s, struct conn_val *c
 		return false;
 	}
 	count_event(OA_EV_RESPONSES);
-	record(s, &s->req, tgid, (__u16)status, version, OA_CONN_OK,
+	record(s, c, &s->req, tgid, (__u16)status, version, OA_CONN_OK,
 	       bpf_ktime_get_ns() - s->req.start_ns);
+	c->answer = s->req;
+	c->answer_status = (__u16)status;
+	c->answer_version = version;
+	c->answer_pending = 1;
 	return true;
 }
 
@@ -250,7 +368,8 @@ static long fail_one_cb(__u64 i, void *vctx)
 	if (!pop_request(f->s, f->c, f->tgid, f->fd))
 		return 1;
 	count_event(OA_EV_CONN_ERRORS);
-	record(f->s, &f->s->req, f->tgid, 0, 0, f->error, bpf_ktime_get_ns() - f->s->req.start_ns);
+	record(f->s, f->c, &f->s->req, f->tgid, 0, 0, f->error,
+	       bpf_ktime_get_ns() - f->s->req.start_ns);
 	return 0;
 }
 

@@ -152,12 +152,27 @@ static __always_inline void header_line(struct frame_ctx *f, struct dir_state *d
 	}
 }
 
-/* The empty line ends the header block: what follows depends on the framing. */
+/*
+ * The empty line ends the header block: the body's size is known now if it
+ * has a Content-Length (or cannot have a body), and what follows depends on
+ * the framing.
+ */
 static __always_inline void end_of_headers(struct frame_ctx *f, struct dir_state *d, __u32 n,
 					   bool response)
 {
+	struct conn_val *c = f->c;
+	__u64 size = d->cl_seen ? d->content_length : 0;
+
 	f->s->fr.pos += n;
 	d->at_line_start = 0;
+	if (!response && !d->chunked)
+		set_request_size(c, f->s->fr.tgid, f->s->fr.fd, size);
+	if (response && !d->interim && c->answer_pending) {
+		if (d->no_body || d->cl_seen)
+			record_response_size(f->s, c, f->s->fr.tgid, d->no_body ? 0 : size);
+		else
+			c->answer_pending = 0; /* chunked or until close: size unknown */
+	}
 	if (response && (d->interim || d->no_body)) {
 		d->phase = PH_START;
 	} else if (d->chunked || (response && !d->cl_seen)) {
@@ -311,11 +326,14 @@ static __always_inline void request_line_failed(struct frame_ctx *f)
 	c->req.phase = PH_UNFRAMED;
 	if (c->kind != CONN_UNKNOWN || f->s->fr.resync)
 		return;
-	/* data read on a socket that starts with a status line: the target is a client */
+	/*
+	 * A response read on a connection joined mid-stream: the target is its
+	 * client; its next request written is followed.
+	 */
 	f->s->fr.pos = 0;
 	off = frame_load(f, 8);
 	if (off >= 0 && frame_avail(f) >= 8 && frame_word(f, off, 0, 7) == W_HTTP1_) {
-		c->kind = CONN_CLIENT;
+		c->outbound = 1;
 		return;
 	}
 	if (!c->fresh)
@@ -397,8 +415,8 @@ static long request_step(__u64 i, void *vctx)
 			return 1;
 		}
 		if (r > 0) {
+			c->kind = c->outbound ? CONN_CLIENT : CONN_SERVER;
 			push_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, &info);
-			c->kind = CONN_SERVER;
 			f->s->fr.resync = 0;
 			begin_headers(d, ch == '\n');
 		}

@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "otel_agent.h"
 #include "http_parse.h"
 #include "sock.bpf.h"
@@ -140,11 +141,15 @@ static __always_inline void on_read(const struct io_args *a, enum io_kind kind, 
 	if (!f.s)
 		return;
 	c = conn_for_read(f.s, &ck);
-	if (!c || (c->kind != CONN_UNKNOWN && c->kind != CONN_SERVER))
+	if (!c)
 		return;
 	f.c = c;
 	frame_begin(&f, tgid, a->fd);
-	frame_syscall(&f, a, kind, ret, true);
+	/* a server reads requests, a client responses; a new connection is classified */
+	if (c->kind == CONN_SERVER || (c->kind == CONN_UNKNOWN && (!c->outbound || c->fresh)))
+		frame_syscall(&f, a, kind, ret, true);
+	else if (c->kind == CONN_CLIENT)
+		frame_syscall(&f, a, kind, ret, false);
 }
 
 /* Where the first bytes a syscall moved are, and how many there are in that segment. */
@@ -224,26 +229,33 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 		return;
 	if (kind == IO_SENDFILE) {
 		/* file bytes can only be body: pass over them */
-		if (c && c->kind == CONN_SERVER && c->resp.phase == PH_BODY) {
-			__u64 n = (__u64)ret < c->resp.body_left ? (__u64)ret : c->resp.body_left;
+		struct dir_state *d = c && c->kind == CONN_SERVER   ? &c->resp
+				      : c && c->kind == CONN_CLIENT ? &c->req
+								    : NULL;
 
-			c->resp.body_left -= n;
-			if (!c->resp.body_left)
-				c->resp.phase = PH_START;
+		if (d && d->phase == PH_BODY) {
+			__u64 n = (__u64)ret < d->body_left ? (__u64)ret : d->body_left;
+
+			d->body_left -= n;
+			if (!d->body_left)
+				d->phase = PH_START;
 		}
 		return;
 	}
 	f.s = get_scratch();
 	if (!f.s)
 		return;
-	if (!c || c->kind != CONN_SERVER) {
-		if (!c || c->kind == CONN_UNKNOWN || c->kind == CONN_NOT_HTTP)
-			unframed_write(a, kind, f.s, c != NULL, ret);
-		return;
-	}
 	f.c = c;
-	frame_begin(&f, tgid, a->fd);
-	frame_syscall(&f, a, kind, ret, false);
+	/* a server writes responses, a client requests */
+	if (c && c->kind == CONN_SERVER) {
+		frame_begin(&f, tgid, a->fd);
+		frame_syscall(&f, a, kind, ret, false);
+	} else if (c && (c->kind == CONN_CLIENT || (c->kind == CONN_UNKNOWN && c->outbound))) {
+		frame_begin(&f, tgid, a->fd);
+		frame_syscall(&f, a, kind, ret, true);
+	} else if (!c || c->kind == CONN_UNKNOWN || c->kind == CONN_NOT_HTTP) {
+		unframed_write(a, kind, f.s, c != NULL, ret);
+	}
 }
 
 static __always_inline void on_io_exit(long ret, enum io_kind kind, bool is_read)
@@ -280,18 +292,37 @@ static __always_inline void end_conn(__s32 fd, bool forget)
 	if (!c)
 		return;
 	s = get_scratch();
-	if (s && c->kind == CONN_SERVER)
+	if (s && (c->kind == CONN_SERVER || c->kind == CONN_CLIENT))
 		fail_waiting(s, c, ck.tgid, fd);
 	if (forget)
 		bpf_map_delete_elem(&conns, &ck);
 }
 
+/* The server a connect() goes to, from its user-space sockaddr. */
+static __always_inline void set_peer(struct conn_val *c, __u64 uaddr)
+{
+	struct sockaddr_in6 sa;
+
+	__builtin_memset(&sa, 0, sizeof(sa));
+	if (!uaddr || bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr))
+		return;
+	c->peer_port = bpf_ntohs(sa.sin6_port);
+	if (sa.sin6_family == OA_AF_INET) {
+		c->peer_family = 4;
+		/* sockaddr_in's address sits where sockaddr_in6's flowinfo is */
+		__builtin_memcpy(c->peer_addr, &sa.sin6_flowinfo, 4);
+	} else if (sa.sin6_family == OA_AF_INET6) {
+		c->peer_family = 6;
+		__builtin_memcpy(c->peer_addr, &sa.sin6_addr, 16);
+	}
+}
+
 /*
- * A connection the target accepts or opens while traced: its stream is
- * followed from the first byte. State left under the fd number is from a
- * close not seen (the fd was reused): it is ended first.
+ * A connection the target accepts (uaddr 0) or opens to uaddr while traced:
+ * its stream is followed from the first byte. State left under the fd
+ * number is from a close not seen (the fd was reused): it is ended first.
  */
-static __always_inline void new_conn(__s32 fd)
+static __always_inline void new_conn(__s32 fd, __u64 uaddr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct conn_key ck = { .tgid = id >> 32, .fd = fd };
@@ -309,6 +340,10 @@ static __always_inline void new_conn(__s32 fd)
 	__builtin_memset(&s->conn, 0, sizeof(s->conn));
 	s->conn.kind = fd_is_tcp_socket(fd) ? CONN_UNKNOWN : CONN_IGNORED;
 	s->conn.fresh = 1;
+	if (uaddr) {
+		s->conn.outbound = 1;
+		set_peer(&s->conn, uaddr);
+	}
 	if (bpf_map_update_elem(&conns, &ck, &s->conn, BPF_ANY))
 		count_map_error(OA_ERR_CONNS);
 }
@@ -356,14 +391,14 @@ SYSCALL_EXIT(sendfile64, IO_SENDFILE, false)
 SEC("tracepoint/syscalls/sys_exit_accept")
 int handle_sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
 {
-	new_conn((__s32)ctx->ret);
+	new_conn((__s32)ctx->ret, 0);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int handle_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 {
-	new_conn((__s32)ctx->ret);
+	new_conn((__s32)ctx->ret, 0);
 	return 0;
 }
 
@@ -371,7 +406,7 @@ int handle_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int handle_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	new_conn((__s32)ctx->args[0]);
+	new_conn((__s32)ctx->args[0], ctx->args[1]);
 	return 0;
 }
 

@@ -53,11 +53,37 @@ struct series_key {
 	char path[OA_MAX_PATH];
 };
 
+/* Body-size histogram bounds (bytes) the kernel can count; one more bucket holds +Inf. */
+#define OA_MAX_SIZE_BOUNDS 15
+#define OA_NR_SIZE_BUCKETS (OA_MAX_SIZE_BOUNDS + 1)
+
+/* Body sizes, where known (from Content-Length); buckets not cumulative. */
+struct size_hist {
+	__u64 count;
+	__u64 sum;
+	__u64 buckets[OA_NR_SIZE_BUCKETS];
+};
+
 /* Per-CPU value; buckets are not cumulative: bucket i counts bounds[i-1] < d <= bounds[i]. */
 struct series_val {
 	__u64 count;
 	__u64 sum_ns;
 	__u64 buckets[OA_NR_BUCKETS];
+	struct size_hist req_body;
+	struct size_hist resp_body;
+};
+
+/* Outgoing requests of a target (it is the client), by server and outcome. */
+struct client_key {
+	__u32 tgid;
+	__u16 status;
+	__u16 port; /* server port, host order */
+	__u8 method;
+	__u8 version;
+	__u8 error;  /* enum oa_conn_error */
+	__u8 family; /* 4 or 6 */
+	__u8 addr[16];
+	__u8 _pad[4];
 };
 
 /* A socket of a target, keyed by process and fd. */
@@ -78,9 +104,12 @@ struct req_key {
 
 struct req_val {
 	__u64 start_ns;
+	__u64 body_size;
 	__u8 method;
 	__u8 version;
-	__u8 _pad[6];
+	__u8 body_known; /* body_size came from a Content-Length */
+	__u8 client;	 /* an outgoing request of the target */
+	__u8 _pad[4];
 	char path[OA_MAX_PATH];
 };
 
