@@ -24,6 +24,23 @@ struct oa_series {
 	__u64 count;
 	__u64 sum_ns;
 	__u64 buckets[OA_NR_BUCKETS]; /* not cumulative; over snapshot.bounds, last is +Inf */
+	struct size_hist req_body;    /* over snapshot.size_bounds */
+	struct size_hist resp_body;
+};
+
+/* Outgoing requests of the targets to one server, by outcome, over all targets. */
+struct oa_client_series {
+	__u16 status;
+	__u16 server_port;
+	__u8 method;
+	__u8 version;
+	__u8 error;
+	char server_address[48]; /* the address connect() was given, as text */
+	__u64 count;
+	__u64 sum_ns;
+	__u64 buckets[OA_NR_BUCKETS];
+	struct size_hist req_body;
+	struct size_hist resp_body;
 };
 
 struct oa_target {
@@ -34,6 +51,11 @@ struct oa_target {
 struct oa_snapshot {
 	const double *bounds; /* the kernel's bucket bounds in seconds, ascending */
 	unsigned int nr_bounds;
+	const double *size_bounds; /* the kernel's body-size bounds in bytes, ascending */
+	unsigned int nr_size_bounds;
+	struct oa_client_series *clients;
+	size_t nr_clients;
+	__u64 active[OA_METHOD_COUNT]; /* requests waiting for their response, by method */
 	struct oa_series *series;
 	size_t nr_series;
 	__u64 events[OA_EV_COUNT];
@@ -44,6 +66,11 @@ struct oa_snapshot {
 	const char *version;	 /* the agent's version, for otel_agent_build_info */
 	__u64 series_overflowed; /* measurements folded into the overflow series (user space) */
 	__u64 requests_ignored;	 /* requests on routes matching an ignore pattern (user space) */
+	/*
+	 * NULL, or one resource per target in the same order (target_resources,
+	 * targets.h): target_info's attributes. NULL: pid and service_name only.
+	 */
+	const struct oa_resource *resources;
 };
 
 #endif /* OA_SERIES_H */
