@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include "http.skel.h"
 #include "bpf_loader.h"
+#include "buckets.h"
 #include "log.h"
 
 #define BTF_PATH	"/sys/kernel/btf/vmlinux"
@@ -300,6 +301,12 @@ int bpf_agent_start(struct bpf_agent *a, const struct map_limits *limits, const 
 	}
 	a->nr_bounds = nr_bounds;
 	a->skel->rodata->nr_bounds = nr_bounds;
+	for (unsigned int i = 0; i < buckets_body_size.nr && i < OA_MAX_SIZE_BOUNDS; i++) {
+		a->size_bounds[i] = buckets_body_size.bounds[i];
+		a->skel->rodata->size_bounds[i] = (__u64)buckets_body_size.bounds[i];
+		a->nr_size_bounds = i + 1;
+	}
+	a->skel->rodata->nr_size_bounds = a->nr_size_bounds;
 	a->skel->rodata->nr_ports = (__u32)sel->nr_ports;
 	a->skel->rodata->nr_comms = (__u32)sel->nr_comms;
 	a->skel->rodata->nr_exes = (__u32)nr_exes;

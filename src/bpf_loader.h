@@ -14,6 +14,8 @@ struct bpf_agent {
 	struct http_bpf *skel;
 	double bounds[OA_MAX_BOUNDS]; /* seconds, ascending: what the kernel buckets by */
 	unsigned int nr_bounds;
+	double size_bounds[OA_MAX_SIZE_BOUNDS]; /* bytes, ascending: body sizes */
+	unsigned int nr_size_bounds;
 };
 
 /*

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "buckets.h"
 #include "cli.h"
 #include "feature_flag.h"
 #include "otel_agent.h"
+#include "route.h"
 
 #ifndef OA_VERSION
 #define OA_VERSION "0.1.0"
@@ -21,6 +23,12 @@ enum {
 	OPT_EXE,
 	OPT_MAX_SERIES,
 	OPT_MAX_CONNECTIONS,
+	OPT_CONFIG,
+	OPT_ROUTE,
+	OPT_IGNORE,
+	OPT_MAX_SERIES_PER_TARGET,
+	OPT_BUCKETS_OTEL,
+	OPT_BUCKETS_PLUGIN,
 };
 
 void cli_usage(FILE *out)
@@ -53,6 +61,24 @@ void cli_usage(FILE *out)
 		"  -v, --verbose             log libbpf and per-scrape details\n"
 		"  -h, --help                show this help\n"
 		"  -V, --version             show the version\n"
+		"\n"
+		"What is exported (see docs/configuration.md):\n"
+		"      --config FILE         read routes, ignore patterns, the series cap and\n"
+		"                            bucket bounds from FILE; the options below override\n"
+		"                            or extend it\n"
+		"      --route TEMPLATE      a route template such as /api/users/{id}: a {name}\n"
+		"                            segment matches any one segment; the first template\n"
+		"                            that matches names the route; repeatable\n"
+		"      --ignore PATTERN      do not export requests whose route matches PATTERN\n"
+		"                            ('*' matches anything), e.g. /healthz; repeatable\n"
+		"      --max-series-per-target N\n"
+		"                            series each target process may export (default\n"
+		"                            2000); past it they fold into one series labelled\n"
+		"                            otel_metric_overflow=\"true\"\n"
+		"      --buckets-otel LIST   /metrics/otel histogram bounds in seconds, as in\n"
+		"                            0.005,0.01,0.1 (+Inf is implied)\n"
+		"      --buckets-plugin LIST /metrics histogram bounds; both lists together have at\n"
+		"                            most 31 distinct bounds\n"
 		"\n"
 		"Endpoints: /metrics/otel (OpenTelemetry names), /metrics (the plugin's names),\n"
 		"/healthz. Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN for tracefs).\n",
@@ -99,6 +125,19 @@ static int parse_port(const char *s, unsigned short *port)
 	if (errno || end == s || *end || v <= 0 || v > 65535)
 		return -1;
 	*port = (unsigned short)v;
+	return 0;
+}
+
+static int parse_buckets(const char *opt, const char *s, double *out, unsigned int *nr)
+{
+	const char *why;
+	int n = buckets_parse(s, out, OA_MAX_BOUNDS, &why);
+
+	if (n < 0) {
+		fprintf(stderr, "otel-agent: %s '%s': %s\n", opt, s, why);
+		return -1;
+	}
+	*nr = (unsigned int)n;
 	return 0;
 }
 
@@ -160,6 +199,57 @@ static int add_selector(struct selectors *sel, int opt, const char *arg)
 	return -1;
 }
 
+/* Adds one --route or --ignore; prints one line and returns -1 when it is malformed. */
+static int add_route_opt(struct export_opts *exp, int opt, const char *arg)
+{
+	const char *why;
+
+	if (opt == OPT_ROUTE) {
+		if (too_many(exp->nr_routes, OA_MAX_ROUTE_OPTS, "--route"))
+			return -1;
+		if (route_check_template(arg, &why)) {
+			fprintf(stderr, "otel-agent: --route '%s' %s\n", arg, why);
+			return -1;
+		}
+		exp->routes[exp->nr_routes++] = arg;
+		return 0;
+	}
+	if (too_many(exp->nr_ignores, OA_MAX_ROUTE_OPTS, "--ignore"))
+		return -1;
+	if (route_check_pattern(arg, &why)) {
+		fprintf(stderr, "otel-agent: --ignore '%s' %s\n", arg, why);
+		return -1;
+	}
+	exp->ignores[exp->nr_ignores++] = arg;
+	return 0;
+}
+
+/* The options of struct export_opts; returns -1 after printing one line when malformed. */
+static int export_opt(struct export_opts *exp, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_CONFIG:
+		if (!arg[0]) {
+			fprintf(stderr, "otel-agent: --config needs a file name\n");
+			return -1;
+		}
+		exp->config = arg;
+		return 0;
+	case OPT_ROUTE:
+	case OPT_IGNORE:
+		return add_route_opt(exp, opt, arg);
+	case OPT_MAX_SERIES_PER_TARGET:
+		return parse_map_size("--max-series-per-target", arg, &exp->max_series_per_target);
+	case OPT_BUCKETS_OTEL:
+		return parse_buckets("--buckets-otel", arg, exp->buckets_otel,
+				     &exp->nr_buckets_otel);
+	case OPT_BUCKETS_PLUGIN:
+		return parse_buckets("--buckets-plugin", arg, exp->buckets_plugin,
+				     &exp->nr_buckets_plugin);
+	}
+	return -1;
+}
+
 enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 {
 	static const struct option long_opts[] = {
@@ -169,6 +259,12 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 		{ "exe", required_argument, NULL, OPT_EXE },
 		{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "route", required_argument, NULL, OPT_ROUTE },
+		{ "ignore", required_argument, NULL, OPT_IGNORE },
+		{ "max-series-per-target", required_argument, NULL, OPT_MAX_SERIES_PER_TARGET },
+		{ "buckets-otel", required_argument, NULL, OPT_BUCKETS_OTEL },
+		{ "buckets-plugin", required_argument, NULL, OPT_BUCKETS_PLUGIN },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "feature-otel", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -199,6 +295,15 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 		case OPT_MAX_CONNECTIONS:
 			if (parse_map_size("--max-connections", optarg,
 					   &opts->limits.max_connections))
+				return CLI_USAGE_ERROR;
+			break;
+		case OPT_CONFIG:
+		case OPT_ROUTE:
+		case OPT_IGNORE:
+		case OPT_MAX_SERIES_PER_TARGET:
+		case OPT_BUCKETS_OTEL:
+		case OPT_BUCKETS_PLUGIN:
+			if (export_opt(&opts->exp, c, optarg))
 				return CLI_USAGE_ERROR;
 			break;
 		case 'l':

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include "otel_agent.h"
 
 #define OA_MAX_PIDS	  64
 #define OA_MAX_PORTS	  64
@@ -34,9 +35,27 @@ struct map_limits {
 
 #define OA_MAX_MAP_ENTRIES (1u << 22)
 
+/* --route and --ignore options accepted (a config file may add more). */
+#define OA_MAX_ROUTE_OPTS 256
+
+/* What is exported and how: routes, ignore patterns, the cardinality cap, histogram bounds. */
+struct export_opts {
+	const char *config; /* --config FILE: read first; the options below override or extend it */
+	const char *routes[OA_MAX_ROUTE_OPTS]; /* --route: templates, tried before the file's */
+	size_t nr_routes;
+	const char *ignores[OA_MAX_ROUTE_OPTS]; /* --ignore: globs on the route */
+	size_t nr_ignores;
+	unsigned int max_series_per_target;   /* --max-series-per-target; 0 when not given */
+	double buckets_otel[OA_MAX_BOUNDS];   /* --buckets-otel: /metrics/otel bounds (seconds) */
+	unsigned int nr_buckets_otel;	      /* 0 when not given */
+	double buckets_plugin[OA_MAX_BOUNDS]; /* --buckets-plugin: /metrics bounds (seconds) */
+	unsigned int nr_buckets_plugin;	      /* 0 when not given */
+};
+
 struct options {
 	struct selectors sel;
 	struct map_limits limits;
+	struct export_opts exp;
 	const char *listen;	  /* ADDR:PORT or [ADDR6]:PORT */
 	const char *feature_otel; /* NULL when not given */
 	bool verbose;

@@ -2,7 +2,8 @@
 /*
  * The metrics endpoint, on libmicrohttpd's internal polling thread: one
  * thread answers scrapes one at a time, so rendering needs no locks. Owns
- * routing, content type and gzip (zlib).
+ * routing, content negotiation (Prometheus text or OpenMetrics) and gzip
+ * (zlib).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -14,8 +15,9 @@
 #include "http_server.h"
 #include "log.h"
 
-#define CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
-#define CT_TEXT	      "text/plain; charset=utf-8"
+#define CT_PROMETHEUS  "text/plain; version=0.0.4; charset=utf-8"
+#define CT_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
+#define CT_TEXT	       "text/plain; charset=utf-8"
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -23,6 +25,14 @@ struct http_server {
 	char health_note[256];
 	render_fn render;
 	void *ctx;
+};
+
+/* One media range of an Accept header: "type/subtype; version=1.0.0; q=0.5". */
+struct media_range {
+	char type[64];
+	char version[16];
+	bool has_version;
+	double q;
 };
 
 int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len)
@@ -84,6 +94,101 @@ bool accepts_gzip(const char *value)
 	return false;
 }
 
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return s;
+}
+
+/* Parses one media range (n bytes at p); false when it is not one. */
+static bool parse_range(const char *p, size_t n, struct media_range *r)
+{
+	char item[256], *save = NULL, *tok;
+
+	if (n >= sizeof(item))
+		return false;
+	memcpy(item, p, n);
+	item[n] = '\0';
+	tok = strtok_r(item, ";", &save);
+	if (!tok)
+		return false;
+	snprintf(r->type, sizeof(r->type), "%s", trim(tok));
+	r->version[0] = '\0';
+	r->has_version = false;
+	r->q = 1;
+	while ((tok = strtok_r(NULL, ";", &save))) {
+		char *eq = strchr(tok, '='), *name, *value, *end;
+		size_t vn;
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		name = trim(tok);
+		value = trim(eq + 1);
+		vn = strlen(value);
+		if (vn >= 2 && value[0] == '"' && value[vn - 1] == '"') {
+			value[vn - 1] = '\0';
+			value++;
+		}
+		if (!strcasecmp(name, "q")) {
+			r->q = strtod(value, &end);
+			if (end == value || *end || !(r->q >= 0))
+				r->q = 0; /* not a qvalue: not acceptable */
+			if (r->q > 1)
+				r->q = 1;
+		} else if (!strcasecmp(name, "version")) {
+			snprintf(r->version, sizeof(r->version), "%s", value);
+			r->has_version = true;
+		}
+	}
+	return r->type[0] != '\0';
+}
+
+static double max_q(double a, double b)
+{
+	return a > b ? a : b;
+}
+
+enum oa_format negotiate_format(const char *accept)
+{
+	double om = -1, text = -1, text_any = -1, any = -1, q_text;
+	const char *p = accept;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+		struct media_range r;
+
+		if (parse_range(p, n, &r)) {
+			if (!strcasecmp(r.type, "application/openmetrics-text")) {
+				if (!r.has_version || !strcmp(r.version, "1.0.0"))
+					om = max_q(om, r.q);
+			} else if (!strcasecmp(r.type, "text/plain")) {
+				text = max_q(text, r.q);
+			} else if (!strcasecmp(r.type, "text/*")) {
+				text_any = max_q(text_any, r.q);
+			} else if (!strcmp(r.type, "*/*")) {
+				any = max_q(any, r.q);
+			}
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	q_text = text >= 0 ? text : text_any >= 0 ? text_any : any >= 0 ? any : 0;
+	return om > 0 && om >= q_text ? OA_FORMAT_OPENMETRICS : OA_FORMAT_PROMETHEUS;
+}
+
+const char *format_content_type(enum oa_format fmt)
+{
+	return fmt == OA_FORMAT_OPENMETRICS ? CT_OPENMETRICS : CT_PROMETHEUS;
+}
+
 static int gzip_buffer(const char *in, size_t in_len, char **out, size_t *out_len)
 {
 	z_stream zs = { 0 };
@@ -115,7 +220,7 @@ static int gzip_buffer(const char *in, size_t in_len, char **out, size_t *out_le
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
-			     char *body, size_t len, bool gzipped)
+			     const char *vary, char *body, size_t len, bool gzipped)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -128,7 +233,7 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (gzipped)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, vary);
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -141,7 +246,7 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int stat
 
 	if (!body)
 		return MHD_NO;
-	return reply(conn, status, CT_TEXT, body, strlen(body), false);
+	return reply(conn, status, CT_TEXT, "Accept-Encoding", body, strlen(body), false);
 }
 
 static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connection *conn,
@@ -149,6 +254,12 @@ static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connect
 {
 	const char *ae =
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	const char *accept =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	/* /metrics stays what the plugin served: Prometheus text, whatever is asked */
+	bool negotiates = ep == EP_OTEL;
+	enum oa_format fmt = negotiates ? negotiate_format(accept) : OA_FORMAT_PROMETHEUS;
+	const char *vary = negotiates ? "Accept, Accept-Encoding" : "Accept-Encoding";
 	char *body = NULL, *gz = NULL;
 	size_t len = 0, gz_len = 0;
 	FILE *out = open_memstream(&body, &len);
@@ -156,7 +267,7 @@ static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connect
 
 	if (!out)
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-	err = srv->render(srv->ctx, ep, out);
+	err = srv->render(srv->ctx, ep, fmt, out);
 	if (fclose(out) || err) {
 		free(body);
 		log_error("rendering %s failed (%d)", ep == EP_OTEL ? "/metrics/otel" : "/metrics",
@@ -165,9 +276,9 @@ static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connect
 	}
 	if (ae && accepts_gzip(ae) && !gzip_buffer(body, len, &gz, &gz_len)) {
 		free(body);
-		return reply(conn, MHD_HTTP_OK, CT_PROMETHEUS, gz, gz_len, true);
+		return reply(conn, MHD_HTTP_OK, format_content_type(fmt), vary, gz, gz_len, true);
 	}
-	return reply(conn, MHD_HTTP_OK, CT_PROMETHEUS, body, len, false);
+	return reply(conn, MHD_HTTP_OK, format_content_type(fmt), vary, body, len, false);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -199,7 +310,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found; try /metrics/otel or /metrics\n");
 }
 
-struct http_server *http_server_start(const char *listen, bool enabled, const char *health_note,
+struct http_server *http_server_serve(const char *listen, bool enabled, const char *health_note,
 				      render_fn render, void *ctx)
 {
 	struct sockaddr_storage addr;

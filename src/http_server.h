@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The metrics endpoint (libmicrohttpd): routing, content type, gzip. */
+/* The metrics endpoint (libmicrohttpd): routing, content negotiation, gzip. */
 #ifndef OA_HTTP_SERVER_H
 #define OA_HTTP_SERVER_H
 
@@ -7,13 +7,18 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "render.h"
+
 enum oa_endpoint {
 	EP_OTEL,   /* /metrics/otel */
 	EP_PLUGIN, /* /metrics */
 };
 
-/* Writes the body of an endpoint; non-zero makes the request answer 500. */
-typedef int (*render_fn)(void *ctx, enum oa_endpoint ep, FILE *out);
+/*
+ * Writes the body of an endpoint in fmt (always OA_FORMAT_PROMETHEUS for
+ * /metrics); non-zero makes the request answer 500.
+ */
+typedef int (*render_fn)(void *ctx, enum oa_endpoint ep, enum oa_format fmt, FILE *out);
 
 struct http_server;
 
@@ -24,11 +29,24 @@ int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *l
 bool accepts_gzip(const char *accept_encoding);
 
 /*
- * Serves /metrics/otel, /metrics and /healthz on listen. When disabled,
+ * The format to answer an Accept header with: OpenMetrics 1.0.0 when it is
+ * named (application/openmetrics-text without a version or with
+ * version=1.0.0) with a q at least that of Prometheus text (text/plain, else
+ * text/ *, else * / *); Prometheus text otherwise, also with no header.
+ */
+enum oa_format negotiate_format(const char *accept);
+
+/* The Content-Type of a format. */
+const char *format_content_type(enum oa_format fmt);
+
+/*
+ * Serves /metrics/otel (in the format the scraper's Accept header asks
+ * for), /metrics (Prometheus text) and /healthz on listen. When disabled,
  * the metrics paths answer 404 and /healthz says why (health_note).
  */
-struct http_server *http_server_start(const char *listen, bool enabled, const char *health_note,
+struct http_server *http_server_serve(const char *listen, bool enabled, const char *health_note,
 				      render_fn render, void *ctx);
+
 void http_server_stop(struct http_server *srv);
 
 #endif /* OA_HTTP_SERVER_H */

@@ -15,6 +15,7 @@
 #include "bpf_loader.h"
 #include "buckets.h"
 #include "cli.h"
+#include "config.h"
 #include "discover.h"
 #include "feature_flag.h"
 #include "http_server.h"
@@ -35,21 +36,26 @@
 
 struct agent {
 	struct bpf_agent bpf;
+	struct oa_config cfg;
+	struct aggregator agg; /* what was admitted under the series cap, across scrapes */
 	char host_name[256];
 };
 
-static int render_endpoint(void *ctx, enum oa_endpoint ep, FILE *out)
+/* One scrape: maps -> snapshot -> the endpoint's text (in fmt for /metrics/otel). */
+static int render_endpoint(void *ctx, enum oa_endpoint ep, enum oa_format fmt, FILE *out)
 {
 	struct agent *agent = ctx;
 	struct oa_snapshot snap;
 	int err;
 
-	err = aggregate_snapshot(&agent->bpf, &snap);
+	err = aggregate_snapshot(&agent->agg, &agent->bpf, &snap);
 	if (err)
 		return err;
 	snap.host_name = agent->host_name;
 	snap.version = OA_VERSION;
-	err = ep == EP_OTEL ? render_otel(&snap, out) : render_plugin(&snap, out);
+	/* NULL when memory is short: target_info then has pid and service_name only */
+	snap.resources = target_resources(snap.targets, snap.nr_targets);
+	err = ep == EP_OTEL ? render_otel_as(&snap, fmt, out) : render_plugin(&snap, out);
 	snapshot_free(&snap);
 	return err;
 }
@@ -309,10 +315,22 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_verbose(opts.verbose);
+	/* A bad config file or option combination is a usage error, whatever the flag. */
+	if (config_build(&opts.exp, &agent.cfg))
+		return 2;
+	if (config_apply_buckets(&agent.cfg) ||
+	    aggregator_init(&agent.agg, &agent.cfg.rules, agent.cfg.max_series_per_target)) {
+		log_error("cannot set up the configuration: out of memory");
+		goto cleanup;
+	}
+	log_debug("%zu route templates, %zu ignore patterns, at most %u series per target; "
+		  "%u /metrics/otel and %u /metrics bucket bounds",
+		  agent.cfg.nr_routes, agent.cfg.nr_ignores, agent.cfg.max_series_per_target,
+		  buckets_otel.nr, buckets_plugin.nr);
 	for (size_t i = 0; i < opts.sel.nr_pids; i++) {
 		if (!target_exists(opts.sel.pids[i])) {
 			log_error("no process with pid %d", opts.sel.pids[i]);
-			return 1;
+			goto cleanup;
 		}
 	}
 	if (gethostname(agent.host_name, sizeof(agent.host_name) - 1))
@@ -342,7 +360,7 @@ int main(int argc, char **argv)
 			 "--feature-otel=true",
 			 note);
 	}
-	srv = http_server_start(opts.listen, flag.enabled, note, render_endpoint, &agent);
+	srv = http_server_serve(opts.listen, flag.enabled, note, render_endpoint, &agent);
 	if (!srv)
 		goto cleanup;
 	if (flag.enabled)
@@ -356,6 +374,8 @@ cleanup:
 	http_server_stop(srv);
 	bpf_agent_stop(&agent.bpf);
 	match_list_free(&found);
+	aggregator_free(&agent.agg);
+	config_free(&agent.cfg);
 	if (!ret && flag.enabled)
 		log_info("detached");
 	return ret;

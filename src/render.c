@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Owns the Prometheus text exposition (format 0.0.4) of a snapshot: the
- * OpenTelemetry HTTP server histogram and target_info for /metrics/otel, the
- * old prom-client plugin's families for /metrics, and the self-metrics.
+ * Owns the exposition of a snapshot: the OpenTelemetry HTTP server
+ * histogram and target_info for /metrics/otel, in Prometheus text 0.0.4 or
+ * OpenMetrics 1.0.0; the old prom-client plugin's families for /metrics, in
+ * Prometheus text; and the self-metrics at the end of both.
  *
  * The kernel counts one set of buckets over the union of both endpoints'
  * bounds, so every bucket here is an exact sum of kernel buckets; a bound
  * the kernel does not count is an error, never an interpolation.
+ *
+ * Series past the cardinality cap (oa_series.overflow) are summed, per
+ * family, into one series whose only attribute is otel_metric_overflow.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -17,17 +21,23 @@
 
 #include "buckets.h"
 #include "render.h"
+#include "targets.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* Room for any double in %.17g or JavaScript form, and any __u64. */
 #define NUM_LEN	   48
-#define MAX_LABELS 8
+#define MAX_LABELS 16
 
 #define OTEL_DURATION	  "http_server_request_duration_seconds"
 #define PLUGIN_REQUESTS	  "http_requests_total"
 #define PLUGIN_DURATION	  "http_request_duration_seconds"
 #define PLUGIN_ERRORS	  "http_request_errors_total"
 #define SERVER_ERROR_FROM 500
+
+/* target_info: the attributes found for every target, and room for OTEL_RESOURCE_ATTRIBUTES. */
+#define NR_DETECTED	 6
+#define MAX_TARGET_ATTRS (NR_DETECTED + OA_RESOURCE_MAX_ATTRS)
+#define LABEL_NAME_LEN	 128
 
 /* An endpoint has at most as many bounds as the kernel counts. */
 #define MAX_HIST_BOUNDS OA_MAX_BOUNDS
@@ -81,6 +91,12 @@ static const struct {
 	  OA_EV_TARGETS_ADDED },
 };
 
+/* Where and how one exposition is written. */
+struct expo {
+	FILE *out;
+	enum oa_format fmt;
+};
+
 /* An endpoint's buckets mapped onto the snapshot's bounds. */
 struct hist_layout {
 	size_t n;
@@ -95,7 +111,15 @@ struct labels {
 	size_t len[MAX_LABELS];
 };
 
+/* One resource attribute of a target_info sample. */
+struct target_attr {
+	char name[LABEL_NAME_LEN]; /* the label name */
+	const char *key;	   /* the attribute key it comes from */
+	const char *value;
+};
+
 typedef int (*same_fn)(const struct oa_series *a, const struct oa_series *b);
+typedef bool (*keep_fn)(const struct oa_series *s);
 
 /* Shortest of %.15g..%.17g that reads back as the same double. */
 static void fmt_float(char *buf, size_t n, double v)
@@ -165,14 +189,46 @@ static int same_bound(double a, double b)
 	return a == b || d <= 1e-12 * m;
 }
 
+/*
+ * OpenMetrics' canonical rendering of le: Go's %g of the shortest
+ * round-trip digits (exponent form below 1e-4 and from 1e+06), with ".0"
+ * when it would read as an integer: 0.005, 1.0, 10.0, 1e+06.
+ */
+static void fmt_om(char *buf, size_t n, double v)
+{
+	char e[NUM_LEN];
+	int p, nd = 0, x;
+	char *c;
+
+	if (v > DBL_MAX) {
+		snprintf(buf, n, "+Inf");
+		return;
+	}
+	for (p = 0; p < 17; p++) {
+		snprintf(e, sizeof(e), "%.*e", p, v);
+		if (strtod(e, NULL) == v)
+			break;
+	}
+	for (c = e; *c && *c != 'e'; c++)
+		nd += *c >= '0' && *c <= '9';
+	x = atoi(c + 1); /* v is d.ddd times ten to the x */
+	if (x < -4 || x >= 6)
+		snprintf(buf, n, "%s", e);
+	else
+		snprintf(buf, n, "%.*f", nd - 1 - x > 0 ? nd - 1 - x : 0, v);
+	if (!strpbrk(buf, ".e"))
+		strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
 /* Validates the snapshot and maps the endpoint bounds onto it, before any output. */
-static int layout_init(struct hist_layout *h, const struct oa_snapshot *s, FILE *out,
+static int layout_init(struct hist_layout *h, const struct oa_snapshot *s, const struct expo *e,
 		       const double *bounds, size_t n)
 {
 	unsigned int i, k;
 
-	if (!s || !out || s->nr_bounds > OA_MAX_BOUNDS || (s->nr_bounds && !s->bounds) ||
-	    (s->nr_series && !s->series) || (s->nr_targets && !s->targets))
+	if (!s || !e->out || s->nr_bounds > OA_MAX_BOUNDS || (s->nr_bounds && !s->bounds) ||
+	    (s->nr_series && !s->series) || (s->nr_targets && !s->targets) ||
+	    (e->fmt != OA_FORMAT_PROMETHEUS && e->fmt != OA_FORMAT_OPENMETRICS))
 		goto invalid;
 	for (i = 1; i < s->nr_bounds; i++)
 		if (!(s->bounds[i - 1] < s->bounds[i]))
@@ -184,7 +240,10 @@ static int layout_init(struct hist_layout *h, const struct oa_snapshot *s, FILE 
 		if (i == s->nr_bounds)
 			goto invalid;
 		h->idx[k] = i;
-		fmt_js(h->le[k], sizeof(h->le[k]), bounds[k]);
+		if (e->fmt == OA_FORMAT_OPENMETRICS)
+			fmt_om(h->le[k], sizeof(h->le[k]), bounds[k]);
+		else
+			fmt_js(h->le[k], sizeof(h->le[k]), bounds[k]);
 	}
 	return 0;
 invalid:
@@ -213,12 +272,15 @@ static unsigned int version_key(__u8 v)
 	return v == OA_HTTP_10 || v == OA_HTTP_11 ? v : 0;
 }
 
+/* Overflow series last, so that the others are one run and the overflow ones another. */
 static int cmp_series(const void *pa, const void *pb)
 {
 	const struct oa_series *a = *(const struct oa_series *const *)pa;
 	const struct oa_series *b = *(const struct oa_series *const *)pb;
 	int c;
 
+	if (!a->overflow != !b->overflow)
+		return a->overflow ? 1 : -1;
 	if (method_key(a->method) != method_key(b->method))
 		return method_key(a->method) < method_key(b->method) ? -1 : 1;
 	c = strncmp(a->route, b->route, OA_MAX_ROUTE);
@@ -249,13 +311,18 @@ static int same_labels_otel(const struct oa_series *a, const struct oa_series *b
 	return same_status(a, b) && version_key(a->version) == version_key(b->version);
 }
 
-/* A sorted index, so output is stable and equal label sets are adjacent. */
-static int sort_series(const struct oa_snapshot *s, const struct oa_series ***sorted)
+/*
+ * A sorted index, so output is stable and equal label sets are adjacent;
+ * *nr_regular is where the overflow series begin.
+ */
+static int sort_series(const struct oa_snapshot *s, const struct oa_series ***sorted,
+		       size_t *nr_regular)
 {
 	const struct oa_series **v;
 	size_t i;
 
 	*sorted = NULL;
+	*nr_regular = 0;
 	if (!s->nr_series)
 		return 0;
 	v = calloc(s->nr_series, sizeof(*v));
@@ -264,8 +331,21 @@ static int sort_series(const struct oa_snapshot *s, const struct oa_series ***so
 	for (i = 0; i < s->nr_series; i++)
 		v[i] = &s->series[i];
 	qsort(v, s->nr_series, sizeof(*v), cmp_series);
+	for (i = 0; i < s->nr_series && !v[i]->overflow; i++)
+		;
+	*nr_regular = i;
 	*sorted = v;
 	return 0;
+}
+
+static void add_series(struct oa_series *acc, const struct oa_series *s)
+{
+	size_t b;
+
+	acc->count += s->count;
+	acc->sum_ns += s->sum_ns;
+	for (b = 0; b < OA_NR_BUCKETS; b++)
+		acc->buckets[b] += s->buckets[b];
 }
 
 /*
@@ -276,7 +356,7 @@ static int sort_series(const struct oa_snapshot *s, const struct oa_series ***so
 static size_t sum_run(const struct oa_series **v, size_t i, size_t n, same_fn same,
 		      bool answered_only, struct oa_series *acc)
 {
-	size_t j, b;
+	size_t j;
 
 	*acc = *v[i];
 	if (answered_only && acc->error) {
@@ -288,12 +368,45 @@ static size_t sum_run(const struct oa_series **v, size_t i, size_t n, same_fn sa
 		if (answered_only && v[j]->error)
 			continue;
 		acc->error = OA_CONN_OK; /* the run has answered requests */
-		acc->count += v[j]->count;
-		acc->sum_ns += v[j]->sum_ns;
-		for (b = 0; b < OA_NR_BUCKETS; b++)
-			acc->buckets[b] += v[j]->buckets[b];
+		add_series(acc, v[j]);
 	}
 	return j;
+}
+
+/* Sums the overflow series v[from..n) that keep() takes into acc; false if it takes none. */
+static bool sum_overflow(const struct oa_series **v, size_t from, size_t n, keep_fn keep,
+			 struct oa_series *acc)
+{
+	bool any = false;
+	size_t i;
+
+	memset(acc, 0, sizeof(*acc));
+	acc->overflow = 1;
+	for (i = from; i < n; i++) {
+		if (!keep(v[i]))
+			continue;
+		add_series(acc, v[i]);
+		any = true;
+	}
+	return any;
+}
+
+static bool keep_all(const struct oa_series *s)
+{
+	(void)s;
+	return true;
+}
+
+/* Requests with a response (a status). */
+static bool keep_answered(const struct oa_series *s)
+{
+	return !s->error;
+}
+
+/* What the plugin counted as errors: 5xx, and requests ended by a close or reset. */
+static bool keep_failed(const struct oa_series *s)
+{
+	return s->error || s->status >= SERVER_ERROR_FROM;
 }
 
 static void label_n(struct labels *ls, const char *name, const char *value, size_t len)
@@ -311,57 +424,137 @@ static void label(struct labels *ls, const char *name, const char *value)
 	label_n(ls, name, value, value ? strlen(value) : 0);
 }
 
+static void overflow_labels(struct labels *ls)
+{
+	ls->n = 0;
+	label(ls, "otel_metric_overflow", "true");
+}
+
+static void scope_labels(struct labels *ls, const struct oa_snapshot *s)
+{
+	label(ls, "otel_scope_name", OA_SCOPE_NAME);
+	label(ls, "otel_scope_version", s->version ? s->version : "unknown");
+}
+
+/* Bytes of the UTF-8 sequence at v[0..n), or 0 if it is not valid UTF-8. */
+static size_t utf8_len(const unsigned char *v, size_t n)
+{
+	size_t len, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (v[0] < 0x80)
+		return 1;
+	if (v[0] >= 0xc2 && v[0] <= 0xdf)
+		len = 2;
+	else if (v[0] >= 0xe0 && v[0] <= 0xef)
+		len = 3;
+	else if (v[0] >= 0xf0 && v[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (v[0] == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (v[0] == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (v[0] == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (v[0] == 0xf4)
+		hi = 0x8f; /* past U+10FFFF */
+	if (len > n || v[1] < lo || v[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (v[i] < 0x80 || v[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/*
+ * A label value: backslash, double quote and newline escaped; bytes that
+ * are not UTF-8 (scrapers reject the whole exposition for one) become U+FFFD.
+ */
 static void put_escaped(FILE *out, const char *v, size_t n)
 {
-	size_t i;
+	size_t i, len;
 
-	for (i = 0; i < n; i++) {
-		if (v[i] == '\\')
+	for (i = 0; i < n; i += len) {
+		len = utf8_len((const unsigned char *)v + i, n - i);
+		if (!len) {
+			fputs("\xef\xbf\xbd", out);
+			len = 1;
+		} else if (v[i] == '\\') {
 			fputs("\\\\", out);
-		else if (v[i] == '"')
+		} else if (v[i] == '"') {
 			fputs("\\\"", out);
-		else if (v[i] == '\n')
+		} else if (v[i] == '\n') {
 			fputs("\\n", out);
-		else
-			fputc(v[i], out);
+		} else {
+			fwrite(v + i, 1, len, out);
+		}
 	}
 }
 
-static void put_header(FILE *out, const char *name, const char *type, const char *help)
+static bool ends_with(const char *s, const char *suffix)
 {
-	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n > k && !strcmp(s + n - k, suffix);
 }
 
-static void put_sample(FILE *out, const char *name, const char *suffix, const struct labels *ls,
-		       const char *le, const char *value)
+/*
+ * The metadata of a family. name is the sample name of a counter
+ * (x_total) or an info (x_info); OpenMetrics names those families without
+ * the suffix. Prometheus text has no info type (a gauge) and no unit.
+ */
+static void put_family(const struct expo *e, const char *name, const char *type, const char *unit,
+		       const char *help)
+{
+	int n = (int)strlen(name);
+
+	if (e->fmt == OA_FORMAT_PROMETHEUS) {
+		fprintf(e->out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+			strcmp(type, "info") ? type : "gauge");
+		return;
+	}
+	if (!strcmp(type, "counter") && ends_with(name, "_total"))
+		n -= 6;
+	else if (!strcmp(type, "info") && ends_with(name, "_info"))
+		n -= 5;
+	fprintf(e->out, "# TYPE %.*s %s\n", n, name, type);
+	if (unit)
+		fprintf(e->out, "# UNIT %.*s %s\n", n, name, unit);
+	fprintf(e->out, "# HELP %.*s %s\n", n, name, help);
+}
+
+static void put_sample(const struct expo *e, const char *name, const char *suffix,
+		       const struct labels *ls, const char *le, const char *value)
 {
 	unsigned int i;
 
-	fprintf(out, "%s%s", name, suffix);
+	fprintf(e->out, "%s%s", name, suffix);
 	if (ls->n || le) {
-		fputc('{', out);
+		fputc('{', e->out);
 		for (i = 0; i < ls->n; i++) {
-			fprintf(out, "%s%s=\"", i ? "," : "", ls->name[i]);
-			put_escaped(out, ls->value[i], ls->len[i]);
-			fputc('"', out);
+			fprintf(e->out, "%s%s=\"", i ? "," : "", ls->name[i]);
+			put_escaped(e->out, ls->value[i], ls->len[i]);
+			fputc('"', e->out);
 		}
 		if (le)
-			fprintf(out, "%sle=\"%s\"", ls->n ? "," : "", le);
-		fputc('}', out);
+			fprintf(e->out, "%sle=\"%s\"", ls->n ? "," : "", le);
+		fputc('}', e->out);
 	}
-	fprintf(out, " %s\n", value);
+	fprintf(e->out, " %s\n", value);
 }
 
-static void put_u64(FILE *out, const char *name, const char *suffix, const struct labels *ls,
-		    const char *le, __u64 v)
+static void put_u64(const struct expo *e, const char *name, const char *suffix,
+		    const struct labels *ls, const char *le, __u64 v)
 {
 	char num[NUM_LEN];
 
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-	put_sample(out, name, suffix, ls, le, num);
+	put_sample(e, name, suffix, ls, le, num);
 }
 
-static void put_histogram(FILE *out, const char *name, const struct labels *ls,
+static void put_histogram(const struct expo *e, const char *name, const struct labels *ls,
 			  const struct hist_layout *h, const struct oa_series *v)
 {
 	char num[NUM_LEN];
@@ -373,87 +566,199 @@ static void put_histogram(FILE *out, const char *name, const struct labels *ls,
 		for (; j <= h->idx[k]; j++)
 			cum += v->buckets[j];
 		/* Per-CPU slots are read one by one, so buckets may run ahead of count. */
-		put_u64(out, name, "_bucket", ls, h->le[k], cum < v->count ? cum : v->count);
+		put_u64(e, name, "_bucket", ls, h->le[k], cum < v->count ? cum : v->count);
 	}
-	put_u64(out, name, "_bucket", ls, "+Inf", v->count);
+	put_u64(e, name, "_bucket", ls, "+Inf", v->count);
 	fmt_float(num, sizeof(num), (double)v->sum_ns / 1e9);
-	put_sample(out, name, "_sum", ls, NULL, num);
-	put_u64(out, name, "_count", ls, NULL, v->count);
+	put_sample(e, name, "_sum", ls, NULL, num);
+	put_u64(e, name, "_count", ls, NULL, v->count);
 }
 
-static void put_targets(const struct oa_snapshot *s, FILE *out)
+/*
+ * A resource attribute key as a label name: characters other than
+ * [a-zA-Z0-9_] become '_', runs of '_' one '_', and a leading digit gets
+ * "key_" in front (OpenTelemetry's Prometheus compatibility rules).
+ */
+static void attr_label_name(char *out, size_t outlen, const char *key)
 {
+	size_t o = 0;
+	const char *p;
+
+	if (*key >= '0' && *key <= '9')
+		o = (size_t)snprintf(out, outlen, "key_");
+	for (p = key; *p && o + 1 < outlen; p++) {
+		char c = *p;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			c = '_';
+		if (c == '_' && o && out[o - 1] == '_')
+			continue;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+}
+
+static int cmp_target_attr(const void *pa, const void *pb)
+{
+	const struct target_attr *a = pa, *b = pb;
+	int c = strcmp(a->name, b->name);
+
+	return c ? c : strcmp(a->key, b->key);
+}
+
+/*
+ * The attributes of one target: the ones the agent finds, overridden or
+ * extended by OTEL_RESOURCE_ATTRIBUTES (never process.pid), sorted by label
+ * name. Returns how many.
+ */
+static size_t target_attrs(const struct oa_snapshot *s, size_t i, const char *pid,
+			   struct target_attr *a)
+{
+	const struct oa_resource *r = s->resources ? &s->resources[i] : NULL;
+	const char *k, *v;
+	size_t n = 0, j;
+
+	a[n].key = "host.name";
+	a[n++].value = s->host_name;
+	a[n].key = "process.pid";
+	a[n++].value = pid;
+	a[n].key = "service.name";
+	a[n++].value = r ? r->service_name : s->targets[i].service_name;
+	if (r) {
+		a[n].key = "service.instance.id";
+		a[n++].value = r->instance_id;
+		a[n].key = "process.executable.name";
+		a[n++].value = r->executable_name;
+		a[n].key = "process.command";
+		a[n++].value = r->command;
+		for (k = r->attrs; *k && n < MAX_TARGET_ATTRS; k = v + strlen(v) + 1) {
+			v = k + strlen(k) + 1;
+			for (j = 0; j < NR_DETECTED && j < n && strcmp(a[j].key, k); j++)
+				;
+			if (j < NR_DETECTED && j < n) {
+				if (strcmp(k, "process.pid"))
+					a[j].value = v;
+				continue;
+			}
+			a[n].key = k;
+			a[n++].value = v;
+		}
+	}
+	for (j = 0; j < n; j++)
+		attr_label_name(a[j].name, sizeof(a[j].name), a[j].key);
+	qsort(a, n, sizeof(*a), cmp_target_attr);
+	return n;
+}
+
+/*
+ * target_info: one sample per target. Attributes whose label names
+ * collide are one label, the values joined by ';' in the order of their
+ * keys; empty values are left out (an empty label is no label).
+ */
+static void put_targets(const struct expo *e, const struct oa_snapshot *s)
+{
+	struct target_attr a[MAX_TARGET_ATTRS];
 	char pid[NUM_LEN];
-	size_t i;
+	size_t i, j, k, n;
 
-	put_header(out, "target_info", "gauge", "Target metadata");
+	put_family(e, "target_info", "info", NULL, "Target metadata");
 	for (i = 0; i < s->nr_targets; i++) {
-		const struct oa_target *t = &s->targets[i];
-		struct labels ls = { 0 };
+		const char *sep = "";
 
-		snprintf(pid, sizeof(pid), "%u", t->pid);
-		label_n(&ls, "service_name", t->service_name,
-			strnlen(t->service_name, sizeof(t->service_name)));
-		label(&ls, "process_pid", pid);
-		label(&ls, "host_name", s->host_name);
-		put_sample(out, "target_info", "", &ls, NULL, "1");
+		snprintf(pid, sizeof(pid), "%u",
+			 s->resources ? (unsigned int)s->resources[i].pid : s->targets[i].pid);
+		n = target_attrs(s, i, pid, a);
+		fputs("target_info{", e->out);
+		for (j = 0; j < n; j = k) {
+			bool open = false;
+
+			for (k = j; k < n && !strcmp(a[k].name, a[j].name); k++) {
+				if (!a[k].value || !a[k].value[0])
+					continue;
+				if (!open)
+					fprintf(e->out, "%s%s=\"", sep, a[j].name);
+				else
+					fputc(';', e->out);
+				put_escaped(e->out, a[k].value, strlen(a[k].value));
+				open = true;
+				sep = ",";
+			}
+			if (open)
+				fputc('"', e->out);
+		}
+		fputs("} 1\n", e->out);
 	}
 }
 
-static void put_self(const struct oa_snapshot *s, FILE *out)
+static void put_self(const struct expo *e, const struct oa_snapshot *s)
 {
 	const struct labels none = { 0 };
 	struct labels ls = { 0 };
 	size_t i;
 
-	put_header(out, "otel_agent_build_info", "gauge", "The agent's version, as a label.");
+	put_family(e, "otel_agent_build_info", "info", NULL, "The agent's version, as a label.");
 	label(&ls, "version", s->version ? s->version : "unknown");
-	put_sample(out, "otel_agent_build_info", "", &ls, NULL, "1");
+	put_sample(e, "otel_agent_build_info", "", &ls, NULL, "1");
 
-	put_header(out, "otel_agent_targets", "gauge", "Processes the agent is measuring.");
-	put_u64(out, "otel_agent_targets", "", &none, NULL, s->nr_targets);
+	put_family(e, "otel_agent_targets", "gauge", NULL, "Processes the agent is measuring.");
+	put_u64(e, "otel_agent_targets", "", &none, NULL, s->nr_targets);
 
 	for (i = 0; i < ARRAY_SIZE(event_counters); i++) {
-		put_header(out, event_counters[i].name, "counter", event_counters[i].help);
-		put_u64(out, event_counters[i].name, "", &none, NULL,
+		put_family(e, event_counters[i].name, "counter", NULL, event_counters[i].help);
+		put_u64(e, event_counters[i].name, "", &none, NULL,
 			s->events[event_counters[i].ev]);
 	}
 
-	put_header(out, "otel_agent_map_update_errors_total", "counter",
+	put_family(e, "otel_agent_series_overflowed_total", "counter", NULL,
+		   "Requests counted in an otel_metric_overflow series: past the cardinality cap.");
+	put_u64(e, "otel_agent_series_overflowed_total", "", &none, NULL, s->series_overflowed);
+	put_family(e, "otel_agent_requests_ignored_total", "counter", NULL,
+		   "Requests on routes that match an ignore pattern: in no series.");
+	put_u64(e, "otel_agent_requests_ignored_total", "", &none, NULL, s->requests_ignored);
+
+	put_family(e, "otel_agent_map_update_errors_total", "counter", NULL,
 		   "Kernel map updates that failed, by map.");
 	for (i = 0; i < OA_ERR_COUNT; i++) {
 		ls.n = 0;
 		label(&ls, "map", map_names[i]);
-		put_u64(out, "otel_agent_map_update_errors_total", "", &ls, NULL, s->map_errors[i]);
+		put_u64(e, "otel_agent_map_update_errors_total", "", &ls, NULL, s->map_errors[i]);
 	}
 }
 
-static int finish(FILE *out)
+static int finish(const struct expo *e)
 {
-	if (fflush(out) || ferror(out)) {
+	if (e->fmt == OA_FORMAT_OPENMETRICS)
+		fputs("# EOF\n", e->out);
+	if (fflush(e->out) || ferror(e->out)) {
 		errno = EIO;
 		return -1;
 	}
 	return 0;
 }
 
-int render_otel(const struct oa_snapshot *s, FILE *out)
+int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
 {
+	const struct expo e = { .out = out, .fmt = fmt };
 	const struct oa_series **v;
 	struct hist_layout h;
 	struct oa_series acc;
-	size_t i, next;
+	struct labels ls;
+	size_t i, next, nr_regular;
 
-	if (layout_init(&h, s, out, buckets_otel.bounds, buckets_otel.nr) || sort_series(s, &v))
+	if (layout_init(&h, s, &e, buckets_otel.bounds, buckets_otel.nr) ||
+	    sort_series(s, &v, &nr_regular))
 		return -1;
 
-	put_header(out, OTEL_DURATION, "histogram", "Duration of HTTP server requests.");
-	for (i = 0; i < s->nr_series; i = next) {
-		struct labels ls = { 0 };
+	/* OpenMetrics wants the target family first. */
+	put_targets(&e, s);
+
+	put_family(&e, OTEL_DURATION, "histogram", "seconds", "Duration of HTTP server requests.");
+	for (i = 0; i < nr_regular; i = next) {
 		char status[NUM_LEN];
 
-		next = sum_run(v, i, s->nr_series, same_labels_otel, false, &acc);
+		next = sum_run(v, i, nr_regular, same_labels_otel, false, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
+		ls.n = 0;
 		label(&ls, "http_request_method", method_name(acc.method));
 		if (!acc.error)
 			label(&ls, "http_response_status_code", status);
@@ -466,13 +771,23 @@ int render_otel(const struct oa_snapshot *s, FILE *out)
 			label(&ls, "error_type", conn_error_name(acc.error));
 		else if (acc.status >= SERVER_ERROR_FROM)
 			label(&ls, "error_type", status);
-		put_histogram(out, OTEL_DURATION, &ls, &h, &acc);
+		scope_labels(&ls, s);
+		put_histogram(&e, OTEL_DURATION, &ls, &h, &acc);
+	}
+	if (sum_overflow(v, nr_regular, s->nr_series, keep_all, &acc)) {
+		overflow_labels(&ls);
+		scope_labels(&ls, s);
+		put_histogram(&e, OTEL_DURATION, &ls, &h, &acc);
 	}
 	free(v);
 
-	put_targets(s, out);
-	put_self(s, out);
-	return finish(out);
+	put_self(&e, s);
+	return finish(&e);
+}
+
+int render_otel(const struct oa_snapshot *s, FILE *out)
+{
+	return render_otel_as(s, OA_FORMAT_PROMETHEUS, out);
 }
 
 static void route_labels(struct labels *ls, const struct oa_series *acc)
@@ -484,49 +799,65 @@ static void route_labels(struct labels *ls, const struct oa_series *acc)
 
 int render_plugin(const struct oa_snapshot *s, FILE *out)
 {
+	const struct expo e = { .out = out, .fmt = OA_FORMAT_PROMETHEUS };
 	const struct oa_series **v;
 	struct hist_layout h;
 	struct oa_series acc;
 	struct labels ls;
 	char status[NUM_LEN];
-	size_t i, next;
+	size_t i, next, nr_regular, n;
 
-	if (layout_init(&h, s, out, buckets_plugin.bounds, buckets_plugin.nr) || sort_series(s, &v))
+	if (layout_init(&h, s, &e, buckets_plugin.bounds, buckets_plugin.nr) ||
+	    sort_series(s, &v, &nr_regular))
 		return -1;
+	n = s->nr_series;
 
 	/* Version is not a plugin label: series differing only by it are summed. */
-	put_header(out, PLUGIN_REQUESTS, "counter", "Total number of HTTP requests");
-	for (i = 0; i < s->nr_series; i = next) {
-		next = sum_run(v, i, s->nr_series, same_status, false, &acc);
+	put_family(&e, PLUGIN_REQUESTS, "counter", NULL, "Total number of HTTP requests");
+	for (i = 0; i < nr_regular; i = next) {
+		next = sum_run(v, i, nr_regular, same_status, false, &acc);
 		if (acc.error)
 			continue; /* no status: counted in http_request_errors_total only */
 		route_labels(&ls, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
 		label(&ls, "status", status);
-		put_u64(out, PLUGIN_REQUESTS, "", &ls, NULL, acc.count);
+		put_u64(&e, PLUGIN_REQUESTS, "", &ls, NULL, acc.count);
+	}
+	if (sum_overflow(v, nr_regular, n, keep_answered, &acc)) {
+		overflow_labels(&ls);
+		put_u64(&e, PLUGIN_REQUESTS, "", &ls, NULL, acc.count);
 	}
 
-	put_header(out, PLUGIN_DURATION, "histogram", "Duration of HTTP requests in seconds");
-	for (i = 0; i < s->nr_series; i = next) {
-		next = sum_run(v, i, s->nr_series, same_route, true, &acc);
+	put_family(&e, PLUGIN_DURATION, "histogram", "seconds",
+		   "Duration of HTTP requests in seconds");
+	for (i = 0; i < nr_regular; i = next) {
+		next = sum_run(v, i, nr_regular, same_route, true, &acc);
 		if (acc.error)
 			continue; /* only requests that ended without a response */
 		route_labels(&ls, &acc);
-		put_histogram(out, PLUGIN_DURATION, &ls, &h, &acc);
+		put_histogram(&e, PLUGIN_DURATION, &ls, &h, &acc);
+	}
+	if (sum_overflow(v, nr_regular, n, keep_answered, &acc)) {
+		overflow_labels(&ls);
+		put_histogram(&e, PLUGIN_DURATION, &ls, &h, &acc);
 	}
 
-	put_header(out, PLUGIN_ERRORS, "counter", "Total number of HTTP requests that failed");
-	for (i = 0; i < s->nr_series; i = next) {
-		next = sum_run(v, i, s->nr_series, same_status, false, &acc);
-		if (acc.status < SERVER_ERROR_FROM && !acc.error)
+	put_family(&e, PLUGIN_ERRORS, "counter", NULL, "Total number of HTTP requests that failed");
+	for (i = 0; i < nr_regular; i = next) {
+		next = sum_run(v, i, nr_regular, same_status, false, &acc);
+		if (!keep_failed(&acc))
 			continue;
 		route_labels(&ls, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
 		label(&ls, "errorType", acc.error ? conn_error_name(acc.error) : status);
-		put_u64(out, PLUGIN_ERRORS, "", &ls, NULL, acc.count);
+		put_u64(&e, PLUGIN_ERRORS, "", &ls, NULL, acc.count);
+	}
+	if (sum_overflow(v, nr_regular, n, keep_failed, &acc)) {
+		overflow_labels(&ls);
+		put_u64(&e, PLUGIN_ERRORS, "", &ls, NULL, acc.count);
 	}
 	free(v);
 
-	put_self(s, out);
-	return finish(out);
+	put_self(&e, s);
+	return finish(&e);
 }

@@ -89,11 +89,14 @@ def run_selftests(tally, only=None):
     sys.path.insert(0, os.path.join(REPO, "tests"))
     import selftest
     import selftest_env
+    import selftest_prometheus
+    import selftest_routes
     import selftest_targets
     import selftest_traffic
 
     tests = [t for t in selftest.TESTS + selftest_env.TESTS + selftest_targets.TESTS
-             + selftest_traffic.TESTS if not only or only in t.__name__]
+             + selftest_traffic.TESTS + selftest_routes.TESTS + selftest_prometheus.TESTS
+             if not only or only in t.__name__]
     if os.geteuid() != 0:
         for t in tests:
             print(f"SKIP {t.__name__}: needs root (loads BPF programs)")

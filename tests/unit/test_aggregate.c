@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Bucket-bound union and the merge of series that share a route. */
+/*
+ * Bucket bounds (union, validation, parsing), the merge of series that share
+ * a route, and the per-target cardinality cap: admission, stability across
+ * scrapes, exact totals, bounded memory.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <cmocka.h>
 #include "aggregate.h"
 #include "buckets.h"
@@ -75,11 +82,445 @@ static void test_merge(void **state)
 	assert_int_equal(series_merge(s, 0), 0);
 }
 
+static void test_buckets_check(void **state)
+{
+	static const double ok[] = { 0.002, 0.02, 0.2, 2 };
+	static const double unsorted[] = { 0.1, 0.05 };
+	static const double repeat[] = { 0.1, 0.1 };
+	static const double zero[] = { 0, 0.1 };
+	static const double negative[] = { -1, 0.1 };
+	static const double inf[] = { 0.1, 1.0 / 0.0 };
+	static const double tiny[] = { 1e-10 };
+	double nan[1], many[OA_MAX_BOUNDS + 1];
+	const char *why;
+
+	(void)state;
+	nan[0] = 0.0 / 0.0;
+	for (int i = 0; i <= OA_MAX_BOUNDS; i++)
+		many[i] = 0.001 * (i + 1);
+	assert_int_equal(buckets_check(ok, 4, &why), 0);
+	assert_int_equal(buckets_check(many, OA_MAX_BOUNDS, &why), 0);
+	assert_int_equal(buckets_check(many, OA_MAX_BOUNDS + 1, &why), -1);
+	assert_int_equal(buckets_check(ok, 0, &why), -1);
+	assert_int_equal(buckets_check(unsorted, 2, &why), -1);
+	assert_int_equal(buckets_check(repeat, 2, &why), -1);
+	assert_int_equal(buckets_check(zero, 2, &why), -1);
+	assert_int_equal(buckets_check(negative, 2, &why), -1);
+	assert_int_equal(buckets_check(inf, 2, &why), -1);
+	assert_int_equal(buckets_check(nan, 1, &why), -1);
+	assert_int_equal(buckets_check(tiny, 1, &why), -1);
+}
+
+static void test_buckets_set(void **state)
+{
+	static const double mine[] = { 0.002, 0.02, 0.2 };
+	static const double bad[] = { 0.2, 0.02 };
+	double out[OA_MAX_BOUNDS];
+	int n;
+
+	(void)state;
+	assert_int_equal(buckets_set(&buckets_otel, mine, 3), 0);
+	assert_int_equal(buckets_otel.nr, 3);
+	assert_true(buckets_otel.bounds[2] == 0.2);
+	/* a refused set leaves the bounds as they were */
+	assert_int_equal(buckets_set(&buckets_otel, bad, 2), -EINVAL);
+	assert_int_equal(buckets_otel.nr, 3);
+	n = buckets_union(&buckets_otel, &buckets_plugin, out, OA_MAX_BOUNDS);
+	assert_int_equal(n, 12); /* 9 plugin bounds and 3 others */
+	assert_true(out[0] == 0.001 && out[1] == 0.002 && out[11] == 10);
+	buckets_reset();
+	assert_int_equal(buckets_otel.nr, 14);
+	assert_true(buckets_otel.bounds[0] == 0.005);
+}
+
+static void test_buckets_parse(void **state)
+{
+	double out[OA_MAX_BOUNDS];
+	const char *why;
+	char many[512];
+	size_t o = 0;
+
+	(void)state;
+	assert_int_equal(buckets_parse("0.005,0.01,0.025", out, OA_MAX_BOUNDS, &why), 3);
+	assert_true(out[0] == 0.005 && out[1] == 0.01 && out[2] == 0.025);
+	assert_int_equal(buckets_parse(" 0.5 , 1,\t2.5e0 ,10 ", out, OA_MAX_BOUNDS, &why), 4);
+	assert_true(out[2] == 2.5 && out[3] == 10);
+	assert_int_equal(buckets_parse("5e-3", out, OA_MAX_BOUNDS, &why), 1);
+	assert_true(out[0] == 0.005);
+	assert_int_equal(buckets_parse(".5,1.", out, OA_MAX_BOUNDS, &why), 2);
+	for (int i = 1; i <= OA_MAX_BOUNDS + 1; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "%s%d", i > 1 ? "," : "", i);
+	assert_int_equal(buckets_parse(many, out, OA_MAX_BOUNDS, &why), -1);
+	*strrchr(many, ',') = '\0';
+	assert_int_equal(buckets_parse(many, out, OA_MAX_BOUNDS, &why), OA_MAX_BOUNDS);
+
+	static const char *const bad[] = {
+		"",	   " ",	  "0.1,", ",0.1", "0.1,,0.2", "0.1 0.2", "+Inf",
+		"0.1,inf", "nan", "-0.1", "+0.1", "0x10",     "1e",	 "1e+",
+		"0.2,0.1", "abc", "0",	  "1,1",  "1e-12",    "1e10",	 "0.1;0.2",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (buckets_parse(bad[i], out, OA_MAX_BOUNDS, &why) != -1)
+			fail_msg("'%s': want an error", bad[i]);
+		assert_non_null(why);
+	}
+	assert_int_equal(buckets_parse(NULL, out, OA_MAX_BOUNDS, &why), -1);
+}
+
+/* A kernel series of target tgid: count requests of 1 ms each in bucket 1. */
+static struct kernel_series ks(__u32 tgid, __u8 method, __u16 status, const char *path, __u64 count)
+{
+	struct kernel_series k;
+
+	memset(&k, 0, sizeof(k));
+	k.tgid = tgid;
+	k.s = mk(method, status, path, count, 1);
+	k.s.req_body.count = count; /* 10 bytes each, in size bucket 2 */
+	k.s.req_body.sum = 10 * count;
+	k.s.req_body.buckets[2] = count;
+	k.s.resp_body.count = count;
+	return k;
+}
+
+static __u64 sum_counts(const struct oa_snapshot *snap)
+{
+	__u64 n = 0;
+
+	for (size_t i = 0; i < snap->nr_series; i++)
+		n += snap->series[i].count;
+	return n;
+}
+
+static const struct oa_series *find(const struct oa_snapshot *snap, __u8 method, __u16 status,
+				    const char *route)
+{
+	for (size_t i = 0; i < snap->nr_series; i++) {
+		const struct oa_series *s = &snap->series[i];
+
+		if (!s->overflow && s->method == method && s->status == status &&
+		    !strcmp(s->route, route))
+			return s;
+	}
+	return NULL;
+}
+
+/* All overflow series summed (the renderer exports them as one); NULL if there are none. */
+static const struct oa_series *find_overflow(const struct oa_snapshot *snap)
+{
+	static struct oa_series sum;
+	bool any = false;
+
+	memset(&sum, 0, sizeof(sum));
+	for (size_t i = 0; i < snap->nr_series; i++) {
+		const struct oa_series *s = &snap->series[i];
+
+		if (!s->overflow)
+			continue;
+		/* only status and error are kept, for the renderer's filters */
+		assert_int_equal(s->method, OA_METHOD_OTHER);
+		assert_int_equal(s->version, 0);
+		assert_string_equal(s->route, "");
+		sum.count += s->count;
+		sum.sum_ns += s->sum_ns;
+		sum.req_body.count += s->req_body.count;
+		sum.req_body.sum += s->req_body.sum;
+		sum.req_body.buckets[2] += s->req_body.buckets[2];
+		sum.resp_body.count += s->resp_body.count;
+		for (int b = 0; b < OA_NR_BUCKETS; b++)
+			sum.buckets[b] += s->buckets[b];
+		any = true;
+	}
+	return any ? &sum : NULL;
+}
+
+/* How many overflow series there are. */
+static size_t nr_overflow(const struct oa_snapshot *snap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < snap->nr_series; i++)
+		n += snap->series[i].overflow;
+	return n;
+}
+
+/* aggregate_series on a copy, as each scrape reads the kernel map afresh. */
+static void scrape(struct aggregator *agg, const struct kernel_series *kernel, size_t n,
+		   struct oa_snapshot *snap)
+{
+	struct kernel_series *in = calloc(n ? n : 1, sizeof(*in));
+
+	assert_non_null(in);
+	memcpy(in, kernel, n * sizeof(*in));
+	memset(snap, 0, sizeof(*snap));
+	assert_int_equal(aggregate_series(agg, in, n, snap), 0);
+	free(in);
+}
+
+static void test_routes_and_ignore(void **state)
+{
+	static const char *const templates[] = { "/api/users/{user}" };
+	static const char *const ignores[] = { "/healthz", "/internal/*" };
+	const struct route_rules rules = { templates, 1, ignores, 2 };
+	struct kernel_series k[6];
+	struct aggregator agg;
+	struct oa_snapshot snap;
+
+	(void)state;
+	k[0] = ks(10, OA_METHOD_GET, 200, "/api/users/{id}", 3);
+	k[1] = ks(10, OA_METHOD_GET, 200, "/api/users/alice", 2);
+	k[2] = ks(11, OA_METHOD_GET, 200, "/api/users/{id}", 4);
+	k[3] = ks(10, OA_METHOD_GET, 200, "/healthz", 50);
+	k[4] = ks(11, OA_METHOD_GET, 200, "/internal/{id}/state", 7);
+	k[5] = ks(10, OA_METHOD_GET, 200, "/t/dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", 1);
+	assert_int_equal(aggregator_init(&agg, &rules, 2000), 0);
+	/* the second scrape takes the routes from the memo of the first, the third one a subset */
+	for (int round = 0; round < 3; round++) {
+		scrape(&agg, k, round < 2 ? 6 : 3, &snap);
+		assert_int_equal(snap.nr_series, round < 2 ? 2 : 1);
+		assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/api/users/{user}")->count, 9);
+		assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/api/users/{user}")->req_body.sum,
+				 90);
+		if (round < 2)
+			assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/t/{token}")->count, 1);
+		assert_int_equal(snap.requests_ignored, round < 2 ? 57 : 0);
+		assert_int_equal(snap.series_overflowed, 0);
+		assert_null(find_overflow(&snap));
+		snapshot_free(&snap);
+	}
+	aggregator_free(&agg);
+	aggregator_free(&agg); /* twice is harmless */
+}
+
+/* 12 routes of one target under a cap of 5, seen over two scrapes. */
+static void test_cap(void **state)
+{
+	struct kernel_series k[14];
+	const struct oa_series *s;
+	struct aggregator agg;
+	struct oa_snapshot snap;
+	char path[32];
+	__u64 sent = 0;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 5), 0);
+	/* scrape 1: five routes, in no particular order, all admitted */
+	for (int i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "/r/%c", 'e' - i);
+		k[i] = ks(7, OA_METHOD_GET, 200, path, 1 + i);
+		sent += 1 + i;
+	}
+	scrape(&agg, k, 5, &snap);
+	assert_int_equal(snap.nr_series, 5);
+	assert_null(find_overflow(&snap));
+	assert_int_equal(sum_counts(&snap), sent);
+	snapshot_free(&snap);
+
+	/* scrape 2: seven more routes; they fold, the first five stay */
+	for (int i = 5; i < 12; i++) {
+		snprintf(path, sizeof(path), "/r/%c", 'a' + i);
+		k[i] = ks(7, OA_METHOD_GET, 200, path, 2);
+		sent += 2;
+	}
+	/* a new status on an admitted route is a new label set too */
+	k[12] = ks(7, OA_METHOD_GET, 500, "/r/a", 3);
+	sent += 3;
+	scrape(&agg, k, 13, &snap);
+	/* the overflow of each status (and error) apart, for the renderer's families */
+	assert_int_equal(snap.nr_series, 7);
+	assert_int_equal(nr_overflow(&snap), 2);
+	for (int i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "/r/%c", 'e' - i);
+		s = find(&snap, OA_METHOD_GET, 200, path);
+		assert_non_null(s);
+		assert_int_equal(s->count, 1 + i);
+	}
+	s = find_overflow(&snap);
+	assert_non_null(s);
+	assert_int_equal(s->count, 7 * 2 + 3);
+	assert_int_equal(s->buckets[1], 7 * 2 + 3);
+	assert_int_equal(s->sum_ns, (7 * 2 + 3) * 1000);
+	/* body sizes fold along */
+	assert_int_equal(s->req_body.count, 7 * 2 + 3);
+	assert_int_equal(s->req_body.sum, (7 * 2 + 3) * 10);
+	assert_int_equal(s->req_body.buckets[2], 7 * 2 + 3);
+	assert_int_equal(s->resp_body.count, 7 * 2 + 3);
+	assert_int_equal(snap.series_overflowed, 17);
+	assert_int_equal(sum_counts(&snap), sent);
+	assert_int_equal(aggregator_admitted(&agg), 5);
+	snapshot_free(&snap);
+
+	/* scrape 3: a request to an early route counts in its own series */
+	k[0].s.count++;
+	k[0].s.buckets[1]++;
+	k[6].s.count++;
+	k[6].s.buckets[1]++;
+	sent += 2;
+	scrape(&agg, k, 13, &snap);
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/r/e")->count, 2);
+	assert_int_equal(find_overflow(&snap)->count, 18);
+	assert_int_equal(sum_counts(&snap), sent);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
+}
+
+/* Equal scrapes give equal results, whatever order the kernel map lists series in. */
+static void test_cap_stable(void **state)
+{
+	enum { N = 40 };
+	struct kernel_series k[N], shuffled[N];
+	struct oa_snapshot a, b;
+	struct aggregator agg;
+	char path[32];
+	unsigned int seed = 1;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 10), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "/p%d", i);
+		k[i] = ks(1 + i % 2, (__u8)(1 + i % 3), 200, path, 1 + i);
+	}
+	/* all new at once: admitted in label order, the rest folded */
+	scrape(&agg, k, N, &a);
+	assert_int_equal(aggregator_admitted(&agg), 20);
+	assert_int_equal(a.nr_series, 21);
+	for (int round = 0; round < 5; round++) {
+		memcpy(shuffled, k, sizeof(k));
+		for (int i = N - 1; i > 0; i--) {
+			int j = (int)((seed = seed * 1103515245u + 12345u) % (unsigned int)(i + 1));
+			struct kernel_series t = shuffled[i];
+
+			shuffled[i] = shuffled[j];
+			shuffled[j] = t;
+		}
+		scrape(&agg, shuffled, N, &b);
+		assert_int_equal(b.nr_series, a.nr_series);
+		for (size_t i = 0; i < a.nr_series; i++) {
+			assert_int_equal(a.series[i].overflow, b.series[i].overflow);
+			assert_int_equal(a.series[i].count, b.series[i].count);
+			assert_string_equal(a.series[i].route, b.series[i].route);
+		}
+		snapshot_free(&b);
+	}
+	assert_int_equal(sum_counts(&a), N * (N + 1) / 2);
+	snapshot_free(&a);
+	aggregator_free(&agg);
+}
+
+/* Each target has its own cap; overflow series of all targets export as one. */
+static void test_cap_per_target(void **state)
+{
+	struct kernel_series k[9];
+	struct aggregator agg;
+	struct oa_snapshot snap;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 2), 0);
+	k[0] = ks(100, OA_METHOD_GET, 200, "/a", 1);
+	k[1] = ks(100, OA_METHOD_GET, 200, "/b", 1);
+	k[2] = ks(100, OA_METHOD_GET, 200, "/c", 5);
+	k[3] = ks(200, OA_METHOD_GET, 200, "/c", 2);
+	k[4] = ks(200, OA_METHOD_GET, 200, "/d", 2);
+	k[5] = ks(200, OA_METHOD_GET, 200, "/e", 6);
+	/* the same label set twice in one target (two raw paths, one route) is one series */
+	k[6] = ks(300, OA_METHOD_GET, 200, "/u/{id}", 1);
+	k[7] = ks(300, OA_METHOD_GET, 200, "/u/42", 1);
+	k[8] = ks(300, OA_METHOD_GET, 200, "/v", 1);
+	scrape(&agg, k, 9, &snap);
+	/* /a /b of 100, /c /d of 200 (100's /c folded), /u/{id} /v of 300, one overflow */
+	assert_int_equal(snap.nr_series, 7);
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/c")->count, 2);
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/u/{id}")->count, 2);
+	assert_null(find(&snap, OA_METHOD_GET, 200, "/e"));
+	assert_int_equal(find_overflow(&snap)->count, 11);
+	assert_int_equal(snap.series_overflowed, 11);
+	assert_int_equal(sum_counts(&snap), 20);
+	assert_int_equal(aggregator_admitted(&agg), 6);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
+}
+
+/* The registry holds at most cap label sets per target with series, however many there are. */
+static void test_cap_memory(void **state)
+{
+	enum { TARGETS = 3, ROUTES = 3000, CAP = 50 };
+	struct kernel_series *k = calloc(TARGETS * ROUTES, sizeof(*k));
+	struct aggregator agg;
+	struct oa_snapshot snap;
+	char path[32];
+
+	(void)state;
+	assert_non_null(k);
+	assert_int_equal(aggregator_init(&agg, NULL, CAP), 0);
+	for (int t = 0; t < TARGETS; t++) {
+		for (int r = 0; r < ROUTES; r++) {
+			snprintf(path, sizeof(path), "/slug-%c%d", 'a' + r % 26, r);
+			k[t * ROUTES + r] = ks(1000 + t, OA_METHOD_POST, 201, path, 1);
+		}
+	}
+	for (int round = 0; round < 3; round++) {
+		scrape(&agg, k, TARGETS * ROUTES, &snap);
+		assert_int_equal(aggregator_admitted(&agg), TARGETS * CAP);
+		/* the same 50 routes in each target: merged over targets */
+		assert_int_equal(snap.nr_series, CAP + 1);
+		assert_int_equal(sum_counts(&snap), TARGETS * ROUTES);
+		assert_int_equal(snap.series_overflowed, TARGETS * (ROUTES - CAP));
+		snapshot_free(&snap);
+	}
+	/* a target whose series left the kernel map is forgotten */
+	scrape(&agg, k, 2 * ROUTES, &snap);
+	assert_int_equal(aggregator_admitted(&agg), 2 * CAP);
+	snapshot_free(&snap);
+	scrape(&agg, k, 0, &snap);
+	assert_int_equal(aggregator_admitted(&agg), 0);
+	assert_int_equal(snap.nr_series, 0);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
+	free(k);
+}
+
+static void test_merge_overflow(void **state)
+{
+	struct oa_series s[5];
+	size_t n;
+
+	(void)state;
+	s[0] = mk(OA_METHOD_GET, 200, "/a", 1, 0);
+	s[1] = mk(OA_METHOD_GET, 200, "", 2, 0);
+	s[1].overflow = 1;
+	s[2] = mk(OA_METHOD_POST, 200, "/x", 3, 1);
+	s[2].overflow = 1; /* method, version and route of an overflow series do not count */
+	s[3] = mk(OA_METHOD_GET, 503, "", 4, 0);
+	s[3].overflow = 1;
+	s[4] = mk(OA_METHOD_GET, 200, "/a", 5, 0);
+	n = series_merge(s, 5);
+	assert_int_equal(n, 3);
+	assert_int_equal(s[0].overflow, 0);
+	assert_int_equal(s[0].count, 6);
+	assert_int_equal(s[1].overflow, 1);
+	assert_int_equal(s[1].status, 200);
+	assert_int_equal(s[1].count, 5);
+	assert_int_equal(s[1].buckets[0], 2);
+	assert_int_equal(s[1].buckets[1], 3);
+	assert_int_equal(s[2].overflow, 1);
+	assert_int_equal(s[2].status, 503);
+	assert_int_equal(s[2].count, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_union),
 		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_buckets_check),
+		cmocka_unit_test(test_buckets_set),
+		cmocka_unit_test(test_buckets_parse),
+		cmocka_unit_test(test_routes_and_ignore),
+		cmocka_unit_test(test_cap),
+		cmocka_unit_test(test_cap_stable),
+		cmocka_unit_test(test_cap_per_target),
+		cmocka_unit_test(test_cap_memory),
+		cmocka_unit_test(test_merge_overflow),
 	};
 
 	return cmocka_run_group_tests_name("aggregate", tests, NULL, NULL);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The FEATURE_OTEL flag: accepted values, precedence, the target environment, the options
- * (--pid, --port, --comm, --exe among them). */
+ * (--pid, --port, --comm, --exe, --route, --ignore, --config and the others among them). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -239,6 +239,98 @@ static void test_cli_map_limits(void **state)
 	assert_int_equal(o.limits.max_connections, 0);
 }
 
+static void test_cli_export(void **state)
+{
+	char *ok[] = { "otel-agent",
+		       "--pid",
+		       "1",
+		       "--config",
+		       "/etc/otel-agent.conf",
+		       "--route",
+		       "/api/users/{id}",
+		       "--ignore",
+		       "/healthz",
+		       "--route",
+		       "/api/users/me",
+		       "--ignore",
+		       "/internal/*",
+		       "--max-series-per-target",
+		       "5",
+		       "--buckets-otel",
+		       "0.002,0.02,0.2",
+		       "--buckets-plugin=0.5, 5",
+		       NULL };
+	char *none[] = { "otel-agent", "--pid", "1", NULL };
+	char *bad[][4] = {
+		{ "--route", "api/users", NULL, NULL },
+		{ "--route", "/api/users/{id", NULL, NULL },
+		{ "--route", "/a?b", NULL, NULL },
+		{ "--route", "", NULL, NULL },
+		{ "--ignore", "", NULL, NULL },
+		{ "--ignore", "/a b", NULL, NULL },
+		{ "--config", "", NULL, NULL },
+		{ "--max-series-per-target", "0", NULL, NULL },
+		{ "--max-series-per-target", "x", NULL, NULL },
+		{ "--buckets-otel", "0.1,0.1", NULL, NULL },
+		{ "--buckets-otel", "", NULL, NULL },
+		{ "--buckets-plugin", "1,+Inf", NULL, NULL },
+		{ "--buckets-plugin", "-1", NULL, NULL },
+	};
+	struct options o;
+
+	(void)state;
+	assert_int_equal(cli_parse(18, ok, &o), CLI_OK);
+	assert_string_equal(o.exp.config, "/etc/otel-agent.conf");
+	assert_int_equal(o.exp.nr_routes, 2);
+	assert_string_equal(o.exp.routes[0], "/api/users/{id}");
+	assert_string_equal(o.exp.routes[1], "/api/users/me");
+	assert_int_equal(o.exp.nr_ignores, 2);
+	assert_string_equal(o.exp.ignores[1], "/internal/*");
+	assert_int_equal(o.exp.max_series_per_target, 5);
+	assert_int_equal(o.exp.nr_buckets_otel, 3);
+	assert_true(o.exp.buckets_otel[1] == 0.02);
+	assert_int_equal(o.exp.nr_buckets_plugin, 2);
+	assert_true(o.exp.buckets_plugin[1] == 5);
+
+	assert_int_equal(cli_parse(3, none, &o), CLI_OK);
+	assert_null(o.exp.config);
+	assert_int_equal(o.exp.nr_routes, 0);
+	assert_int_equal(o.exp.nr_ignores, 0);
+	assert_int_equal(o.exp.max_series_per_target, 0);
+	assert_int_equal(o.exp.nr_buckets_otel, 0);
+	assert_int_equal(o.exp.nr_buckets_plugin, 0);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { "otel-agent", "--pid", "1", bad[i][0], bad[i][1], NULL };
+
+		if (cli_parse(5, argv, &o) != CLI_USAGE_ERROR)
+			fail_msg("%s '%s': want a usage error", bad[i][0], bad[i][1]);
+	}
+}
+
+static void test_cli_too_many_routes(void **state)
+{
+	char *argv[2 * OA_MAX_ROUTE_OPTS + 6];
+	struct options o;
+	int argc = 0;
+
+	(void)state;
+	argv[argc++] = "otel-agent";
+	argv[argc++] = "--pid";
+	argv[argc++] = "1";
+	for (int i = 0; i < OA_MAX_ROUTE_OPTS; i++) {
+		argv[argc++] = "--route";
+		argv[argc++] = "/a/{b}";
+	}
+	argv[argc] = NULL;
+	assert_int_equal(cli_parse(argc, argv, &o), CLI_OK);
+	assert_int_equal(o.exp.nr_routes, OA_MAX_ROUTE_OPTS);
+	argv[argc++] = "--route";
+	argv[argc++] = "/c";
+	argv[argc] = NULL;
+	assert_int_equal(cli_parse(argc, argv, &o), CLI_USAGE_ERROR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_environ_find),  cmocka_unit_test(test_cli),
 		cmocka_unit_test(test_cli_selectors), cmocka_unit_test(test_cli_too_many),
 		cmocka_unit_test(test_cli_defaults),  cmocka_unit_test(test_cli_map_limits),
+		cmocka_unit_test(test_cli_export),    cmocka_unit_test(test_cli_too_many_routes),
 	};
 
 	return cmocka_run_group_tests_name("feature_flag", tests, NULL, NULL);

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Unit tests for src/render.c: hand-built snapshots rendered to memory and
- * checked line by line, then parsed back to check the exposition rules.
+ * checked line by line, then parsed back to check the exposition rules (of
+ * Prometheus text and of OpenMetrics). Also what target_info is made of:
+ * the resource attributes of src/targets.c (OTEL_RESOURCE_ATTRIBUTES,
+ * service.instance.id).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "render.h"
+#include "targets.h"
 
 #define NR_BOUNDS 15
 #define NS	  1000000000ULL
@@ -24,9 +29,12 @@ static const double bounds[NR_BOUNDS] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.075
 
 static const struct oa_target targets[] = { { 1234, "core" }, { 99, "worker" } };
 
+/* The scope labels of the OpenTelemetry families, for version 1.2.3. */
+#define SCOPE ",otel_scope_name=\"otel-agent\",otel_scope_version=\"1.2.3\""
+
 #define OTEL_GET_X                                                                            \
 	"{http_request_method=\"GET\",http_response_status_code=\"200\",url_scheme=\"http\"," \
-	"network_protocol_version=\"1.1\",http_route=\"/api/users/{id}\""
+	"network_protocol_version=\"1.1\",http_route=\"/api/users/{id}\"" SCOPE
 
 static struct oa_series mk(__u8 method, __u16 status, __u8 version, const char *route)
 {
@@ -363,9 +371,10 @@ static void test_escaping(void **state)
 	text = render(render_otel, &snap);
 	assert_line(text, "http_server_request_duration_seconds_count{http_request_method=\"GET\","
 			  "http_response_status_code=\"200\",url_scheme=\"http\","
-			  "network_protocol_version=\"1.1\",http_route=\"/a\\\"b\\\\c\\nd\"} 1");
-	assert_line(text, "target_info{service_name=\"we\\\"ird\\\\svc\\nname\",process_pid=\"7\","
-			  "host_name=\"host-a\"} 1");
+			  "network_protocol_version=\"1.1\",http_route=\"/a\\\"b\\\\c\\nd\","
+			  "otel_scope_name=\"otel-agent\",otel_scope_version=\"v\\\"1\"} 1");
+	assert_line(text, "target_info{host_name=\"host-a\",process_pid=\"7\","
+			  "service_name=\"we\\\"ird\\\\svc\\nname\"} 1");
 	assert_line(text, "otel_agent_build_info{version=\"v\\\"1\"} 1");
 	check_exposition(text);
 	free(text);
@@ -456,11 +465,11 @@ static void test_connection_errors(void **state)
 	assert_line(text,
 		    "http_server_request_duration_seconds_count{http_request_method=\"GET\","
 		    "url_scheme=\"http\",network_protocol_version=\"1.1\",http_route=\"/slow\","
-		    "error_type=\"connection_closed\"} 2");
+		    "error_type=\"connection_closed\"" SCOPE "} 2");
 	assert_line(text,
 		    "http_server_request_duration_seconds_count{http_request_method=\"GET\","
 		    "url_scheme=\"http\",network_protocol_version=\"1.1\",http_route=\"/slow\","
-		    "error_type=\"connection_reset\"} 1");
+		    "error_type=\"connection_reset\"" SCOPE "} 1");
 	assert_int_equal(count_lines(text, "http_server_request_duration_seconds_count{", 1), 3);
 	check_exposition(text);
 	free(text);
@@ -518,10 +527,11 @@ static void test_errors_only_5xx(void **state)
 	assert_line(text,
 		    "http_server_request_duration_seconds_count{http_request_method=\"POST\","
 		    "http_response_status_code=\"500\",url_scheme=\"http\","
-		    "network_protocol_version=\"1.1\",http_route=\"/e\",error_type=\"500\"} 1");
+		    "network_protocol_version=\"1.1\",http_route=\"/e\",error_type=\"500\"" SCOPE
+		    "} 1");
 	assert_line(text, "http_server_request_duration_seconds_count{http_request_method=\"POST\","
 			  "http_response_status_code=\"404\",url_scheme=\"http\","
-			  "network_protocol_version=\"1.1\",http_route=\"/e\"} 1");
+			  "network_protocol_version=\"1.1\",http_route=\"/e\"" SCOPE "} 1");
 	/* 2 + 15 samples per series carry the label, for the 500 and two 503 series. */
 	{
 		const char *p = text;
@@ -564,11 +574,12 @@ static void test_other_method_and_version(void **state)
 	assert_line(text,
 		    "http_server_request_duration_seconds_count{http_request_method=\"_OTHER\","
 		    "http_response_status_code=\"200\",url_scheme=\"http\","
-		    "network_protocol_version=\"1.1\",http_route=\"/y\"} 2");
+		    "network_protocol_version=\"1.1\",http_route=\"/y\"" SCOPE "} 2");
 	/* Version unknown: the label is left out, not empty. */
 	assert_line(text,
 		    "http_server_request_duration_seconds_count{http_request_method=\"DELETE\","
-		    "http_response_status_code=\"204\",url_scheme=\"http\",http_route=\"/y\"} 1");
+		    "http_response_status_code=\"204\",url_scheme=\"http\",http_route=\"/y\"" SCOPE
+		    "} 1");
 	check_exposition(text);
 	free(text);
 }
@@ -693,10 +704,10 @@ static void test_empty_and_self_metrics(void **state)
 			assert_line(text, "# TYPE http_server_request_duration_seconds histogram");
 			assert_int_equal(count_lines(text, "http_", 1), 0);
 			assert_line(text, "# HELP target_info Target metadata");
-			assert_line(text, "target_info{service_name=\"core\",process_pid=\"1234\","
-					  "host_name=\"host-a\"} 1");
-			assert_line(text, "target_info{service_name=\"worker\",process_pid=\"99\","
-					  "host_name=\"host-a\"} 1");
+			assert_line(text, "target_info{host_name=\"host-a\",process_pid=\"1234\","
+					  "service_name=\"core\"} 1");
+			assert_line(text, "target_info{host_name=\"host-a\",process_pid=\"99\","
+					  "service_name=\"worker\"} 1");
 		}
 		/* The self-metrics close both endpoints. */
 		assert_string_equal(text + strlen(text) - strlen(last), last);
@@ -774,6 +785,533 @@ static void test_stable_order(void **state)
 	free(tb);
 }
 
+static char *render_om(const struct oa_snapshot *s)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	assert_int_equal(render_otel_as(s, OA_FORMAT_OPENMETRICS, f), 0);
+	assert_int_equal(fclose(f), 0);
+	return text;
+}
+
+/* The OpenMetrics suffixes a family's samples may have, by type. */
+static int om_sample_ok(const char *fam, const char *type, const char *name)
+{
+	static const char *const hist[] = { "_bucket", "_sum", "_count", "_created", NULL };
+	static const char *const counter[] = { "_total", "_created", NULL };
+	static const char *const info[] = { "_info", NULL };
+	const char *const *sfx = !strcmp(type, "histogram") ? hist
+				 : !strcmp(type, "counter") ? counter
+				 : !strcmp(type, "info")    ? info
+							    : NULL;
+	size_t n = strlen(fam);
+
+	if (!sfx)
+		return !strcmp(name, fam);
+	if (strncmp(name, fam, n))
+		return 0;
+	for (; *sfx; sfx++)
+		if (!strcmp(name + n, *sfx))
+			return 1;
+	return 0;
+}
+
+/*
+ * OpenMetrics rules on top of check_exposition's: TYPE, then UNIT (a
+ * suffix of the name), then HELP, once per family and before its samples;
+ * samples named by their family's type; "# EOF" last. Returns the number of
+ * families.
+ */
+static int check_openmetrics(const char *text)
+{
+	char fams[64][128], fam[128] = "", type[32] = "", arg[128];
+	int nfams = 0, i, stage = 0; /* 1 TYPE, 2 UNIT, 3 HELP, 4 samples */
+	const char *p, *eof = strstr(text, "# EOF\n");
+
+	assert_non_null(eof);
+	assert_string_equal(eof, "# EOF\n");
+	for (p = text; p < eof;) {
+		const char *eol = strchr(p, '\n');
+		char line[1024], name[256];
+		size_t n = (size_t)(eol - p);
+
+		assert_true(n < sizeof(line));
+		memcpy(line, p, n);
+		line[n] = '\0';
+		p = eol + 1;
+		if (!strncmp(line, "# TYPE ", 7)) {
+			assert_int_equal(sscanf(line, "# TYPE %127s %31s", fam, type), 2);
+			for (i = 0; i < nfams; i++)
+				if (!strcmp(fams[i], fam))
+					fail_msg("family twice: %s", fam);
+			assert_true(nfams < 64);
+			strcpy(fams[nfams++], fam);
+			stage = 1;
+			continue;
+		}
+		if (!strncmp(line, "# UNIT ", 7)) {
+			assert_int_equal(sscanf(line, "# UNIT %255s %127s", name, arg), 2);
+			assert_string_equal(name, fam);
+			assert_int_equal(stage, 1);
+			snprintf(name, sizeof(name), "_%s", arg);
+			if (strlen(fam) <= strlen(name) ||
+			    strcmp(fam + strlen(fam) - strlen(name), name))
+				fail_msg("unit %s is not the suffix of %s", arg, fam);
+			stage = 2;
+			continue;
+		}
+		if (!strncmp(line, "# HELP ", 7)) {
+			assert_int_equal(sscanf(line, "# HELP %255s", name), 1);
+			assert_string_equal(name, fam);
+			assert_true(stage == 1 || stage == 2);
+			stage = 3;
+			continue;
+		}
+		if (line[0] == '#')
+			fail_msg("not an OpenMetrics line: %s", line);
+		assert_true(stage >= 3);
+		stage = 4;
+		n = strcspn(line, "{ ");
+		memcpy(name, line, n);
+		name[n] = '\0';
+		if (!om_sample_ok(fam, type, name))
+			fail_msg("sample %s not of %s family %s", name, type, fam);
+		if (strstr(line, "le=\""))
+			assert_string_equal(type, "histogram");
+	}
+	return nfams;
+}
+
+static void test_openmetrics(void **state)
+{
+	static const char *const le[] = { "0.005", "0.01", "0.025", "0.05", "0.075",
+					  "0.1",   "0.25", "0.5",   "0.75", "1.0",
+					  "2.5",   "5.0",  "7.5",   "10.0", "+Inf" };
+	struct oa_series s = known_series();
+	struct oa_snapshot snap;
+	char line[512], *text;
+	size_t i;
+
+	(void)state;
+	init_snapshot(&snap, &s, 1);
+	snap.events[OA_EV_REQUESTS] = 10;
+	snap.series_overflowed = 3;
+	text = render_om(&snap);
+	assert_line(text, "# TYPE target info");
+	assert_line(text, "# HELP target Target metadata");
+	assert_line(
+		text,
+		"target_info{host_name=\"host-a\",process_pid=\"1234\",service_name=\"core\"} 1");
+	assert_line(text, "# TYPE http_server_request_duration_seconds histogram");
+	assert_line(text, "# UNIT http_server_request_duration_seconds seconds");
+	assert_line(
+		text,
+		"# HELP http_server_request_duration_seconds Duration of HTTP server requests.");
+	/* le in OpenMetrics' canonical form: 1.0, not 1 */
+	for (i = 0; i < sizeof(le) / sizeof(le[0]); i++) {
+		snprintf(line, sizeof(line),
+			 "http_server_request_duration_seconds_bucket" OTEL_GET_X ",le=\"%s\"}",
+			 le[i]);
+		assert_int_equal(count_lines(text, line, 1), 1);
+	}
+	assert_line(text, "http_server_request_duration_seconds_count" OTEL_GET_X "} 7");
+	/* counters are named without _total, their samples with it */
+	assert_line(text, "# TYPE otel_agent_requests counter");
+	assert_line(text, "# HELP otel_agent_requests HTTP request lines recognised.");
+	assert_line(text, "otel_agent_requests_total 10");
+	assert_line(text, "# TYPE otel_agent_series_overflowed counter");
+	assert_line(text, "otel_agent_series_overflowed_total 3");
+	assert_line(text, "# TYPE otel_agent_map_update_errors counter");
+	assert_line(text, "# TYPE otel_agent_build info");
+	assert_line(text, "otel_agent_build_info{version=\"1.2.3\"} 1");
+	assert_line(text, "# TYPE otel_agent_targets gauge");
+	assert_int_equal(count_lines(text, "# TYPE otel_agent_requests_total", 1), 0);
+	assert_int_equal(count_lines(text, "# HELP otel_agent_requests_total", 1), 0);
+	assert_int_equal(check_openmetrics(text), 17);
+	free(text);
+
+	/* No series at all is still a whole exposition. */
+	init_snapshot(&snap, NULL, 0);
+	snap.nr_targets = 0;
+	text = render_om(&snap);
+	assert_int_equal(count_lines(text, "target_info", 1), 0);
+	assert_int_equal(check_openmetrics(text), 17);
+	free(text);
+
+	/* The Prometheus text of the same snapshot has no UNIT, info or EOF. */
+	text = render(render_otel, &snap);
+	assert_int_equal(count_lines(text, "# UNIT ", 1), 0);
+	assert_int_equal(count_lines(text, "# EOF", 1), 0);
+	assert_line(text, "# TYPE target_info gauge");
+	assert_line(text, "# TYPE otel_agent_build_info gauge");
+	assert_line(text, "# TYPE otel_agent_requests_total counter");
+	free(text);
+}
+
+/* Scope labels on the OpenTelemetry families only; /metrics keeps the plugin's label sets. */
+static void test_scope_labels(void **state)
+{
+	struct oa_series s = known_series();
+	struct oa_snapshot snap;
+	char *text;
+
+	(void)state;
+	init_snapshot(&snap, &s, 1);
+	text = render(render_otel, &snap);
+	assert_int_equal(count_lines(text, "http_server_request_duration_seconds_", 1), 17);
+	assert_int_equal(
+		count_lines(text,
+			    "http_server_request_duration_seconds_bucket" OTEL_GET_X ",le=", 1),
+		15);
+	assert_int_equal(count_lines(text,
+				     "target_info{host_name=\"host-a\",process_pid=\"99\","
+				     "service_name=\"worker\"} 1",
+				     0),
+			 1);
+	assert_null(strstr(strstr(text, "# HELP otel_agent_build_info"), "otel_scope"));
+	free(text);
+
+	snap.version = NULL;
+	text = render(render_otel, &snap);
+	assert_line(text, "http_server_request_duration_seconds_count{http_request_method=\"GET\","
+			  "http_response_status_code=\"200\",url_scheme=\"http\","
+			  "network_protocol_version=\"1.1\",http_route=\"/api/users/{id}\","
+			  "otel_scope_name=\"otel-agent\",otel_scope_version=\"unknown\"} 7");
+	free(text);
+
+	snap.version = "1.2.3";
+	text = render(render_plugin, &snap);
+	assert_null(strstr(text, "otel_scope"));
+	free(text);
+}
+
+/* Overflow series: one sample per family, only otel_metric_overflow="true". */
+static void test_overflow(void **state)
+{
+	struct oa_series s[6] = {
+		mk(OA_METHOD_GET, 200, OA_HTTP_11, "/a"),
+		mk(OA_METHOD_GET, 200, OA_HTTP_11, "/b"),  /* overflow */
+		mk(OA_METHOD_POST, 503, OA_HTTP_10, "/c"), /* overflow */
+		mk(OA_METHOD_PUT, 0, OA_HTTP_11, "/d"),	   /* overflow, ended by a reset */
+		mk(OA_METHOD_GET, 404, OA_HTTP_11, "/e"),  /* overflow */
+		mk(OA_METHOD_GET, 500, OA_HTTP_11, "/a"),
+	};
+	struct oa_snapshot snap;
+	char *text;
+	size_t i;
+
+	(void)state;
+	for (i = 1; i <= 4; i++)
+		s[i].overflow = 1;
+	s[3].error = OA_CONN_RESET;
+	observe(&s[0], NS / 1000);
+	observe(&s[1], 2 * NS / 1000);	 /* 2 ms */
+	observe(&s[1], 30 * NS / 1000);	 /* 30 ms */
+	observe(&s[2], 200 * NS / 1000); /* 200 ms */
+	observe(&s[3], 3 * NS);		 /* 3 s */
+	observe(&s[4], 8 * NS / 1000);	 /* 8 ms */
+	observe(&s[4], 8 * NS / 1000);	 /* 8 ms */
+	observe(&s[5], NS / 1000);
+	init_snapshot(&snap, s, 6);
+	snap.series_overflowed = 5;
+	snap.requests_ignored = 4;
+
+	text = render(render_otel, &snap);
+	/* all five overflow requests, whatever their status or error */
+	assert_line(
+		text,
+		"http_server_request_duration_seconds_bucket{otel_metric_overflow=\"true\"" SCOPE
+		",le=\"0.005\"} 1");
+	assert_line(
+		text,
+		"http_server_request_duration_seconds_bucket{otel_metric_overflow=\"true\"" SCOPE
+		",le=\"0.01\"} 3");
+	assert_line(
+		text,
+		"http_server_request_duration_seconds_bucket{otel_metric_overflow=\"true\"" SCOPE
+		",le=\"0.05\"} 4");
+	assert_line(
+		text,
+		"http_server_request_duration_seconds_bucket{otel_metric_overflow=\"true\"" SCOPE
+		",le=\"0.25\"} 5");
+	assert_line(
+		text,
+		"http_server_request_duration_seconds_bucket{otel_metric_overflow=\"true\"" SCOPE
+		",le=\"5\"} 6");
+	assert_line(text,
+		    "http_server_request_duration_seconds_count{otel_metric_overflow=\"true\"" SCOPE
+		    "} 6");
+	assert_line(text,
+		    "http_server_request_duration_seconds_sum{otel_metric_overflow=\"true\"" SCOPE
+		    "} 3.248");
+	assert_int_equal(count_lines(text, "http_server_request_duration_seconds_count{", 1), 3);
+	assert_int_equal(count_lines(text,
+				     "http_server_request_duration_seconds_count{"
+				     "otel_metric_overflow",
+				     1),
+			 1);
+	assert_null(strstr(text, "/b\""));
+	assert_null(strstr(text, "/c\""));
+	assert_line(text, "otel_agent_series_overflowed_total 5");
+	assert_line(text, "otel_agent_requests_ignored_total 4");
+	check_exposition(text);
+	free(text);
+
+	text = render(render_plugin, &snap);
+	/* requests with a status: 200 x2, 503, 404 x2 */
+	assert_line(text, "http_requests_total{otel_metric_overflow=\"true\"} 5");
+	assert_int_equal(count_lines(text, "http_requests_total{", 1), 3);
+	/* the duration of answered requests */
+	assert_line(text, "http_request_duration_seconds_count{otel_metric_overflow=\"true\"} 5");
+	assert_line(text, "http_request_duration_seconds_bucket{otel_metric_overflow=\"true\","
+			  "le=\"0.001\"} 0");
+	assert_line(text, "http_request_duration_seconds_bucket{otel_metric_overflow=\"true\","
+			  "le=\"0.005\"} 1");
+	assert_line(text, "http_request_duration_seconds_bucket{otel_metric_overflow=\"true\","
+			  "le=\"0.01\"} 3");
+	assert_line(text, "http_request_duration_seconds_bucket{otel_metric_overflow=\"true\","
+			  "le=\"0.5\"} 5");
+	assert_line(text, "http_request_duration_seconds_sum{otel_metric_overflow=\"true\"} 0.248");
+	/* failures: the 503 and the reset */
+	assert_line(text, "http_request_errors_total{otel_metric_overflow=\"true\"} 2");
+	assert_line(text,
+		    "http_request_errors_total{method=\"GET\",path=\"/a\",errorType=\"500\"} 1");
+	assert_int_equal(count_lines(text, "http_request_errors_total{", 1), 2);
+	assert_line(text, "otel_agent_series_overflowed_total 5");
+	assert_line(text, "otel_agent_requests_ignored_total 4");
+	check_exposition(text);
+	free(text);
+
+	text = render_om(&snap);
+	assert_line(
+		text,
+		"http_server_request_duration_seconds_bucket{otel_metric_overflow=\"true\"" SCOPE
+		",le=\"5.0\"} 6");
+	check_openmetrics(text);
+	free(text);
+
+	/* Overflow of 2xx only: no overflow error sample, no empty label sets. */
+	init_snapshot(&snap, &s[1], 1);
+	text = render(render_plugin, &snap);
+	assert_line(text, "http_requests_total{otel_metric_overflow=\"true\"} 2");
+	assert_int_equal(count_lines(text, "http_request_errors_total{", 1), 0);
+	check_exposition(text);
+	free(text);
+
+	/* Only requests ended without a response: no plugin histogram, one error sample. */
+	init_snapshot(&snap, &s[3], 1);
+	text = render(render_plugin, &snap);
+	assert_int_equal(count_lines(text, "http_requests_total{", 1), 0);
+	assert_int_equal(count_lines(text, "http_request_duration_seconds_count{", 1), 0);
+	assert_line(text, "http_request_errors_total{otel_metric_overflow=\"true\"} 1");
+	free(text);
+	text = render(render_otel, &snap);
+	assert_line(text,
+		    "http_server_request_duration_seconds_count{otel_metric_overflow=\"true\"" SCOPE
+		    "} 1");
+	free(text);
+}
+
+static struct oa_resource mk_resource(pid_t pid, const char *attrs_text)
+{
+	struct oa_resource r;
+
+	memset(&r, 0, sizeof(r));
+	r.pid = pid;
+	snprintf(r.service_name, sizeof(r.service_name), "core");
+	snprintf(r.instance_id, sizeof(r.instance_id), "d6e24f2b-156e-545a-a46d-88386e8ca409");
+	snprintf(r.executable_name, sizeof(r.executable_name), "node");
+	snprintf(r.command, sizeof(r.command), "core");
+	resource_attrs_parse(attrs_text, r.attrs, sizeof(r.attrs));
+	return r;
+}
+
+static void test_target_info_resources(void **state)
+{
+	struct oa_resource r[2];
+	struct oa_snapshot snap;
+	char *text;
+
+	(void)state;
+	r[0] = mk_resource(1234, "");
+	/*
+	 * Overrides host.name, adds a key with a leading digit, keys that
+	 * collide as label names (joined by ';' in key order), an empty value,
+	 * a value that is not UTF-8, and cannot change process.pid.
+	 */
+	r[1] = mk_resource(99, "host.name=pod-7,2nd.key=x,deployment.environment=dev,"
+			       "a.b=one,a_b=two,a-b=,odd=%ff%C3%A9,process.pid=1,weird--key!=w");
+	init_snapshot(&snap, NULL, 0);
+	snap.resources = r;
+
+	text = render(render_otel, &snap);
+	assert_line(text, "target_info{host_name=\"host-a\",process_command=\"core\","
+			  "process_executable_name=\"node\",process_pid=\"1234\","
+			  "service_instance_id=\"d6e24f2b-156e-545a-a46d-88386e8ca409\","
+			  "service_name=\"core\"} 1");
+	assert_line(text, "target_info{a_b=\"one;two\",deployment_environment=\"dev\","
+			  "host_name=\"pod-7\",key_2nd_key=\"x\",odd=\"\xef\xbf\xbd\xc3\xa9\","
+			  "process_command=\"core\",process_executable_name=\"node\","
+			  "process_pid=\"99\","
+			  "service_instance_id=\"d6e24f2b-156e-545a-a46d-88386e8ca409\","
+			  "service_name=\"core\",weird_key_=\"w\"} 1");
+	check_exposition(text);
+	free(text);
+
+	/* Without resources (snapshot.resources NULL): pid, service name, host. */
+	snap.resources = NULL;
+	text = render_om(&snap);
+	assert_line(
+		text,
+		"target_info{host_name=\"host-a\",process_pid=\"99\",service_name=\"worker\"} 1");
+	check_openmetrics(text);
+	free(text);
+}
+
+static void test_resource_attrs_parse(void **state)
+{
+	char out[OA_RESOURCE_ATTRS_LEN], many[4096], small[24];
+	size_t o = 0;
+	int i;
+
+	(void)state;
+	assert_int_equal(resource_attrs_parse("", out, sizeof(out)), 0);
+	assert_int_equal(out[0], '\0');
+	assert_int_equal(resource_attrs_parse("k=v", out, sizeof(out)), 1);
+	assert_memory_equal(out, "k\0v\0", 5);
+
+	/* percent escapes in keys and values; blanks around pairs, keys and values */
+	assert_int_equal(
+		resource_attrs_parse(" a%3Db = x%2Cy%25 , c= d e ,e=%C3%A9", out, sizeof(out)), 3);
+	assert_string_equal(resource_attr(out, "a=b"), "x,y%");
+	assert_string_equal(resource_attr(out, "c"), "d e");
+	assert_string_equal(resource_attr(out, "e"), "\xc3\xa9");
+	assert_null(resource_attr(out, "a"));
+
+	/* bad pairs are left out, the rest kept */
+	assert_int_equal(resource_attrs_parse("noeq,=v,%zz=1,k1=%4,k2=%g0,k3=%00,k4=ok,,k5=", out,
+					      sizeof(out)),
+			 2);
+	assert_string_equal(resource_attr(out, "k4"), "ok");
+	assert_string_equal(resource_attr(out, "k5"), "");
+	assert_null(resource_attr(out, "k1"));
+	assert_null(resource_attr(out, "k2"));
+	assert_null(resource_attr(out, "k3"));
+	assert_null(resource_attr(out, "noeq"));
+
+	/* a key given twice keeps its last value; '=' in a value may be left unescaped */
+	assert_int_equal(resource_attrs_parse("k=1,j=2,k=3=4", out, sizeof(out)), 2);
+	assert_string_equal(resource_attr(out, "k"), "3=4");
+	assert_string_equal(resource_attr(out, "j"), "2");
+
+	/* at most OA_RESOURCE_MAX_ATTRS attributes */
+	for (i = 0; i < OA_RESOURCE_MAX_ATTRS + 5; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "k%d=v,", i);
+	assert_int_equal(resource_attrs_parse(many, out, sizeof(out)), OA_RESOURCE_MAX_ATTRS);
+	assert_non_null(resource_attr(out, "k0"));
+	assert_null(resource_attr(out, "k32"));
+
+	/* what does not fit is left out, smaller pairs after it still fit */
+	assert_int_equal(
+		resource_attrs_parse("a=1,long=0123456789012345,b=2", small, sizeof(small)), 2);
+	assert_string_equal(resource_attr(small, "a"), "1");
+	assert_string_equal(resource_attr(small, "b"), "2");
+	assert_null(resource_attr(small, "long"));
+}
+
+static void test_instance_id(void **state)
+{
+	char id[OA_UUID_LEN];
+
+	(void)state;
+	/* UUID v5 in the semantic conventions' namespace, as Python's uuid.uuid5 computes it */
+	resource_instance_id("0b7c8b1e-5b1e-4f4e-9a65-2f0d8d1e3c11", 1234, 5678, id);
+	assert_string_equal(id, "d6e24f2b-156e-545a-a46d-88386e8ca409");
+	resource_instance_id("0b7c8b1e-5b1e-4f4e-9a65-2f0d8d1e3c11", 1234, 5679, id);
+	assert_string_equal(id, "ab591d48-34bb-565b-a891-bc08c4f60c54");
+	resource_instance_id("x", 1, 2, id);
+	assert_string_equal(id, "c470097c-2f14-58d7-bada-34e2479703cb");
+	/* 55 and 56 bytes hashed: the two sides of SHA-1's one-block padding */
+	resource_instance_id("abcdefghijklmnopqrstuvwxyz012345678", 1, 2, id);
+	assert_string_equal(id, "b50ad765-f511-5cfc-928d-c07cef4a7a2f");
+	resource_instance_id("abcdefghijklmnopqrstuvwxyz0123456789", 1, 2, id);
+	assert_string_equal(id, "db7147d5-13c0-5fc1-b3fb-7ac7444a89ad");
+}
+
+static void test_proc_start_ticks(void **state)
+{
+	unsigned long long t = 0;
+
+	(void)state;
+	assert_int_equal(proc_start_ticks("32734 (cat) R 32691 32691 24678 0 -1 4194304 98 0 0 0 "
+					  "0 0 0 0 20 0 1 0 444906 3133440 409 1844674",
+					  &t),
+			 0);
+	assert_int_equal(t, 444906);
+	/* a comm with spaces and ')' */
+	assert_int_equal(proc_start_ticks("7 (a) b) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
+					  "99\n",
+					  &t),
+			 0);
+	assert_int_equal(t, 99);
+	assert_int_equal(proc_start_ticks("7 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0", &t), -1);
+	assert_int_equal(proc_start_ticks("7 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 x", &t),
+			 -1);
+	assert_int_equal(proc_start_ticks("no parenthesis", &t), -1);
+}
+
+/* This test process as a target: what /proc and the environments give. */
+static void test_target_resource_self(void **state)
+{
+	struct oa_target t[2] = { { (__u32)getpid(), "" }, { (__u32)getppid(), "" } };
+	const struct oa_resource *rs;
+	struct oa_resource r;
+	char id[OA_UUID_LEN];
+
+	(void)state;
+	unsetenv("OTEL_SERVICE_NAME");
+	setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,process.pid=1,team=x", 1);
+	assert_int_equal(target_resource(getpid(), &r), 0);
+	assert_int_equal(r.pid, getpid());
+	assert_string_equal(r.service_name, "from-attrs");
+	assert_string_equal(r.executable_name, "test_render");
+	assert_string_equal(r.command, "test_render");
+	assert_true(r.start_ticks > 0);
+	assert_int_equal(strlen(r.instance_id), 36);
+	assert_int_equal(r.instance_id[14], '5');
+	/* service.name and process.pid are not left among the other attributes */
+	assert_string_equal(resource_attr(r.attrs, "team"), "x");
+	assert_null(resource_attr(r.attrs, "service.name"));
+	assert_null(resource_attr(r.attrs, "process.pid"));
+
+	/* OTEL_SERVICE_NAME beats service.name in OTEL_RESOURCE_ATTRIBUTES */
+	setenv("OTEL_SERVICE_NAME", "svc", 1);
+	assert_int_equal(target_resource(getpid(), &r), 0);
+	assert_string_equal(r.service_name, "svc");
+	unsetenv("OTEL_SERVICE_NAME");
+	unsetenv("OTEL_RESOURCE_ATTRIBUTES");
+
+	/* the same process keeps its id; another one has another */
+	rs = target_resources(t, 2);
+	assert_non_null(rs);
+	assert_int_equal(rs[0].pid, getpid());
+	assert_int_equal(rs[1].pid, getppid());
+	assert_string_equal(rs[0].instance_id, r.instance_id);
+	assert_string_not_equal(rs[1].instance_id, r.instance_id);
+	snprintf(id, sizeof(id), "%s", rs[1].instance_id);
+	rs = target_resources(&t[1], 1);
+	assert_non_null(rs);
+	assert_string_equal(rs[0].instance_id, id);
+	assert_null(target_resources(t, 0));
+
+	/* a process that is gone: -1, and no id */
+	assert_int_equal(target_resource(0x7ffffff0, &r), -1);
+	assert_string_equal(r.instance_id, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -789,6 +1327,14 @@ int main(void)
 		cmocka_unit_test(test_empty_and_self_metrics),
 		cmocka_unit_test(test_sum_formatting),
 		cmocka_unit_test(test_stable_order),
+		cmocka_unit_test(test_openmetrics),
+		cmocka_unit_test(test_scope_labels),
+		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_target_info_resources),
+		cmocka_unit_test(test_resource_attrs_parse),
+		cmocka_unit_test(test_instance_id),
+		cmocka_unit_test(test_proc_start_ticks),
+		cmocka_unit_test(test_target_resource_self),
 	};
 
 	return cmocka_run_group_tests_name("render", tests, NULL, NULL);
