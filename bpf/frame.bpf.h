@@ -128,7 +128,11 @@ static __always_inline void header_line(struct frame_ctx *f, struct dir_state *d
 	__u32 avail = frame_avail(f), k, v = 0, digits;
 	char c0 = frame_byte(f, off, 0) | 0x20;
 
-	if (c0 == 'c' && avail >= 32 && frame_word(f, off, 0, 8) == W_CONTENT_ &&
+	/*
+	 * Only the bytes that arrived count (the buffer may hold older ones past
+	 * them): the header may be the last thing the syscall moved.
+	 */
+	if (c0 == 'c' && avail >= 17 && frame_word(f, off, 0, 8) == W_CONTENT_ &&
 	    frame_word(f, off, 8, 7) == W_LENGTH_) {
 		k = skip_spaces(f, off, 15);
 		/* up to ten digits, unrolled: a loop here multiplies the verifier's states */
@@ -136,18 +140,19 @@ static __always_inline void header_line(struct frame_ctx *f, struct dir_state *d
 		for (digits = 0; digits < 10; digits++) {
 			char ch = frame_byte(f, off, k + digits);
 
-			if (ch < '0' || ch > '9')
+			if (k + digits >= avail || ch < '0' || ch > '9')
 				break;
 			v = v * 10 + (ch - '0');
 		}
-		if (digits) {
+		/* the value must end before the data does, or it may go on in the next syscall */
+		if (digits && k + digits < avail) {
 			d->content_length = v;
 			d->cl_seen = 1;
 		}
-	} else if (c0 == 't' && avail >= 32 && frame_word(f, off, 0, 8) == W_TRANSFER &&
+	} else if (c0 == 't' && avail >= 25 && frame_word(f, off, 0, 8) == W_TRANSFER &&
 		   frame_word(f, off, 8, 8) == W__ENCODIN && frame_word(f, off, 16, 2) == W_G_) {
 		k = skip_spaces(f, off, 18);
-		if (frame_word(f, off, k, 7) == W_CHUNKED)
+		if (k + 7 <= avail && frame_word(f, off, k, 7) == W_CHUNKED)
 			d->chunked = 1;
 	}
 }

@@ -32,6 +32,13 @@
 #define PLUGIN_REQUESTS	  "http_requests_total"
 #define PLUGIN_DURATION	  "http_request_duration_seconds"
 #define PLUGIN_ERRORS	  "http_request_errors_total"
+#define OTEL_REQ_BODY	  "http_server_request_body_size_bytes"
+#define OTEL_RESP_BODY	  "http_server_response_body_size_bytes"
+#define OTEL_ACTIVE	  "http_server_active_requests"
+#define CLIENT_DURATION	  "http_client_request_duration_seconds"
+#define CLIENT_REQ_BODY	  "http_client_request_body_size_bytes"
+#define CLIENT_RESP_BODY  "http_client_response_body_size_bytes"
+#define CLIENT_ERROR_FROM 400
 #define SERVER_ERROR_FROM 500
 
 /* target_info: the attributes found for every target, and room for OTEL_RESOURCE_ATTRIBUTES. */
@@ -338,6 +345,16 @@ static int sort_series(const struct oa_snapshot *s, const struct oa_series ***so
 	return 0;
 }
 
+static void add_sizes(struct size_hist *acc, const struct size_hist *h)
+{
+	size_t b;
+
+	acc->count += h->count;
+	acc->sum += h->sum;
+	for (b = 0; b < OA_NR_SIZE_BUCKETS; b++)
+		acc->buckets[b] += h->buckets[b];
+}
+
 static void add_series(struct oa_series *acc, const struct oa_series *s)
 {
 	size_t b;
@@ -346,6 +363,8 @@ static void add_series(struct oa_series *acc, const struct oa_series *s)
 	acc->sum_ns += s->sum_ns;
 	for (b = 0; b < OA_NR_BUCKETS; b++)
 		acc->buckets[b] += s->buckets[b];
+	add_sizes(&acc->req_body, &s->req_body);
+	add_sizes(&acc->resp_body, &s->resp_body);
 }
 
 /*
@@ -363,6 +382,8 @@ static size_t sum_run(const struct oa_series **v, size_t i, size_t n, same_fn sa
 		acc->count = 0;
 		acc->sum_ns = 0;
 		memset(acc->buckets, 0, sizeof(acc->buckets));
+		memset(&acc->req_body, 0, sizeof(acc->req_body));
+		memset(&acc->resp_body, 0, sizeof(acc->resp_body));
 	}
 	for (j = i + 1; j < n && same(v[i], v[j]); j++) {
 		if (answered_only && v[j]->error)
@@ -574,6 +595,27 @@ static void put_histogram(const struct expo *e, const char *name, const struct l
 	put_u64(e, name, "_count", ls, NULL, v->count);
 }
 
+/* A body-size histogram: the kernel's size buckets, all exported, cumulative. */
+static void put_size_histogram(const struct expo *e, const char *name, const struct labels *ls,
+			       const struct oa_snapshot *s, const struct size_hist *h)
+{
+	char le[NUM_LEN];
+	__u64 cum = 0;
+	unsigned int k;
+
+	for (k = 0; k < s->nr_size_bounds && k < OA_MAX_SIZE_BOUNDS; k++) {
+		cum += h->buckets[k];
+		if (e->fmt == OA_FORMAT_OPENMETRICS)
+			fmt_om(le, sizeof(le), s->size_bounds[k]);
+		else
+			fmt_js(le, sizeof(le), s->size_bounds[k]);
+		put_u64(e, name, "_bucket", ls, le, cum < h->count ? cum : h->count);
+	}
+	put_u64(e, name, "_bucket", ls, "+Inf", h->count);
+	put_u64(e, name, "_sum", ls, NULL, h->sum);
+	put_u64(e, name, "_count", ls, NULL, h->count);
+}
+
 /*
  * A resource attribute key as a label name: characters other than
  * [a-zA-Z0-9_] become '_', runs of '_' one '_', and a leading digit gets
@@ -736,6 +778,140 @@ static int finish(const struct expo *e)
 	return 0;
 }
 
+/* The semantic-convention labels of a server series (status is scratch space for its text). */
+static void server_labels(struct labels *ls, const struct oa_snapshot *s,
+			  const struct oa_series *acc, char status[NUM_LEN])
+{
+	snprintf(status, NUM_LEN, "%u", acc->status);
+	ls->n = 0;
+	label(ls, "http_request_method", method_name(acc->method));
+	if (!acc->error)
+		label(ls, "http_response_status_code", status);
+	label(ls, "url_scheme", "http");
+	if (version_key(acc->version))
+		label(ls, "network_protocol_version", acc->version == OA_HTTP_10 ? "1.0" : "1.1");
+	label_n(ls, "http_route", acc->route, strnlen(acc->route, OA_MAX_ROUTE));
+	if (acc->error)
+		label(ls, "error_type", conn_error_name(acc->error));
+	else if (acc->status >= SERVER_ERROR_FROM)
+		label(ls, "error_type", status);
+	scope_labels(ls, s);
+}
+
+/* http.server.request.body.size / response.body.size: where the size was known. */
+static void put_body_sizes(const struct expo *e, const struct oa_snapshot *s,
+			   const struct oa_series **v, size_t nr_regular, bool response)
+{
+	const char *name = response ? OTEL_RESP_BODY : OTEL_REQ_BODY;
+	struct oa_series acc;
+	struct labels ls;
+	char status[NUM_LEN];
+	size_t i, next;
+
+	put_family(e, name, "histogram", "bytes",
+		   response ? "Size of HTTP server response bodies."
+			    : "Size of HTTP server request bodies.");
+	for (i = 0; i < nr_regular; i = next) {
+		const struct size_hist *h = response ? &acc.resp_body : &acc.req_body;
+
+		next = sum_run(v, i, nr_regular, same_labels_otel, false, &acc);
+		if (!h->count)
+			continue;
+		server_labels(&ls, s, &acc, status);
+		put_size_histogram(e, name, &ls, s, h);
+	}
+}
+
+/* http.server.active_requests: requests read and not answered yet, by method. */
+static void put_active(const struct expo *e, const struct oa_snapshot *s)
+{
+	struct labels ls;
+	bool seen[OA_METHOD_COUNT] = { false };
+	size_t i;
+
+	for (i = 0; i < s->nr_series; i++)
+		seen[method_key(s->series[i].method)] = !s->series[i].overflow;
+	put_family(e, OTEL_ACTIVE, "gauge", NULL, "Number of active HTTP server requests.");
+	for (i = 0; i < OA_METHOD_COUNT; i++) {
+		if (!seen[i] && !s->active[i])
+			continue;
+		ls.n = 0;
+		label(&ls, "http_request_method", method_names[i]);
+		label(&ls, "url_scheme", "http");
+		scope_labels(&ls, s);
+		put_u64(e, OTEL_ACTIVE, "", &ls, NULL, s->active[i]);
+	}
+}
+
+/* The client series as an oa_series, for the shared histogram writer. */
+static void client_as_series(const struct oa_client_series *c, struct oa_series *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->count = c->count;
+	out->sum_ns = c->sum_ns;
+	memcpy(out->buckets, c->buckets, sizeof(out->buckets));
+}
+
+static void client_labels(struct labels *ls, const struct oa_snapshot *s,
+			  const struct oa_client_series *c, char status[NUM_LEN],
+			  char port[NUM_LEN])
+{
+	snprintf(status, NUM_LEN, "%u", c->status);
+	snprintf(port, NUM_LEN, "%u", c->server_port);
+	ls->n = 0;
+	label(ls, "http_request_method", method_name(c->method));
+	label(ls, "server_address", c->server_address);
+	label(ls, "server_port", port);
+	if (!c->error)
+		label(ls, "http_response_status_code", status);
+	label(ls, "url_scheme", "http");
+	if (version_key(c->version))
+		label(ls, "network_protocol_version", c->version == OA_HTTP_10 ? "1.0" : "1.1");
+	/* for a client, 4xx is an error too */
+	if (c->error)
+		label(ls, "error_type", conn_error_name(c->error));
+	else if (c->status >= CLIENT_ERROR_FROM)
+		label(ls, "error_type", status);
+	scope_labels(ls, s);
+}
+
+/* http.client.request.duration and body sizes: requests the targets sent. */
+static int put_clients(const struct expo *e, const struct oa_snapshot *s,
+		       const struct hist_layout *h)
+{
+	char status[NUM_LEN], port[NUM_LEN];
+	struct oa_series as;
+	struct labels ls;
+	size_t i;
+
+	if (s->nr_clients && !s->clients) {
+		errno = EINVAL;
+		return -1;
+	}
+	put_family(e, CLIENT_DURATION, "histogram", "seconds", "Duration of HTTP client requests.");
+	for (i = 0; i < s->nr_clients; i++) {
+		client_labels(&ls, s, &s->clients[i], status, port);
+		client_as_series(&s->clients[i], &as);
+		put_histogram(e, CLIENT_DURATION, &ls, h, &as);
+	}
+	put_family(e, CLIENT_REQ_BODY, "histogram", "bytes", "Size of HTTP client request bodies.");
+	for (i = 0; i < s->nr_clients; i++) {
+		if (!s->clients[i].req_body.count)
+			continue;
+		client_labels(&ls, s, &s->clients[i], status, port);
+		put_size_histogram(e, CLIENT_REQ_BODY, &ls, s, &s->clients[i].req_body);
+	}
+	put_family(e, CLIENT_RESP_BODY, "histogram", "bytes",
+		   "Size of HTTP client response bodies.");
+	for (i = 0; i < s->nr_clients; i++) {
+		if (!s->clients[i].resp_body.count)
+			continue;
+		client_labels(&ls, s, &s->clients[i], status, port);
+		put_size_histogram(e, CLIENT_RESP_BODY, &ls, s, &s->clients[i].resp_body);
+	}
+	return 0;
+}
+
 int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
 {
 	const struct expo e = { .out = out, .fmt = fmt };
@@ -743,6 +919,7 @@ int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
 	struct hist_layout h;
 	struct oa_series acc;
 	struct labels ls;
+	char status[NUM_LEN];
 	size_t i, next, nr_regular;
 
 	if (layout_init(&h, s, &e, buckets_otel.bounds, buckets_otel.nr) ||
@@ -754,24 +931,8 @@ int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
 
 	put_family(&e, OTEL_DURATION, "histogram", "seconds", "Duration of HTTP server requests.");
 	for (i = 0; i < nr_regular; i = next) {
-		char status[NUM_LEN];
-
 		next = sum_run(v, i, nr_regular, same_labels_otel, false, &acc);
-		snprintf(status, sizeof(status), "%u", acc.status);
-		ls.n = 0;
-		label(&ls, "http_request_method", method_name(acc.method));
-		if (!acc.error)
-			label(&ls, "http_response_status_code", status);
-		label(&ls, "url_scheme", "http");
-		if (version_key(acc.version))
-			label(&ls, "network_protocol_version",
-			      acc.version == OA_HTTP_10 ? "1.0" : "1.1");
-		label_n(&ls, "http_route", acc.route, strnlen(acc.route, OA_MAX_ROUTE));
-		if (acc.error)
-			label(&ls, "error_type", conn_error_name(acc.error));
-		else if (acc.status >= SERVER_ERROR_FROM)
-			label(&ls, "error_type", status);
-		scope_labels(&ls, s);
+		server_labels(&ls, s, &acc, status);
 		put_histogram(&e, OTEL_DURATION, &ls, &h, &acc);
 	}
 	if (sum_overflow(v, nr_regular, s->nr_series, keep_all, &acc)) {
@@ -779,7 +940,12 @@ int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
 		scope_labels(&ls, s);
 		put_histogram(&e, OTEL_DURATION, &ls, &h, &acc);
 	}
+	put_body_sizes(&e, s, v, nr_regular, false);
+	put_body_sizes(&e, s, v, nr_regular, true);
 	free(v);
+	put_active(&e, s);
+	if (put_clients(&e, s, &h))
+		return -1;
 
 	put_self(&e, s);
 	return finish(&e);

@@ -89,6 +89,7 @@ def run_selftests(tally, only=None):
     sys.path.insert(0, os.path.join(REPO, "tests"))
     import selftest
     import selftest_env
+    import selftest_metrics
     import selftest_prometheus
     import selftest_routes
     import selftest_targets
@@ -96,6 +97,7 @@ def run_selftests(tally, only=None):
 
     tests = [t for t in selftest.TESTS + selftest_env.TESTS + selftest_targets.TESTS
              + selftest_traffic.TESTS + selftest_routes.TESTS + selftest_prometheus.TESTS
+             + selftest_metrics.TESTS
              if not only or only in t.__name__]
     if os.geteuid() != 0:
         for t in tests:

@@ -535,6 +535,28 @@ def test_attach_mid_request():
     each(("node", "c"), one)
 
 
+def test_content_length_last_header():
+    """Content-Length as the last header, the headers in one send and the body in
+    the next: the body (which looks like a request) is passed over, not parsed."""
+    body = b"GET /fake HTTP/1.1\r\n\r\n"
+    def one(kind):
+        with Procs() as procs:
+            srv, port, _, base = start(procs, kind)
+            c = Client(port)
+            try:
+                for _ in range(3):
+                    c.send(b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+                           % len(body),
+                           body)
+                    status, _, _ = c.response()
+                    check_eq(f"{kind} POST status", 201, status)
+            finally:
+                c.close()
+            check_traffic(f"content-length last {kind}", base, {("POST", "/items", "201"): 3})
+
+    each(("node", "c"), one)
+
+
 def _pipeline(kind, *opts, reqs=PIPELINE):
     tag = f"{len(reqs)} pipelined {kind} {' '.join(opts)}".strip()
     with Procs() as procs:
@@ -1026,6 +1048,7 @@ TESTS = [
     test_keep_alive_200,
     test_connection_before_agent,
     test_attach_mid_request,
+    test_content_length_last_header,
     test_pipelining_c_batch,
     test_pipelining_node,
     test_split_request,

@@ -930,7 +930,8 @@ static void test_openmetrics(void **state)
 	assert_line(text, "# TYPE otel_agent_targets gauge");
 	assert_int_equal(count_lines(text, "# TYPE otel_agent_requests_total", 1), 0);
 	assert_int_equal(count_lines(text, "# HELP otel_agent_requests_total", 1), 0);
-	assert_int_equal(check_openmetrics(text), 17);
+	/* 23 families: target_info, the server's 4, the client's 3, 15 self-metrics */
+	assert_int_equal(check_openmetrics(text), 23);
 	free(text);
 
 	/* No series at all is still a whole exposition. */
@@ -938,7 +939,7 @@ static void test_openmetrics(void **state)
 	snap.nr_targets = 0;
 	text = render_om(&snap);
 	assert_int_equal(count_lines(text, "target_info", 1), 0);
-	assert_int_equal(check_openmetrics(text), 17);
+	assert_int_equal(check_openmetrics(text), 23);
 	free(text);
 
 	/* The Prometheus text of the same snapshot has no UNIT, info or EOF. */
@@ -1312,6 +1313,89 @@ static void test_target_resource_self(void **state)
 	assert_string_equal(r.instance_id, "");
 }
 
+static const double size_bounds[] = { 64, 1024, 16384 };
+
+/* Body sizes, waiting requests and the targets' own outgoing requests. */
+static void test_sizes_active_clients(void **state)
+{
+	struct oa_series s = mk(OA_METHOD_POST, 201, OA_HTTP_11, "/items");
+	struct oa_client_series c;
+	struct oa_snapshot snap;
+	char *text;
+
+	(void)state;
+	observe(&s, NS / 100);
+	observe(&s, NS / 100);
+	/* request bodies of 10 and 2000 bytes; one response of 70 bytes */
+	s.req_body.count = 2;
+	s.req_body.sum = 2010;
+	s.req_body.buckets[0] = 1;
+	s.req_body.buckets[2] = 1;
+	s.resp_body.count = 1;
+	s.resp_body.sum = 70;
+	s.resp_body.buckets[1] = 1;
+	memset(&c, 0, sizeof(c));
+	c.method = OA_METHOD_GET;
+	c.status = 404;
+	c.version = OA_HTTP_11;
+	c.server_port = 6379;
+	strcpy(c.server_address, "10.1.2.3");
+	c.count = 3;
+	c.sum_ns = 3 * NS / 1000;
+	c.buckets[1] = 3; /* 0.005 */
+	c.resp_body.count = 3;
+	c.resp_body.sum = 30;
+	c.resp_body.buckets[0] = 3;
+	init_snapshot(&snap, &s, 1);
+	snap.size_bounds = size_bounds;
+	snap.nr_size_bounds = 3;
+	snap.active[OA_METHOD_GET] = 2;
+	snap.clients = &c;
+	snap.nr_clients = 1;
+
+	text = render(render_otel, &snap);
+#define POST_ITEMS                                                                               \
+	"{http_request_method=\"POST\",http_response_status_code=\"201\",url_scheme=\"http\","   \
+	"network_protocol_version=\"1.1\",http_route=\"/items\",otel_scope_name=\"otel-agent\"," \
+	"otel_scope_version=\"1.2.3\""
+	assert_line(text, "http_server_request_body_size_bytes_bucket" POST_ITEMS ",le=\"64\"} 1");
+	assert_line(text,
+		    "http_server_request_body_size_bytes_bucket" POST_ITEMS ",le=\"1024\"} 1");
+	assert_line(text,
+		    "http_server_request_body_size_bytes_bucket" POST_ITEMS ",le=\"16384\"} 2");
+	assert_line(text,
+		    "http_server_request_body_size_bytes_bucket" POST_ITEMS ",le=\"+Inf\"} 2");
+	assert_line(text, "http_server_request_body_size_bytes_sum" POST_ITEMS "} 2010");
+	assert_line(text, "http_server_response_body_size_bytes_bucket" POST_ITEMS ",le=\"64\"} 0");
+	assert_line(text,
+		    "http_server_response_body_size_bytes_bucket" POST_ITEMS ",le=\"1024\"} 1");
+	assert_line(text, "http_server_response_body_size_bytes_count" POST_ITEMS "} 1");
+	/* a method seen with none waiting is 0; GET has two waiting */
+	assert_line(text,
+		    "http_server_active_requests{http_request_method=\"GET\",url_scheme=\"http\","
+		    "otel_scope_name=\"otel-agent\",otel_scope_version=\"1.2.3\"} 2");
+	assert_line(text,
+		    "http_server_active_requests{http_request_method=\"POST\",url_scheme=\"http\","
+		    "otel_scope_name=\"otel-agent\",otel_scope_version=\"1.2.3\"} 0");
+#define CLIENT                                                                                    \
+	"{http_request_method=\"GET\",server_address=\"10.1.2.3\",server_port=\"6379\","          \
+	"http_response_status_code=\"404\",url_scheme=\"http\",network_protocol_version=\"1.1\"," \
+	"error_type=\"404\",otel_scope_name=\"otel-agent\",otel_scope_version=\"1.2.3\""
+	assert_line(text, "http_client_request_duration_seconds_bucket" CLIENT ",le=\"0.005\"} 3");
+	assert_line(text, "http_client_request_duration_seconds_count" CLIENT "} 3");
+	assert_line(text, "http_client_response_body_size_bytes_bucket" CLIENT ",le=\"64\"} 3");
+	/* no request body sizes for the client: no series in that family */
+	assert_int_equal(count_lines(text, "http_client_request_body_size_bytes_count{", 1), 0);
+	check_exposition(text);
+	free(text);
+
+	/* the plugin's endpoint has none of these */
+	text = render(render_plugin, &snap);
+	assert_int_equal(count_lines(text, "http_server_", 1), 0);
+	assert_int_equal(count_lines(text, "http_client_", 1), 0);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1322,6 +1406,7 @@ int main(void)
 		cmocka_unit_test(test_plugin_sums_statuses),
 		cmocka_unit_test(test_errors_only_5xx),
 		cmocka_unit_test(test_connection_errors),
+		cmocka_unit_test(test_sizes_active_clients),
 		cmocka_unit_test(test_other_method_and_version),
 		cmocka_unit_test(test_missing_bound),
 		cmocka_unit_test(test_empty_and_self_metrics),

@@ -1,0 +1,163 @@
+"""Selftests of the metrics beyond request duration: the targets' own
+outgoing requests (http.client.*), body sizes and active requests, against
+real processes, with exact values.
+
+Uses the helpers of selftest.py and selftest_traffic.py; run by
+tests/run_tests.py.
+"""
+
+import subprocess
+import sys
+import time
+
+from selftest import Procs, check, check_eq, parse_prom, scrape, series, total
+from selftest_traffic import Client
+
+# A target that answers /ok and /bad by calling an upstream server itself.
+PROXY = r'''
+import http.client, http.server, sys
+up = int(sys.argv[1])
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        c = http.client.HTTPConnection("127.0.0.1", up)
+        if self.path == "/ok":
+            c.request("GET", "/hello")
+        else:
+            c.request("POST", "/items", body=b"x" * 300)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print("listening", s.server_address[1], flush=True)
+s.serve_forever()
+'''
+
+CLIENT_KEYS = ("http_request_method", "server_address", "server_port",
+               "http_response_status_code", "error_type")
+
+
+def otel(base):
+    status, _, body = scrape(base + "/metrics/otel")
+    check_eq("GET /metrics/otel", 200, status)
+    return parse_prom(body)
+
+
+def settle(base, name, want, keys=None):
+    """Scrape until total(name) reaches want (2 s at most); the metrics."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        m = otel(base)
+        if total(m, name) >= want or time.monotonic() > deadline:
+            return m
+        time.sleep(0.1)
+
+
+def test_client_requests():
+    """A target's own outgoing requests: duration and body sizes by server and status."""
+    with Procs() as procs:
+        up, upport = procs.server("node")  # the upstream: not a target
+        proxy = procs.spawn([sys.executable, "-c", PROXY, str(upport)],
+                            stdout=subprocess.PIPE)
+        port = int(proxy.stdout.readline().split()[1])
+        _, base, _ = procs.agent([proxy.pid], ["--feature-otel=true"])
+        for path in ["/ok"] * 3 + ["/bad"] * 2:
+            c = Client(port)
+            try:
+                c.exchange("GET", path, want=200)
+            finally:
+                c.close()
+        m = settle(base, "http_client_request_duration_seconds_count", 5)
+        got = series(m, "http_client_request_duration_seconds_count", CLIENT_KEYS)
+        want = {("GET", "127.0.0.1", str(upport), "200", None): 3,
+                ("POST", "127.0.0.1", str(upport), "201", None): 2}
+        check_eq("client duration counts", want, got)
+        # upstream answers "hello" (5 bytes) to GET /hello; the POSTs sent 300 bytes each
+        sizes = series(m, "http_client_request_body_size_bytes_sum", CLIENT_KEYS)
+        check_eq("client request body sizes", {("POST", "127.0.0.1", str(upport), "201", None): 600,
+                                               ("GET", "127.0.0.1", str(upport), "200", None): 0},
+                 sizes)
+        resp = series(m, "http_client_response_body_size_bytes_sum", CLIENT_KEYS)
+        check_eq("client response body size of GET /hello", 15,
+                 resp.get(("GET", "127.0.0.1", str(upport), "200", None)))
+        # the proxy's own server side is there too, and the upstream's traffic is not
+        srv = series(m, "http_server_request_duration_seconds_count",
+                     ("http_request_method", "http_route"))
+        check_eq("server side of the proxy", {("GET", "/ok"): 3, ("GET", "/bad"): 2}, srv)
+
+
+def test_client_errors():
+    """An upstream that closes before answering: error_type connection_closed, no status."""
+    RAW = r'''
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print("listening", s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept(); c.recv(65536); c.close()
+'''
+    with Procs() as procs:
+        raw = procs.spawn([sys.executable, "-c", RAW], stdout=subprocess.PIPE)
+        upport = int(raw.stdout.readline().split()[1])
+        proxy = procs.spawn([sys.executable, "-c", PROXY, str(upport)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        port = int(proxy.stdout.readline().split()[1])
+        _, base, _ = procs.agent([proxy.pid], ["--feature-otel=true"])
+        for _ in range(2):
+            c = Client(port)
+            try:
+                c.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+                c.read_to_eof()  # the proxy fails: its handler raises, it closes
+            finally:
+                c.close()
+        m = settle(base, "http_client_request_duration_seconds_count", 2)
+        got = series(m, "http_client_request_duration_seconds_count", CLIENT_KEYS)
+        check_eq("client closed before response",
+                 {("GET", "127.0.0.1", str(upport), None, "connection_closed"): 2}, got)
+
+
+def test_body_sizes_and_active():
+    """Request and response body sizes from Content-Length; a request whose body is
+    still arriving is active, and stops being so when it is answered."""
+    with Procs() as procs:
+        srv, port = procs.server("node")
+        _, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+        c = Client(port)
+        try:
+            for n in (10, 300, 5000):
+                c.exchange("POST", "/items", b"y" * n, want=201)
+            c.send(b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n" + b"z" * 50)
+            m = settle(base, "http_server_active_requests", 1)
+            active = series(m, "http_server_active_requests", ("http_request_method",))
+            check_eq("active while the body arrives", 1, active.get(("POST",)))
+            c.send(b"z" * 50)
+            status, _, _ = c.response()
+            check_eq("POST answered", 201, status)
+        finally:
+            c.close()
+        m = settle(base, "http_server_request_body_size_bytes_count", 4)
+        keys = ("http_request_method", "http_route")
+        check_eq("request body sizes: count", {("POST", "/items"): 4},
+                 series(m, "http_server_request_body_size_bytes_count", keys))
+        check_eq("request body sizes: sum", {("POST", "/items"): 5410},
+                 series(m, "http_server_request_body_size_bytes_sum", keys))
+        b = {l["le"]: v for l, v in m.get("http_server_request_body_size_bytes_bucket", [])}
+        check_eq("request body sizes: le=64", 1, b.get("64"))
+        check_eq("request body sizes: le=1024", 3, b.get("1024"))
+        check_eq("request body sizes: le=16384", 4, b.get("16384"))
+        check_eq("response body sizes: count", {("POST", "/items"): 4},
+                 series(m, "http_server_response_body_size_bytes_count", keys))
+        active = series(m, "http_server_active_requests", ("http_request_method",))
+        check_eq("active after the response", 0, active.get(("POST",)))
+
+
+TESTS = [
+    test_client_requests,
+    test_client_errors,
+    test_body_sizes_and_active,
+]
