@@ -14,6 +14,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -416,6 +417,76 @@ def test_prometheus_server():
             prom.close()
 
 
+# A target that forwards each GET to an upstream server and answers with its status.
+FORWARDER = r'''
+import http.client, http.server, sys
+up = int(sys.argv[1])
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        c = http.client.HTTPConnection("127.0.0.1", up)
+        c.request("GET", self.path)
+        r = c.getresponse()
+        r.read()
+        c.close()
+        self.send_response(r.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print("listening", s.server_address[1], flush=True)
+s.serve_forever()
+'''
+
+
+def test_prometheus_client_duration():
+    """PromQL over a target's own outgoing requests: rate and median client
+    duration by server_address, and the client error ratio."""
+    if not os.access(PROMETHEUS, os.X_OK):
+        raise TestFailure(f"{PROMETHEUS}: want the prometheus server got none")
+    with tempfile.TemporaryDirectory(prefix="oa-prom-") as tmp, Procs() as procs:
+        up, upport = procs.server("node")  # the upstream: not a target
+        fwd = procs.spawn([sys.executable, "-c", FORWARDER, str(upport)],
+                          stdout=subprocess.PIPE)
+        port = int(fwd.stdout.readline().split()[1])
+        _, base, _ = procs.agent([fwd.pid], ["--feature-otel=true"])
+        prom = Prometheus(procs, tmp, base)
+        try:
+            mix = ([("GET", "/slow", None, "/slow", "200")] * 10
+                   + [("GET", "/boom", None, "/boom", "500")] * 5
+                   + [("GET", "/nope", None, "/nope", "404")] * 5)
+            prom.scrape_after(0, deadline_s=15)
+            drive(port, mix)
+            s1 = prom.scrape_after(time.time())
+            drive(port, mix)
+            prom.scrape_after(time.time())
+            at = prom.scrape_after(prom.last_scrape())
+            window = f"[{int((at - s1 + 0.3) * 1000)}ms]"
+            seconds = at - s1 + 0.3
+            client = "http_client_request_duration_seconds"
+            rates = {l.get("server_address"): v for l, v in prom.query(
+                f"sum by (server_address) (rate({client}_count{window}))", at)}
+            r = rates.get("127.0.0.1", 0)
+            check(0.5 * 20 <= r * seconds <= 2 * 20,
+                  f"client rate to 127.0.0.1: want about {20 / seconds:.2f}/s got {r:.3f}/s "
+                  f"(all: {rates})")
+            q50 = prom.query(f'histogram_quantile(0.5, sum by (le, server_address) '
+                             f'(rate({client}_bucket{{http_response_status_code="200"}}'
+                             f'{window})))', at)
+            check(q50 and 0.05 <= q50[0][1] <= 0.1,
+                  f"median client duration of /slow: want 0.05..0.1 s got {q50}")
+            check_eq("median client duration server_address", "127.0.0.1",
+                     q50[0][0].get("server_address") if q50 else None)
+            # for a client, 4xx and 5xx are both errors: 10 of 20
+            ratio = prom.query(f'sum(rate({client}_count{{error_type!=""}}{window})) / '
+                               f'sum(rate({client}_count{window}))', at)
+            check(ratio and abs(ratio[0][1] - 0.5) < 1e-3,
+                  f"client error ratio: want 0.5 got {ratio[0][1] if ratio else None}")
+        finally:
+            prom.close()
+
+
 def _query_known_traffic(prom, srv, port):
     """PROM_MIX twice, then PromQL at the last scrape, over a window from just
     before the first scrape that holds all of the first batch."""
@@ -482,4 +553,5 @@ def _query_known_traffic(prom, srv, port):
 TESTS = [
     test_openmetrics_negotiation,
     test_prometheus_server,
+    test_prometheus_client_duration,
 ]
