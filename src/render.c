@@ -140,6 +140,18 @@ static void fmt_float(char *buf, size_t n, double v)
 	}
 }
 
+/* v in exponent form with the fewest digits that read back as the same double. */
+static void shortest_e(char *e, size_t n, double v)
+{
+	int p;
+
+	for (p = 0; p < 17; p++) {
+		snprintf(e, n, "%.*e", p, v);
+		if (strtod(e, NULL) == v)
+			return;
+	}
+}
+
 /*
  * JavaScript's Number.prototype.toString, which prom-client uses for le:
  * shortest round-trip digits, plain notation while -7 < exponent < 21.
@@ -147,18 +159,14 @@ static void fmt_float(char *buf, size_t n, double v)
 static void fmt_js(char *buf, size_t n, double v)
 {
 	char e[NUM_LEN], digits[NUM_LEN], plain[NUM_LEN * 2];
-	int p, k = 0, dp, i, o = 0;
+	int k = 0, dp, i, o = 0;
 	char *c;
 
 	if (v > DBL_MAX) {
 		snprintf(buf, n, "+Inf");
 		return;
 	}
-	for (p = 0; p < 17; p++) {
-		snprintf(e, sizeof(e), "%.*e", p, v);
-		if (strtod(e, NULL) == v)
-			break;
-	}
+	shortest_e(e, sizeof(e), v);
 	for (c = e; *c && *c != 'e'; c++)
 		if (*c >= '0' && *c <= '9')
 			digits[k++] = *c;
@@ -204,18 +212,14 @@ static int same_bound(double a, double b)
 static void fmt_om(char *buf, size_t n, double v)
 {
 	char e[NUM_LEN];
-	int p, nd = 0, x;
+	int nd = 0, x;
 	char *c;
 
 	if (v > DBL_MAX) {
 		snprintf(buf, n, "+Inf");
 		return;
 	}
-	for (p = 0; p < 17; p++) {
-		snprintf(e, sizeof(e), "%.*e", p, v);
-		if (strtod(e, NULL) == v)
-			break;
-	}
+	shortest_e(e, sizeof(e), v);
 	for (c = e; *c && *c != 'e'; c++)
 		nd += *c >= '0' && *c <= '9';
 	x = atoi(c + 1); /* v is d.ddd times ten to the x */
