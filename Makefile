@@ -30,7 +30,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test smoke vmlinux clean format check-format bench
+.PHONY: all deps test smoke vmlinux clean format check-format
 all: otel-agent
 
 otel-agent: $(AGENT_OBJS)
