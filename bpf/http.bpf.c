@@ -144,12 +144,14 @@ static __always_inline void on_read(const struct io_args *a, enum io_kind kind, 
 	if (!c)
 		return;
 	f.c = c;
-	frame_begin(&f, tgid, a->fd);
 	/* a server reads requests, a client responses; a new connection is classified */
-	if (c->kind == CONN_SERVER || (c->kind == CONN_UNKNOWN && (!c->outbound || c->fresh)))
+	if (c->kind == CONN_SERVER || (c->kind == CONN_UNKNOWN && (!c->outbound || c->fresh))) {
+		frame_begin(&f, tgid, a->fd);
 		frame_syscall(&f, a, kind, ret, true);
-	else if (c->kind == CONN_CLIENT)
+	} else if (c->kind == CONN_CLIENT) {
+		frame_begin(&f, tgid, a->fd);
 		frame_syscall(&f, a, kind, ret, false);
+	}
 }
 
 /* Where the first bytes a syscall moved are, and how many there are in that segment. */
