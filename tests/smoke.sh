@@ -36,7 +36,7 @@ die() {
 [ -x "$AGENT" ] || die "$AGENT not found or not executable; run make first"
 [ "$(id -u)" -eq 0 ] || die "needs root to load BPF programs; run: sudo make smoke"
 
-FEATURE_OTEL=true node tests/servers/core.js "$PORT" >"$WORK/core.out" 2>&1 &
+FEATURE_OTEL=true OTEL_SERVICE_NAME=core node tests/servers/core.js "$PORT" >"$WORK/core.out" 2>&1 &
 CORE_PID=$!
 for _ in $(seq 50); do
 	grep -q '^listening' "$WORK/core.out" && break
