@@ -30,7 +30,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test smoke vmlinux clean format check-format
+.PHONY: all deps test smoke vmlinux clean format check-format bench
 all: otel-agent
 
 otel-agent: $(AGENT_OBJS)
@@ -91,3 +91,6 @@ check-format:
 
 clean:
 	$(Q)rm -rf $(OUTPUT) otel-agent
+
+bench:
+	$(Q)bash bench/run.sh
