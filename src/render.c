@@ -27,6 +27,8 @@
 /* Room for any double in %.17g or JavaScript form, and any __u64. */
 #define NUM_LEN	   48
 #define MAX_LABELS 16
+/* Room for a histogram's labels escaped once; longer ones are escaped per line. */
+#define LABELS_TEXT_LEN 4096
 
 #define OTEL_DURATION	  "http_server_request_duration_seconds"
 #define PLUGIN_REQUESTS	  "http_requests_total"
@@ -102,6 +104,7 @@ static const struct {
 struct expo {
 	FILE *out;
 	enum oa_format fmt;
+	char size_le[OA_MAX_SIZE_BOUNDS][NUM_LEN]; /* the body-size bounds as le values */
 };
 
 /* An endpoint's buckets mapped onto the snapshot's bounds. */
@@ -116,6 +119,14 @@ struct labels {
 	const char *name[MAX_LABELS];
 	const char *value[MAX_LABELS];
 	size_t len[MAX_LABELS];
+};
+
+/* A histogram's labels, escaped once for its many lines (labels_freeze). */
+struct frozen_labels {
+	const struct labels *ls;
+	const char *text; /* name="value",..., or NULL: escape per line */
+	size_t len;
+	char buf[LABELS_TEXT_LEN];
 };
 
 /* One resource attribute of a target_info sample. */
@@ -550,24 +561,78 @@ static void put_family(const struct expo *e, const char *name, const char *type,
 	fprintf(e->out, "# HELP %.*s %s\n", n, name, help);
 }
 
-static void put_sample(const struct expo *e, const char *name, const char *suffix,
-		       const struct labels *ls, const char *le, const char *value)
+static void put_labels(FILE *out, const struct labels *ls)
 {
 	unsigned int i;
 
-	fprintf(e->out, "%s%s", name, suffix);
-	if (ls->n || le) {
+	for (i = 0; i < ls->n; i++) {
+		fprintf(out, "%s%s=\"", i ? "," : "", ls->name[i]);
+		put_escaped(out, ls->value[i], ls->len[i]);
+		fputc('"', out);
+	}
+}
+
+/*
+ * A histogram prints the same labels on every line: escape them once. Left
+ * to be escaped per line (text NULL) if they do not fit.
+ */
+static void labels_freeze(struct frozen_labels *fl, const struct labels *ls)
+{
+	FILE *f = fmemopen(fl->buf, sizeof(fl->buf), "w");
+	long len;
+
+	fl->ls = ls;
+	fl->text = NULL;
+	if (!f)
+		return;
+	put_labels(f, ls);
+	len = ftell(f);
+	if (!ferror(f) && len >= 0 && (size_t)len < sizeof(fl->buf) - 1) {
+		fl->text = fl->buf;
+		fl->len = (size_t)len;
+	}
+	fclose(f);
+}
+
+/* One line of a histogram: name+suffix{labels[,le="le"]} value. */
+static void put_line(const struct expo *e, const char *name, const char *suffix,
+		     const struct frozen_labels *fl, const char *le, const char *value)
+{
+	fputs(name, e->out);
+	fputs(suffix, e->out);
+	if (fl->ls->n || le) {
 		fputc('{', e->out);
-		for (i = 0; i < ls->n; i++) {
-			fprintf(e->out, "%s%s=\"", i ? "," : "", ls->name[i]);
-			put_escaped(e->out, ls->value[i], ls->len[i]);
+		if (fl->text)
+			fwrite(fl->text, 1, fl->len, e->out);
+		else
+			put_labels(e->out, fl->ls);
+		if (le) {
+			fputs(fl->ls->n ? ",le=\"" : "le=\"", e->out);
+			fputs(le, e->out);
 			fputc('"', e->out);
 		}
-		if (le)
-			fprintf(e->out, "%sle=\"%s\"", ls->n ? "," : "", le);
 		fputc('}', e->out);
 	}
-	fprintf(e->out, " %s\n", value);
+	fputc(' ', e->out);
+	fputs(value, e->out);
+	fputc('\n', e->out);
+}
+
+static void put_sample(const struct expo *e, const char *name, const char *suffix,
+		       const struct labels *ls, const char *le, const char *value)
+{
+	struct frozen_labels fl = { .ls = ls, .text = NULL };
+
+	put_line(e, name, suffix, &fl, le, value);
+}
+
+static void put_line_u64(const struct expo *e, const char *name, const char *suffix,
+			 const struct frozen_labels *fl, const char *le, __u64 v)
+{
+	char num[NUM_LEN];
+
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+	put_line(e, name, suffix, fl, le, num);
 }
 
 static void put_u64(const struct expo *e, const char *name, const char *suffix,
@@ -582,42 +647,42 @@ static void put_u64(const struct expo *e, const char *name, const char *suffix,
 static void put_histogram(const struct expo *e, const char *name, const struct labels *ls,
 			  const struct hist_layout *h, const struct oa_series *v)
 {
+	struct frozen_labels fl;
 	char num[NUM_LEN];
 	__u64 cum = 0;
 	unsigned int j = 0;
 	size_t k;
 
+	labels_freeze(&fl, ls);
 	for (k = 0; k < h->n; k++) {
 		for (; j <= h->idx[k]; j++)
 			cum += v->buckets[j];
 		/* Per-CPU slots are read one by one, so buckets may run ahead of count. */
-		put_u64(e, name, "_bucket", ls, h->le[k], cum < v->count ? cum : v->count);
+		put_line_u64(e, name, "_bucket", &fl, h->le[k], cum < v->count ? cum : v->count);
 	}
-	put_u64(e, name, "_bucket", ls, "+Inf", v->count);
+	put_line_u64(e, name, "_bucket", &fl, "+Inf", v->count);
 	fmt_float(num, sizeof(num), (double)v->sum_ns / 1e9);
-	put_sample(e, name, "_sum", ls, NULL, num);
-	put_u64(e, name, "_count", ls, NULL, v->count);
+	put_line(e, name, "_sum", &fl, NULL, num);
+	put_line_u64(e, name, "_count", &fl, NULL, v->count);
 }
 
 /* A body-size histogram: the kernel's size buckets, all exported, cumulative. */
 static void put_size_histogram(const struct expo *e, const char *name, const struct labels *ls,
 			       const struct oa_snapshot *s, const struct size_hist *h)
 {
-	char le[NUM_LEN];
+	struct frozen_labels fl;
 	__u64 cum = 0;
 	unsigned int k;
 
+	labels_freeze(&fl, ls);
 	for (k = 0; k < s->nr_size_bounds && k < OA_MAX_SIZE_BOUNDS; k++) {
 		cum += h->buckets[k];
-		if (e->fmt == OA_FORMAT_OPENMETRICS)
-			fmt_om(le, sizeof(le), s->size_bounds[k]);
-		else
-			fmt_js(le, sizeof(le), s->size_bounds[k]);
-		put_u64(e, name, "_bucket", ls, le, cum < h->count ? cum : h->count);
+		put_line_u64(e, name, "_bucket", &fl, e->size_le[k],
+			     cum < h->count ? cum : h->count);
 	}
-	put_u64(e, name, "_bucket", ls, "+Inf", h->count);
-	put_u64(e, name, "_sum", ls, NULL, h->sum);
-	put_u64(e, name, "_count", ls, NULL, h->count);
+	put_line_u64(e, name, "_bucket", &fl, "+Inf", h->count);
+	put_line_u64(e, name, "_sum", &fl, NULL, h->sum);
+	put_line_u64(e, name, "_count", &fl, NULL, h->count);
 }
 
 /*
@@ -918,7 +983,7 @@ static int put_clients(const struct expo *e, const struct oa_snapshot *s,
 
 int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
 {
-	const struct expo e = { .out = out, .fmt = fmt };
+	struct expo e = { .out = out, .fmt = fmt };
 	const struct oa_series **v;
 	struct hist_layout h;
 	struct oa_series acc;
@@ -929,6 +994,12 @@ int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
 	if (layout_init(&h, s, &e, buckets_otel.bounds, buckets_otel.nr) ||
 	    sort_series(s, &v, &nr_regular))
 		return -1;
+	for (i = 0; i < s->nr_size_bounds && i < OA_MAX_SIZE_BOUNDS; i++) {
+		if (fmt == OA_FORMAT_OPENMETRICS)
+			fmt_om(e.size_le[i], sizeof(e.size_le[i]), s->size_bounds[i]);
+		else
+			fmt_js(e.size_le[i], sizeof(e.size_le[i]), s->size_bounds[i]);
+	}
 
 	/* OpenMetrics wants the target family first. */
 	put_targets(&e, s);
