@@ -203,9 +203,13 @@ static __always_inline __u32 first_newline(__u64 w)
 	return 7;
 }
 
-/* One step through a header block: a line start, or up to eight bytes of a line. */
+/* Eight-byte words a header-scanning step looks at. */
+#define SCAN_WORDS 4
+
+/* One step through a header block: a line start, or up to 32 bytes of a line. */
 static __always_inline void scan_headers(struct frame_ctx *f, struct dir_state *d, bool response)
 {
+	__u32 avail;
 	int off;
 
 	if (d->at_line_start) {
@@ -230,22 +234,32 @@ static __always_inline void scan_headers(struct frame_ctx *f, struct dir_state *
 		}
 		return;
 	}
-	off = frame_load(f, 8);
+	off = frame_load(f, 8 * SCAN_WORDS);
 	if (off < 0) {
 		f->s->fr.stop = 1;
 		return;
 	}
-	if (frame_avail(f) >= 8) {
-		__u64 w, x;
+	avail = frame_avail(f);
+	if (avail >= 8) {
+		__u32 k;
 
-		__builtin_memcpy(&w, &f->s->buf[off & HTTP_WINDOW_MASK], sizeof(w));
-		x = w ^ NL_BYTES;
-		if (!((x - ONE_BYTES) & ~x & HIGH_BYTES)) {
-			f->s->fr.pos += 8;
-			return;
+		/* several words per step: each step is a callback call */
+#pragma clang loop unroll(full)
+		for (k = 0; k < SCAN_WORDS; k++) {
+			__u64 w, x;
+
+			if (avail < 8 * (k + 1))
+				break;
+			__builtin_memcpy(&w, &f->s->buf[(off + 8 * k) & HTTP_WINDOW_MASK],
+					 sizeof(w));
+			x = w ^ NL_BYTES;
+			if ((x - ONE_BYTES) & ~x & HIGH_BYTES) {
+				f->s->fr.pos += 8 * k + first_newline(w) + 1;
+				d->at_line_start = 1;
+				return;
+			}
 		}
-		f->s->fr.pos += first_newline(w) + 1;
-		d->at_line_start = 1;
+		f->s->fr.pos += 8 * k;
 		return;
 	}
 	if (frame_byte(f, off, 0) == '\n')
