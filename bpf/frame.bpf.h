@@ -6,7 +6,7 @@
  * seen once. A step callback driven by bpf_loop() advances through one
  * segment of user memory, loaded 256 bytes at a time:
  *  - request lines are fed byte by byte to the shared parser (http_parse.h);
- *  - header blocks are scanned eight bytes at a time for line ends, and only
+ *  - header blocks are scanned in eight-byte words for line ends, and only
  *    line starts are looked at (Content-Length, Transfer-Encoding, the
  *    empty line);
  *  - bodies of known length are passed over without being read.
