@@ -408,24 +408,6 @@ static int cmp_series(const void *pa, const void *pb)
 	return a->overflow ? 0 : strncmp(a->route, b->route, OA_MAX_ROUTE);
 }
 
-static void sizes_add(struct size_hist *dst, const struct size_hist *src)
-{
-	dst->count += src->count;
-	dst->sum += src->sum;
-	for (int b = 0; b < OA_NR_SIZE_BUCKETS; b++)
-		dst->buckets[b] += src->buckets[b];
-}
-
-static void series_add(struct oa_series *dst, const struct oa_series *src)
-{
-	dst->count += src->count;
-	dst->sum_ns += src->sum_ns;
-	for (int b = 0; b < OA_NR_BUCKETS; b++)
-		dst->buckets[b] += src->buckets[b];
-	sizes_add(&dst->req_body, &src->req_body);
-	sizes_add(&dst->resp_body, &src->resp_body);
-}
-
 size_t series_merge(struct oa_series *series, size_t n)
 {
 	size_t out = 0;
@@ -601,8 +583,8 @@ static int read_series(struct aggregator *agg, struct bpf_agent *a, struct oa_sn
 			s->sum_ns += vals[c].sum_ns;
 			for (int b = 0; b < OA_NR_BUCKETS; b++)
 				s->buckets[b] += vals[c].buckets[b];
-			sizes_add(&s->req_body, &vals[c].req_body);
-			sizes_add(&s->resp_body, &vals[c].resp_body);
+			size_hist_add(&s->req_body, &vals[c].req_body);
+			size_hist_add(&s->resp_body, &vals[c].resp_body);
 		}
 	}
 	err = aggregate_series(agg, in, n, snap);

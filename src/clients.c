@@ -14,14 +14,6 @@
 #include "http.skel.h"
 #include "clients.h"
 
-static void add_sizes(struct size_hist *dst, const struct size_hist *src)
-{
-	dst->count += src->count;
-	dst->sum += src->sum;
-	for (int b = 0; b < OA_NR_SIZE_BUCKETS; b++)
-		dst->buckets[b] += src->buckets[b];
-}
-
 static int cmp_client(const void *pa, const void *pb)
 {
 	const struct oa_client_series *a = pa, *b = pb;
@@ -58,8 +50,8 @@ size_t clients_merge(struct oa_client_series *c, size_t n)
 		dst->sum_ns += c[i].sum_ns;
 		for (int b = 0; b < OA_NR_BUCKETS; b++)
 			dst->buckets[b] += c[i].buckets[b];
-		add_sizes(&dst->req_body, &c[i].req_body);
-		add_sizes(&dst->resp_body, &c[i].resp_body);
+		size_hist_add(&dst->req_body, &c[i].req_body);
+		size_hist_add(&dst->resp_body, &c[i].resp_body);
 	}
 	return out + 1;
 }
@@ -81,8 +73,8 @@ static void fill(struct oa_client_series *out, const struct client_key *k,
 		out->sum_ns += vals[c].sum_ns;
 		for (int b = 0; b < OA_NR_BUCKETS; b++)
 			out->buckets[b] += vals[c].buckets[b];
-		add_sizes(&out->req_body, &vals[c].req_body);
-		add_sizes(&out->resp_body, &vals[c].resp_body);
+		size_hist_add(&out->req_body, &vals[c].req_body);
+		size_hist_add(&out->resp_body, &vals[c].resp_body);
 	}
 }
 

@@ -360,28 +360,6 @@ static int sort_series(const struct oa_snapshot *s, const struct oa_series ***so
 	return 0;
 }
 
-static void add_sizes(struct size_hist *acc, const struct size_hist *h)
-{
-	size_t b;
-
-	acc->count += h->count;
-	acc->sum += h->sum;
-	for (b = 0; b < OA_NR_SIZE_BUCKETS; b++)
-		acc->buckets[b] += h->buckets[b];
-}
-
-static void add_series(struct oa_series *acc, const struct oa_series *s)
-{
-	size_t b;
-
-	acc->count += s->count;
-	acc->sum_ns += s->sum_ns;
-	for (b = 0; b < OA_NR_BUCKETS; b++)
-		acc->buckets[b] += s->buckets[b];
-	add_sizes(&acc->req_body, &s->req_body);
-	add_sizes(&acc->resp_body, &s->resp_body);
-}
-
 /*
  * Sums v[i..] while same() holds into acc; returns the index after the run.
  * answered_only leaves out requests that ended without a response; acc->error
@@ -404,7 +382,7 @@ static size_t sum_run(const struct oa_series **v, size_t i, size_t n, same_fn sa
 		if (answered_only && v[j]->error)
 			continue;
 		acc->error = OA_CONN_OK; /* the run has answered requests */
-		add_series(acc, v[j]);
+		series_add(acc, v[j]);
 	}
 	return j;
 }
@@ -421,7 +399,7 @@ static bool sum_overflow(const struct oa_series **v, size_t from, size_t n, keep
 	for (i = from; i < n; i++) {
 		if (!keep(v[i]))
 			continue;
-		add_series(acc, v[i]);
+		series_add(acc, v[i]);
 		any = true;
 	}
 	return any;

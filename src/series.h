@@ -73,4 +73,23 @@ struct oa_snapshot {
 	const struct oa_resource *resources;
 };
 
+/* Adds the counts of src to dst: series merged over CPUs, targets or routes. */
+static inline void size_hist_add(struct size_hist *dst, const struct size_hist *src)
+{
+	dst->count += src->count;
+	dst->sum += src->sum;
+	for (int b = 0; b < OA_NR_SIZE_BUCKETS; b++)
+		dst->buckets[b] += src->buckets[b];
+}
+
+static inline void series_add(struct oa_series *dst, const struct oa_series *src)
+{
+	dst->count += src->count;
+	dst->sum_ns += src->sum_ns;
+	for (int b = 0; b < OA_NR_BUCKETS; b++)
+		dst->buckets[b] += src->buckets[b];
+	size_hist_add(&dst->req_body, &src->req_body);
+	size_hist_add(&dst->resp_body, &src->resp_body);
+}
+
 #endif /* OA_SERIES_H */
