@@ -47,9 +47,8 @@ struct dir_state {
 };
 
 struct conn_val {
+	struct conn_queue q; /* first: user space reads it (otel_agent.h) */
 	__u64 line_start_ns; /* when the request line being read began */
-	__u32 head;	     /* seq of the oldest waiting request */
-	__u32 tail;	     /* seq the next request gets */
 	__u16 line_len;	     /* bytes of the current request line so far */
 	__u8 kind;	     /* enum conn_kind */
 	__u8 reset;	     /* a read or write failed with a reset */
@@ -274,82 +273,99 @@ static __always_inline void record_response_size(struct scratch *s, struct conn_
 /* The request whose headers just ended has a body of size bytes. */
 static __always_inline void set_request_size(struct conn_val *c, __u32 tgid, __s32 fd, __u64 size)
 {
-	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->tail - 1 };
-	struct req_val *r;
+	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->q.tail - 1 };
+	struct req_val *r = &c->q.first;
 
 	if (!c->queued)
 		return;
-	r = bpf_map_lookup_elem(&reqs, &rk);
+	if (rk.seq != c->q.head)
+		r = bpf_map_lookup_elem(&reqs, &rk);
 	if (!r)
 		return;
 	r->body_size = size;
 	r->body_known = 1;
 }
 
-/* Queues the request whose line was just read (path and parser in c). */
+static __always_inline void fill_request(struct req_val *r, const struct conn_val *c,
+					 const struct http_request_info *info)
+{
+	r->start_ns = c->line_start_ns;
+	r->body_size = 0;
+	r->method = info->method;
+	r->version = info->version;
+	r->body_known = 0;
+	r->client = c->kind == CONN_CLIENT;
+	__builtin_memcpy(r->path, c->path, OA_MAX_PATH);
+}
+
+/*
+ * Queues the request whose line was just read (path and parser in c): in
+ * the connection's entry when nothing else is waiting, in reqs otherwise.
+ */
 static __always_inline void push_request(struct scratch *s, struct conn_val *c, __u32 tgid,
 					 __s32 fd, const struct http_request_info *info)
 {
-	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->tail };
+	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->q.tail };
 
 	count_event(OA_EV_REQUESTS);
 	if (info->truncated)
 		count_event(OA_EV_PATH_TRUNCATED);
 	c->queued = 0;
-	if (c->tail - c->head >= OA_MAX_QUEUED) {
+	if (c->q.tail - c->q.head >= OA_MAX_QUEUED) {
 		count_event(OA_EV_REQUEST_REPLACED);
 		return;
 	}
-	s->req.start_ns = c->line_start_ns;
-	s->req.body_size = 0;
-	s->req.method = info->method;
-	s->req.version = info->version;
-	s->req.body_known = 0;
-	s->req.client = c->kind == CONN_CLIENT;
-	__builtin_memcpy(s->req.path, c->path, OA_MAX_PATH);
-	if (bpf_map_update_elem(&reqs, &rk, &s->req, BPF_ANY)) {
-		count_map_error(OA_ERR_REQS);
-		return;
+	if (c->q.tail == c->q.head) {
+		fill_request(&c->q.first, c, info);
+	} else {
+		fill_request(&s->req, c, info);
+		if (bpf_map_update_elem(&reqs, &rk, &s->req, BPF_ANY)) {
+			count_map_error(OA_ERR_REQS);
+			return;
+		}
 	}
-	c->tail++;
+	c->q.tail++;
 	c->queued = 1;
 }
 
 /*
- * Takes the oldest waiting request into s->req. Returns false when none is
- * waiting (the response answers something the agent did not see).
+ * The oldest waiting request (c->q.first) has been dealt with: the next
+ * one, if any, moves from reqs into the connection's entry.
  */
-static __always_inline bool pop_request(struct scratch *s, struct conn_val *c, __u32 tgid, __s32 fd)
+static __always_inline void advance_queue(struct conn_val *c, __u32 tgid, __s32 fd)
 {
-	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->head };
+	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->q.head + 1 };
 	struct req_val *r;
 
-	if (c->head == c->tail)
-		return false;
-	c->head++;
+	c->q.head++;
+	if (c->q.head == c->q.tail)
+		return;
 	r = bpf_map_lookup_elem(&reqs, &rk);
-	if (!r)
-		return false;
-	s->req = *r;
+	if (!r) {
+		/* only user space's reclaim deletes a queued entry: the rest is gone too */
+		c->q.head = c->q.tail;
+		return;
+	}
+	c->q.first = *r;
 	bpf_map_delete_elem(&reqs, &rk);
-	return true;
 }
 
 /* A final status line: the oldest waiting request is answered. */
 static __always_inline bool answer_request(struct scratch *s, struct conn_val *c, __u32 tgid,
 					   __s32 fd, int status, __u8 version)
 {
-	if (!pop_request(s, c, tgid, fd)) {
+	if (c->q.head == c->q.tail) {
 		count_event(OA_EV_UNMATCHED_RESPONSES);
 		return false;
 	}
 	count_event(OA_EV_RESPONSES);
-	record(s, c, &s->req, tgid, (__u16)status, version, OA_CONN_OK,
-	       bpf_ktime_get_ns() - s->req.start_ns);
-	c->answer = s->req;
+	record(s, c, &c->q.first, tgid, (__u16)status, version, OA_CONN_OK,
+	       bpf_ktime_get_ns() - c->q.first.start_ns);
+	c->answer = c->q.first;
 	c->answer_status = (__u16)status;
 	c->answer_version = version;
 	c->answer_pending = 1;
+	advance_queue(c, tgid, fd);
 	return true;
 }
 
@@ -364,12 +380,14 @@ struct fail_ctx {
 static long fail_one_cb(__u64 i, void *vctx)
 {
 	struct fail_ctx *f = vctx;
+	struct conn_val *c = f->c;
 
-	if (!pop_request(f->s, f->c, f->tgid, f->fd))
+	if (c->q.head == c->q.tail)
 		return 1;
 	count_event(OA_EV_CONN_ERRORS);
-	record(f->s, f->c, &f->s->req, f->tgid, 0, 0, f->error,
-	       bpf_ktime_get_ns() - f->s->req.start_ns);
+	record(f->s, c, &c->q.first, f->tgid, 0, 0, f->error,
+	       bpf_ktime_get_ns() - c->q.first.start_ns);
+	advance_queue(c, f->tgid, f->fd);
 	return 0;
 }
 
@@ -385,7 +403,7 @@ static __always_inline void fail_waiting(struct scratch *s, struct conn_val *c, 
 		.error = c->reset ? OA_CONN_RESET : OA_CONN_CLOSED,
 	};
 
-	if (c->head != c->tail)
+	if (c->q.head != c->q.tail)
 		bpf_loop(OA_MAX_QUEUED, fail_one_cb, &f, 0);
 }
 

@@ -5,10 +5,11 @@
  * line split over two reads, and several responses in one write are each
  * seen once. A step callback driven by bpf_loop() advances through one
  * segment of user memory, loaded 256 bytes at a time:
- *  - request lines are fed byte by byte to the shared parser (http_parse.h);
- *  - header blocks are scanned in eight-byte words for line ends, and only
- *    line starts are looked at (Content-Length, Transfer-Encoding, the
- *    empty line);
+ *  - request lines are fed byte by byte to the shared parser (http_parse.h),
+ *    up to LINE_BYTES bytes per step;
+ *  - header blocks are scanned in eight-byte words for line ends, a line
+ *    per step, and only line starts are looked at (Content-Length,
+ *    Transfer-Encoding, the empty line);
  *  - bodies of known length are passed over without being read.
  * Chunked and close-delimited bodies are not followed: the stream is then
  * picked up again at the first byte of a later syscall that starts a message.
@@ -20,6 +21,8 @@
 
 /* Steps one syscall's data may take; past it the stream is resynchronised later. */
 #define FRAME_MAX_STEPS 8192
+/* Request-line bytes a step feeds to the parser. */
+#define LINE_BYTES 16
 /* A request line that has not ended after this many bytes is not HTTP. */
 #define HTTP_MAX_LINE 4096
 
@@ -204,9 +207,9 @@ static __always_inline __u32 first_newline(__u64 w)
 }
 
 /* Eight-byte words a header-scanning step looks at. */
-#define SCAN_WORDS 4
+#define SCAN_WORDS 8
 
-/* One step through a header block: a line start, or up to 32 bytes of a line. */
+/* One step through a header block: a line start and up to 64 bytes of its line. */
 static __always_inline void scan_headers(struct frame_ctx *f, struct dir_state *d, bool response)
 {
 	__u32 avail;
@@ -215,7 +218,7 @@ static __always_inline void scan_headers(struct frame_ctx *f, struct dir_state *
 	if (d->at_line_start) {
 		char c0;
 
-		off = frame_load(f, 32);
+		off = frame_load(f, 8 * SCAN_WORDS);
 		if (off < 0 || !frame_avail(f)) {
 			f->s->fr.stop = 1;
 			return;
@@ -223,16 +226,18 @@ static __always_inline void scan_headers(struct frame_ctx *f, struct dir_state *
 		c0 = frame_byte(f, off, 0);
 		if (c0 == '\n') {
 			end_of_headers(f, d, 1, response);
-		} else if (c0 == '\r') {
+			return;
+		}
+		if (c0 == '\r') {
 			if (frame_avail(f) >= 2 && frame_byte(f, off, 1) == '\n')
 				end_of_headers(f, d, 2, response);
 			else
 				f->s->fr.pos += 1; /* the '\n' is in the next syscall's data */
-		} else {
-			d->at_line_start = 0;
-			header_line(f, d, off);
+			return;
 		}
-		return;
+		/* a header line: look at its name, then go on to its end in the same step */
+		d->at_line_start = 0;
+		header_line(f, d, off);
 	}
 	off = frame_load(f, 8 * SCAN_WORDS);
 	if (off < 0) {
@@ -393,14 +398,44 @@ static __always_inline int shared_step(struct frame_ctx *f, struct dir_state *d,
 	return -1;
 }
 
+#define LINE_DONE	0x100
+#define LINE_FAILED	0x200
+#define LINE_COUNT_MASK 0xff
+
+/*
+ * Feeds up to n request-line bytes (at most LINE_BYTES) from s->buf at off
+ * to c's parser. A global function: the verifier checks it once, on its
+ * own, instead of in every state of the step that calls it. Returns the
+ * bytes used, with LINE_DONE when the line ended or LINE_FAILED when it is
+ * not a request line.
+ */
+__noinline int feed_request_line(struct conn_val *c, struct scratch *s, __u32 off, __u32 n)
+{
+	__u32 k;
+	int r = 0;
+
+	if (!c || !s)
+		return LINE_FAILED;
+#pragma clang loop unroll(full)
+	for (k = 0; k < LINE_BYTES; k++) {
+		if (k >= n)
+			return k;
+		r = http_request_step(&c->parser, c->path, s->buf[(off + k) & HTTP_WINDOW_MASK]);
+		if (r)
+			return (k + 1) | (r > 0 ? LINE_DONE : LINE_FAILED);
+	}
+	return LINE_BYTES;
+}
+
 static long request_step(__u64 i, void *vctx)
 {
 	struct frame_ctx *f = vctx;
 	struct conn_val *c = f->c;
 	struct dir_state *d;
 	struct http_request_info info;
+	__u32 k;
 	int off, r;
-	char ch;
+	char ch = 0;
 
 	r = segment_step(f);
 	if (r >= 0)
@@ -418,15 +453,17 @@ static long request_step(__u64 i, void *vctx)
 		d->phase = PH_FIRST_LINE;
 		return 0;
 	case PH_FIRST_LINE:
-		off = frame_load(f, 1);
+		off = frame_load(f, LINE_BYTES);
 		if (off < 0) {
 			f->s->fr.stop = 1;
 			return 1;
 		}
-		ch = frame_byte(f, off, 0);
-		f->s->fr.pos++;
-		c->line_len++;
-		r = http_request_step(&c->parser, c->path, ch);
+		r = feed_request_line(c, f->s, (__u32)off, frame_avail(f));
+		k = r & LINE_COUNT_MASK;
+		ch = frame_byte(f, off, k - 1);
+		r = r & LINE_DONE ? 1 : r & LINE_FAILED ? -1 : 0;
+		f->s->fr.pos += k;
+		c->line_len += k;
 		if (r > 0 && http_request_finish(&c->parser, &info))
 			r = -1;
 		if (r < 0 || (!r && c->line_len >= HTTP_MAX_LINE)) {
@@ -468,7 +505,7 @@ static long response_step(__u64 i, void *vctx)
 					   &version);
 		if (!status) {
 			/* bytes the framing did not expect: pick up again at a later write */
-			if (f->s->fr.resync || c->head != c->tail)
+			if (f->s->fr.resync || c->q.head != c->q.tail)
 				d->phase = PH_UNFRAMED;
 			return 1;
 		}
@@ -480,7 +517,7 @@ static long response_step(__u64 i, void *vctx)
 						      version);
 
 			d->no_body = status == 204 || status == 304 ||
-				     (matched && f->s->req.method == OA_METHOD_HEAD);
+				     (matched && c->answer.method == OA_METHOD_HEAD);
 			if (status == 101) {
 				c->kind = CONN_UPGRADED;
 				count_event(OA_EV_UPGRADED);

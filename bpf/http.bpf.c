@@ -36,7 +36,11 @@ enum io_kind {
 	IO_SENDFILE, /* sendfile: no user buffer, only a byte count */
 };
 
-/* Arguments of a read/write-family syscall between its enter and exit. */
+/*
+ * Arguments of a read/write-family syscall, read at its exit from the
+ * user registers the kernel saved at entry (the syscall does not change
+ * them), so no enter program or map is needed to carry them over.
+ */
 struct io_args {
 	__u64 buf;   /* see enum io_kind; the exit program knows which */
 	__u64 count; /* iovec or mmsghdr entries */
@@ -44,22 +48,14 @@ struct io_args {
 	__u32 _pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, struct io_args);
-} io_args SEC(".maps");
-
-static __always_inline void save_io_args(long fd, __u64 buf, __u64 count)
+static __always_inline void syscall_io_args(struct io_args *a)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct io_args a = { .buf = buf, .count = count, .fd = (__s32)fd };
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-	if (!is_target(id >> 32))
-		return;
-	if (bpf_map_update_elem(&io_args, &id, &a, BPF_ANY))
-		count_map_error(OA_ERR_IO_ARGS);
+	/* a BTF pointer: plain loads, no probe-read helper calls */
+	a->fd = (__s32)PT_REGS_PARM1_SYSCALL(regs);
+	a->buf = PT_REGS_PARM2_SYSCALL(regs);
+	a->count = PT_REGS_PARM3_SYSCALL(regs);
 }
 
 /*
@@ -263,18 +259,15 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 static __always_inline void on_io_exit(long ret, enum io_kind kind, bool is_read)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct io_args *a;
-	struct io_args copy;
+	struct io_args a;
 
-	a = bpf_map_lookup_elem(&io_args, &id);
-	if (!a)
+	if (!is_target(id >> 32))
 		return;
-	copy = *a;
-	bpf_map_delete_elem(&io_args, &id);
+	syscall_io_args(&a);
 	if (is_read)
-		on_read(&copy, kind, id >> 32, ret);
+		on_read(&a, kind, id >> 32, ret);
 	else
-		on_write(&copy, kind, id >> 32, ret);
+		on_write(&a, kind, id >> 32, ret);
 }
 
 /*
@@ -350,15 +343,7 @@ static __always_inline void new_conn(__s32 fd, __u64 uaddr)
 		count_map_error(OA_ERR_CONNS);
 }
 
-/* One program per tracepoint; the work is in the functions above. */
-#define SYSCALL_ENTER(name)                                                \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                        \
-	int handle_sys_enter_##name(struct trace_event_raw_sys_enter *ctx) \
-	{                                                                  \
-		save_io_args(ctx->args[0], ctx->args[1], ctx->args[2]);    \
-		return 0;                                                  \
-	}
-
+/* One program per syscall exit tracepoint; the work is in the functions above. */
 #define SYSCALL_EXIT(name, kind, is_read)                                \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                       \
 	int handle_sys_exit_##name(struct trace_event_raw_sys_exit *ctx) \
@@ -367,27 +352,16 @@ static __always_inline void new_conn(__s32 fd, __u64 uaddr)
 		return 0;                                                \
 	}
 
-SYSCALL_ENTER(read)
 SYSCALL_EXIT(read, IO_PLAIN, true)
-SYSCALL_ENTER(recvfrom)
 SYSCALL_EXIT(recvfrom, IO_PLAIN, true)
-SYSCALL_ENTER(readv)
 SYSCALL_EXIT(readv, IO_IOVEC, true)
-SYSCALL_ENTER(recvmsg)
 SYSCALL_EXIT(recvmsg, IO_MSGHDR, true)
-SYSCALL_ENTER(recvmmsg)
 SYSCALL_EXIT(recvmmsg, IO_MMSGHDR, true)
-SYSCALL_ENTER(write)
 SYSCALL_EXIT(write, IO_PLAIN, false)
-SYSCALL_ENTER(sendto)
 SYSCALL_EXIT(sendto, IO_PLAIN, false)
-SYSCALL_ENTER(writev)
 SYSCALL_EXIT(writev, IO_IOVEC, false)
-SYSCALL_ENTER(sendmsg)
 SYSCALL_EXIT(sendmsg, IO_MSGHDR, false)
-SYSCALL_ENTER(sendmmsg)
 SYSCALL_EXIT(sendmmsg, IO_MMSGHDR, false)
-SYSCALL_ENTER(sendfile64)
 SYSCALL_EXIT(sendfile64, IO_SENDFILE, false)
 
 SEC("tracepoint/syscalls/sys_exit_accept")

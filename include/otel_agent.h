@@ -113,6 +113,19 @@ struct req_val {
 	char path[OA_MAX_PATH];
 };
 
+/*
+ * The start of the kernel's per-connection state (struct conn_val in
+ * bpf/conn.bpf.h), which user space reads to count waiting requests. The
+ * oldest waiting request is kept here, in the connection's own entry, so
+ * the common case (one request at a time) costs no reqs map insert and
+ * delete; requests pipelined behind it wait in reqs under their seq.
+ */
+struct conn_queue {
+	__u32 head;	      /* seq of the oldest waiting request */
+	__u32 tail;	      /* seq the next request gets */
+	struct req_val first; /* request seq head, while head != tail */
+};
+
 /* Things the programs saw, exported as otel_agent_* counters (per-CPU array index). */
 enum oa_event {
 	OA_EV_REQUESTS,		   /* request lines recognised */
@@ -132,7 +145,6 @@ enum oa_event {
 enum oa_map_error {
 	OA_ERR_CONNS,	/* conns full */
 	OA_ERR_SERIES,	/* series full */
-	OA_ERR_IO_ARGS, /* in-flight syscall arguments */
 	OA_ERR_TARGETS, /* a process that should be traced was not added */
 	OA_ERR_REQS,	/* reqs full: a request could not be queued */
 	OA_ERR_COUNT,

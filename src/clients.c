@@ -2,8 +2,8 @@
 /*
  * Outgoing requests of the targets, as the kernel counted them in
  * client_series (by server address, port and outcome), and the requests
- * waiting for a response, counted from the reqs map at scrape time, so the
- * gauge cannot drift.
+ * waiting for a response, counted from the kernel's queues (conns and reqs)
+ * at scrape time, so the gauge cannot drift.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -119,19 +119,43 @@ int clients_read(struct bpf_agent *a, struct oa_client_series **out, size_t *nr)
 	return 0;
 }
 
+/* Adds a waiting request of the target (not one it sent) to active. */
+static void count_active(__u64 active[OA_METHOD_COUNT], const struct req_val *r)
+{
+	if (!r->client)
+		active[r->method < OA_METHOD_COUNT ? r->method : OA_METHOD_OTHER]++;
+}
+
 int active_requests_read(struct bpf_agent *a, __u64 active[OA_METHOD_COUNT])
 {
 	int fd = bpf_map__fd(a->skel->maps.reqs);
+	int cfd = bpf_map__fd(a->skel->maps.conns);
+	size_t conn_size = bpf_map__value_size(a->skel->maps.conns);
 	struct req_key key, next, *prev = NULL;
+	struct conn_key ckey, cnext, *cprev = NULL;
 	struct req_val val;
+	void *conn;
 
 	memset(active, 0, OA_METHOD_COUNT * sizeof(active[0]));
+	/* the oldest waiting request of each connection is kept in its conns entry */
+	conn = calloc(1, conn_size);
+	if (!conn)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(cfd, cprev, &cnext)) {
+		const struct conn_queue *q = conn;
+
+		ckey = cnext;
+		cprev = &ckey;
+		if (!bpf_map_lookup_elem(cfd, &ckey, conn) && q->head != q->tail)
+			count_active(active, &q->first);
+	}
+	free(conn);
+	/* the ones pipelined behind it */
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &val) || val.client)
-			continue;
-		active[val.method < OA_METHOD_COUNT ? val.method : OA_METHOD_OTHER]++;
+		if (!bpf_map_lookup_elem(fd, &key, &val))
+			count_active(active, &val);
 	}
 	return 0;
 }

@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Stale kernel state: a process killed in the middle of a request leaves
- * its entries in the per-connection maps (no close() is seen for its fds),
- * and a thread killed inside a read or write leaves its saved syscall
- * arguments. main.c calls reclaim_stale every few seconds; it deletes what
- * belongs to processes (threads) that no longer exist.
+ * its entries in the per-connection maps (no close() is seen for its fds).
+ * main.c calls reclaim_stale every few seconds; it deletes what belongs to
+ * processes that no longer exist.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -18,22 +16,16 @@
 #include "log.h"
 #include "reclaim.h"
 
-/* How a map's key names its owner. */
-enum key_owner {
-	KEY_TGID_FIRST, /* struct conn_key, struct req_key: __u32 tgid at offset 0 */
-	KEY_PID_TGID,	/* __u64 pid_tgid: the thread in the low half */
-};
-
 /* Recent answers of "is it gone?", so a process with many connections is asked once. */
 #define GONE_CACHE 64
 
 struct gone_cache {
-	__u64 id[GONE_CACHE];
+	__u32 id[GONE_CACHE];
 	bool gone[GONE_CACHE];
 	size_t n;
 };
 
-static bool owner_gone(__u64 id, enum key_owner owner, struct gone_cache *c)
+static bool owner_gone(__u32 id, struct gone_cache *c)
 {
 	bool gone;
 
@@ -41,11 +33,7 @@ static bool owner_gone(__u64 id, enum key_owner owner, struct gone_cache *c)
 		if (c->id[i] == id)
 			return c->gone[i];
 	}
-	if (owner == KEY_TGID_FIRST)
-		gone = kill((pid_t)id, 0) && errno == ESRCH;
-	else
-		gone = syscall(SYS_tgkill, (pid_t)(id >> 32), (pid_t)(id & 0xffffffff), 0) &&
-		       errno == ESRCH;
+	gone = kill((pid_t)id, 0) && errno == ESRCH;
 	if (c->n < GONE_CACHE) {
 		c->id[c->n] = id;
 		c->gone[c->n] = gone;
@@ -54,21 +42,17 @@ static bool owner_gone(__u64 id, enum key_owner owner, struct gone_cache *c)
 	return gone;
 }
 
-static __u64 key_owner_id(const void *key, enum key_owner owner)
+/* Keys of conns and reqs (struct conn_key, struct req_key) start with the tgid. */
+static __u32 key_owner_id(const void *key)
 {
-	__u64 pid_tgid;
 	__u32 tgid;
 
-	if (owner == KEY_TGID_FIRST) {
-		memcpy(&tgid, key, sizeof(tgid));
-		return tgid;
-	}
-	memcpy(&pid_tgid, key, sizeof(pid_tgid));
-	return pid_tgid;
+	memcpy(&tgid, key, sizeof(tgid));
+	return tgid;
 }
 
 /* Collects the stale keys first and deletes them after: deleting while walking restarts the walk. */
-static int reclaim_map(struct bpf_agent *a, const char *name, size_t key_size, enum key_owner owner)
+static int reclaim_map(struct bpf_agent *a, const char *name, size_t key_size)
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(a->skel->obj, name);
 	struct gone_cache cache = { 0 };
@@ -96,7 +80,7 @@ static int reclaim_map(struct bpf_agent *a, const char *name, size_t key_size, e
 	while (steps++ < max_steps && !bpf_map_get_next_key(fd, first ? NULL : last, next)) {
 		first = false;
 		memcpy(last, next, key_size);
-		if (!owner_gone(key_owner_id(next, owner), owner, &cache))
+		if (!owner_gone(key_owner_id(next), &cache))
 			continue;
 		if (n == cap) {
 			size_t ncap = cap ? 2 * cap : 64;
@@ -128,18 +112,16 @@ int reclaim_stale(struct bpf_agent *a)
 	static const struct {
 		const char *name;
 		size_t key_size;
-		enum key_owner owner;
 	} maps[] = {
-		{ "conns", sizeof(struct conn_key), KEY_TGID_FIRST },
-		{ "reqs", sizeof(struct req_key), KEY_TGID_FIRST },
-		{ "io_args", sizeof(__u64), KEY_PID_TGID },
+		{ "conns", sizeof(struct conn_key) },
+		{ "reqs", sizeof(struct req_key) },
 	};
 	int total = 0;
 
 	if (!a || !a->skel)
 		return 0;
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		int n = reclaim_map(a, maps[i].name, maps[i].key_size, maps[i].owner);
+		int n = reclaim_map(a, maps[i].name, maps[i].key_size);
 
 		if (n < 0)
 			return n;

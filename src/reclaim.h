@@ -7,10 +7,9 @@
 
 /*
  * Deletes the entries of the per-connection maps (conns, reqs: keys that
- * start with the tgid) whose process no longer exists, and the saved
- * syscall arguments (io_args, keyed by pid_tgid) of threads that no longer
- * exist. A map the BPF object does not have is skipped. Returns how many
- * entries were deleted, or -errno.
+ * start with the tgid) whose process no longer exists. A map the BPF
+ * object does not have is skipped. Returns how many entries were deleted,
+ * or -errno.
  */
 int reclaim_stale(struct bpf_agent *a);
 

@@ -60,8 +60,10 @@ static const char *const method_names[OA_METHOD_COUNT] = {
 };
 
 static const char *const map_names[OA_ERR_COUNT] = {
-	[OA_ERR_CONNS] = "conns",     [OA_ERR_SERIES] = "series", [OA_ERR_IO_ARGS] = "io_args",
-	[OA_ERR_TARGETS] = "targets", [OA_ERR_REQS] = "reqs",
+	[OA_ERR_CONNS] = "conns",
+	[OA_ERR_SERIES] = "series",
+	[OA_ERR_TARGETS] = "targets",
+	[OA_ERR_REQS] = "reqs",
 };
 
 /* error_type / errorType of a request that ended without a response. */

@@ -156,8 +156,51 @@ def test_body_sizes_and_active():
         check_eq("active after the response", 0, active.get(("POST",)))
 
 
+def test_pipelined_waiting():
+    """Three requests pipelined to a server that never answers: the oldest waits in its
+    connection's own kernel entry, the two behind it in the reqs map. All three are
+    active, keep their body sizes, and end as connection_closed when the server closes."""
+    SILENT = r'''
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print("listening", s.getsockname()[1], flush=True)
+c, _ = s.accept()
+while c.recv(65536):
+    pass
+c.close()
+'''
+    with Procs() as procs:
+        silent = procs.spawn([sys.executable, "-c", SILENT], stdout=subprocess.PIPE)
+        port = int(silent.stdout.readline().split()[1])
+        _, base, _ = procs.agent([silent.pid], ["--feature-otel=true"])
+        c = Client(port)
+        try:
+            c.send(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n" + b"x" * 10
+                   + b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 300\r\n\r\n" + b"y" * 300
+                   + b"GET /c HTTP/1.1\r\nHost: t\r\n\r\n")
+            m = settle(base, "http_server_active_requests", 3)
+            active = series(m, "http_server_active_requests", ("http_request_method",))
+            check_eq("active while waiting", {("POST",): 2, ("GET",): 1},
+                     {k: v for k, v in active.items() if v})
+        finally:
+            c.close()  # the server reads EOF and closes its end
+        m = settle(base, "http_server_request_duration_seconds_count", 3)
+        keys = ("http_request_method", "http_route", "error_type")
+        check_eq("ended by the close",
+                 {("POST", "/a", "connection_closed"): 1, ("POST", "/b", "connection_closed"): 1,
+                  ("GET", "/c", "connection_closed"): 1},
+                 series(m, "http_server_request_duration_seconds_count", keys))
+        check_eq("body sizes of the waiting requests",
+                 {("POST", "/a", "connection_closed"): 10, ("POST", "/b", "connection_closed"): 300,
+                  ("GET", "/c", "connection_closed"): 0},
+                 series(m, "http_server_request_body_size_bytes_sum", keys))
+        active = series(m, "http_server_active_requests", ("http_request_method",))
+        check_eq("active after the close", {}, {k: v for k, v in active.items() if v})
+
+
 TESTS = [
     test_client_requests,
     test_client_errors,
     test_body_sizes_and_active,
+    test_pipelined_waiting,
 ]

@@ -691,7 +691,6 @@ static void test_empty_and_self_metrics(void **state)
 		assert_line(text, "# TYPE otel_agent_map_update_errors_total counter");
 		assert_line(text, "otel_agent_map_update_errors_total{map=\"conns\"} 0");
 		assert_line(text, "otel_agent_map_update_errors_total{map=\"series\"} 5");
-		assert_line(text, "otel_agent_map_update_errors_total{map=\"io_args\"} 0");
 		assert_line(text, "otel_agent_map_update_errors_total{map=\"targets\"} 0");
 		assert_line(text, "otel_agent_map_update_errors_total{map=\"reqs\"} 0");
 		assert_int_equal(count_lines(text, "# HELP ", 1), count_lines(text, "# TYPE ", 1));
