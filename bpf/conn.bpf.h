@@ -55,7 +55,7 @@ struct conn_val {
 	__u8 fresh;    /* accepted or connected while traced: its first data starts a message */
 	__u8 outbound; /* the target connected it: it would be the client */
 	__u8 queued;   /* the request whose headers are being read is in the queue */
-	__u8 answer_pending; /* the response to `answer` has not reached its body yet */
+	__u8 answer_pending; /* `answer` is answered and not recorded yet: its size is to come */
 	__u8 peer_family;    /* 4 or 6, for an outbound connection */
 	__u16 peer_port;     /* host order */
 	__u8 _pad[2];
@@ -63,6 +63,7 @@ struct conn_val {
 	__u16 answer_status;
 	__u8 answer_version;
 	__u8 _pad2[5];
+	__u64 answer_dur_ns;
 	struct req_val answer; /* the request last answered, until its response's size is known */
 	struct dir_state req;  /* requests: read by a server, written by a client */
 	struct dir_state resp; /* responses: written by a server, read by a client */
@@ -238,10 +239,16 @@ static __always_inline struct series_val *series_of(struct scratch *s, const str
 	return series_value(s, &series, &s->key, create);
 }
 
-/* Adds one request of req to its series: duration and request body size. */
+/* Response body size for record() when there is none to add. */
+#define NO_SIZE (~0ULL)
+
+/*
+ * Adds one request of req to its series: duration, request body size, and
+ * the response body size unless it is NO_SIZE.
+ */
 static __always_inline void record(struct scratch *s, const struct conn_val *c,
 				   const struct req_val *req, __u32 tgid, __u16 status,
-				   __u8 version, __u8 error, __u64 dur_ns)
+				   __u8 version, __u8 error, __u64 dur_ns, __u64 resp_size)
 {
 	struct series_val *v = series_of(s, c, req, tgid, status, version, error, true);
 	__u32 b;
@@ -255,19 +262,24 @@ static __always_inline void record(struct scratch *s, const struct conn_val *c,
 		v->buckets[b] += 1;
 	if (req->body_known)
 		add_size(&v->req_body, req->body_size);
+	if (resp_size != NO_SIZE)
+		add_size(&v->resp_body, resp_size);
 }
 
-/* The response to the last answered request has a body of size bytes. */
-static __always_inline void record_response_size(struct scratch *s, struct conn_val *c, __u32 tgid,
-						 __u64 size)
+/*
+ * Records the answered request once its response's headers have ended
+ * (size is its body's size, or NO_SIZE when not known), or when the
+ * headers will not end where the framing can see it: the next response
+ * starts, the connection ends. One series update per response.
+ */
+static __always_inline void record_answer(struct scratch *s, struct conn_val *c, __u32 tgid,
+					  __u64 size)
 {
-	struct series_val *v;
-
+	if (!c->answer_pending)
+		return;
 	c->answer_pending = 0;
-	v = series_of(s, c, &c->answer, tgid, c->answer_status, c->answer_version, OA_CONN_OK,
-		      false);
-	if (v)
-		add_size(&v->resp_body, size);
+	record(s, c, &c->answer, tgid, c->answer_status, c->answer_version, OA_CONN_OK,
+	       c->answer_dur_ns, size);
 }
 
 /* The request whose headers just ended has a body of size bytes. */
@@ -359,9 +371,9 @@ static __always_inline bool answer_request(struct scratch *s, struct conn_val *c
 		return false;
 	}
 	count_event(OA_EV_RESPONSES);
-	record(s, c, &c->q.first, tgid, (__u16)status, version, OA_CONN_OK,
-	       bpf_ktime_get_ns() - c->q.first.start_ns);
+	record_answer(s, c, tgid, NO_SIZE);
 	c->answer = c->q.first;
+	c->answer_dur_ns = bpf_ktime_get_ns() - c->q.first.start_ns;
 	c->answer_status = (__u16)status;
 	c->answer_version = version;
 	c->answer_pending = 1;
@@ -386,7 +398,7 @@ static long fail_one_cb(__u64 i, void *vctx)
 		return 1;
 	count_event(OA_EV_CONN_ERRORS);
 	record(f->s, c, &c->q.first, f->tgid, 0, 0, f->error,
-	       bpf_ktime_get_ns() - c->q.first.start_ns);
+	       bpf_ktime_get_ns() - c->q.first.start_ns, NO_SIZE);
 	advance_queue(c, f->tgid, f->fd);
 	return 0;
 }

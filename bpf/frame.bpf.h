@@ -175,12 +175,9 @@ static __always_inline void end_of_headers(struct frame_ctx *f, struct dir_state
 	d->at_line_start = 0;
 	if (!response && !d->chunked)
 		set_request_size(c, f->s->fr.tgid, f->s->fr.fd, size);
-	if (response && !d->interim && c->answer_pending) {
-		if (d->no_body || d->cl_seen)
-			record_response_size(f->s, c, f->s->fr.tgid, d->no_body ? 0 : size);
-		else
-			c->answer_pending = 0; /* chunked or until close: size unknown */
-	}
+	if (response && !d->interim)
+		record_answer(f->s, c, f->s->fr.tgid,
+			      d->no_body ? 0 : d->cl_seen ? size : NO_SIZE /* chunked or until close */);
 	if (response && (d->interim || d->no_body)) {
 		d->phase = PH_START;
 	} else if (d->chunked || (response && !d->cl_seen)) {
@@ -519,6 +516,7 @@ static long response_step(__u64 i, void *vctx)
 			d->no_body = status == 204 || status == 304 ||
 				     (matched && c->answer.method == OA_METHOD_HEAD);
 			if (status == 101) {
+				record_answer(f->s, c, f->s->fr.tgid, NO_SIZE);
 				c->kind = CONN_UPGRADED;
 				count_event(OA_EV_UPGRADED);
 				return 1;

@@ -287,8 +287,10 @@ static __always_inline void end_conn(__s32 fd, bool forget)
 	if (!c)
 		return;
 	s = get_scratch();
-	if (s && (c->kind == CONN_SERVER || c->kind == CONN_CLIENT))
+	if (s && (c->kind == CONN_SERVER || c->kind == CONN_CLIENT)) {
+		record_answer(s, c, ck.tgid, NO_SIZE);
 		fail_waiting(s, c, ck.tgid, fd);
+	}
 	if (forget)
 		bpf_map_delete_elem(&conns, &ck);
 }
