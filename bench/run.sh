@@ -18,7 +18,7 @@ LOWC=${BENCH_LOW_CONNECTIONS:-1}
 DOC=${BENCH_DOC:-docs/benchmarks.md}
 OUT=$REPO/.output/bench/run-$(date +%Y%m%d-%H%M%S)
 T_START=$(date +%s)
-SRV_PID= AGENT_PID= BT_PID= SCR_PID=
+SRV_PID= AGENT_PID= BT_PID= SCR_PID= PERF_PID=
 
 die() { echo "bench: $*" >&2; exit 2; }
 cleanup() {
@@ -37,11 +37,11 @@ trap 'exit 130' INT TERM
 
 # -- dependencies ------------------------------------------------------------------
 missing=
-for t in wrk bpftrace bpftool curl taskset python3 gcc; do
+for t in wrk bpftrace bpftool curl taskset python3 gcc perf; do
 	command -v "$t" >/dev/null || missing="$missing $t"
 done
 if [ -n "$missing" ]; then
-	pk=$(echo "$missing" | sed 's/bpftool/bpftool/; s/taskset/util-linux/; s/python3/python3/')
+	pk=$(echo "$missing" | sed 's/taskset/util-linux/; s/perf/linux-perf/')
 	echo "bench: apt-get install$pk"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pk >/dev/null ||
 		die "apt-get install$pk failed"
@@ -59,6 +59,8 @@ ln -sfn "$(basename "$OUT")" "$REPO/.output/bench/last"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# The peak RSS from now on: clear_refs 5 resets VmHWM to the current RSS.
+reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }
 metric() { # $1 url, $2 metric name (no labels): its value
 	curl -fsS --max-time 10 "$1" | awk -v m="$2" '$1 == m { print $2 }'
 }
@@ -123,7 +125,7 @@ wrk_run() { # $1 prefix, $2 connections, $3 seconds
 one_run() {
 	local v=$1 f=$2 c=${3:-$CONNS} t0 t1
 	case $v in
-	a | b | e) start_server none "$f" ;;
+	a | b | e | f) start_server none "$f" ;;
 	c) start_server promclient "$f" ;;
 	d) start_server otelsdk "$f" ;;
 	esac
@@ -134,8 +136,10 @@ one_run() {
 		;;
 	c) start_scraper "$f" "http://127.0.0.1:$SRV_PORT/metrics" ;;
 	d) start_scraper "$f" "http://127.0.0.1:$MPORT/metrics" ;;
-	e)
-		bpftrace bench/bpftrace.bt "$SRV_PID" >"$f.bpftrace" 2>&1 &
+	e | f)
+		bt=bench/bpftrace.bt
+		[ "$v" = e ] || bt=bench/floor.bt
+		bpftrace "$bt" "$SRV_PID" >"$f.bpftrace" 2>&1 &
 		BT_PID=$!
 		for _ in $(seq 300); do
 			grep -q '^Attaching' "$f.bpftrace" && break
@@ -146,12 +150,26 @@ one_run() {
 		;;
 	esac
 	wrk_run "$f.warmup" "$c" 1
-	[ "$v" != b ] || t0=$(ticks "$AGENT_PID")
+	if [ "$v" = b ]; then
+		t0=$(ticks "$AGENT_PID")
+		hwm0=$(hwm "$AGENT_PID")
+		reset_hwm "$AGENT_PID"
+	fi
+	if [ "${PROFILE:-}" = 1 ]; then
+		perf record -q -o "$f.perf.data" -C 1 -g -- sleep "$((SECS - 2))" >/dev/null 2>&1 &
+		PERF_PID=$!
+	fi
 	if [ "${STATS:-}" = 1 ]; then
 		OLD_STATS=$(sysctl -n kernel.bpf_stats_enabled)
 		sysctl -q kernel.bpf_stats_enabled=1
 	fi
 	wrk_run "$f.wrk" "$c" "$SECS"
+	if [ -n "${PERF_PID:-}" ]; then
+		wait "$PERF_PID" || true
+		PERF_PID=
+		perf script -i "$f.perf.data" -F ip,sym,dso 2>/dev/null | python3 bench/profile.py >"$f.profile"
+		rm -f "$f.perf.data"
+	fi
 	if [ "${STATS:-}" = 1 ]; then
 		bpftool -j prog show >"$f.progs.json"
 		sysctl -q kernel.bpf_stats_enabled="$OLD_STATS"
@@ -164,6 +182,7 @@ one_run() {
 			echo "ticks0 $t0"
 			echo "ticks1 $t1"
 			echo "clk_tck $(getconf CLK_TCK)"
+			echo "hwm_start_kib $hwm0"
 			echo "hwm_kib $(hwm "$AGENT_PID")"
 			echo "agent_requests $(metric "http://127.0.0.1:$APORT/metrics/otel" otel_agent_requests_total)"
 			echo "agent_responses $(metric "http://127.0.0.1:$APORT/metrics/otel" otel_agent_responses_total)"
@@ -193,7 +212,7 @@ one_run() {
 
 # -- 1. the variants, alternating -----------------------------------------------------
 for r in $(seq "$RUNS"); do
-	for v in a b c d e; do
+	for v in a b c d e f; do
 		echo "bench: round $r/$RUNS variant $v"
 		one_run "$v" "$OUT/r$r-$v"
 	done
@@ -202,6 +221,11 @@ done
 # -- 2. BPF cost per program: one (b) run with bpf_stats on -------------------------------
 echo "bench: BPF cost (bpf_stats on for one run)"
 STATS=1 one_run b "$OUT/stats-b"
+
+# -- 2b. where node's CPU goes with the agent attached: perf on node's CPU, one (b) and one (a) run -----
+echo "bench: profiles of node's CPU (perf, one (a) and one (b) run)"
+PROFILE=1 one_run a "$OUT/prof-a"
+PROFILE=1 one_run b "$OUT/prof-b"
 
 # -- 3. agent CPU at a second load level --------------------------------------------------
 echo "bench: agent CPU at $LOWC connection(s)"
