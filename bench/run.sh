@@ -207,6 +207,7 @@ one_run() {
 	echo "connections $CONNS"
 	echo "low_connections $LOWC"
 	echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "vmlinux_btf_bytes $(stat -c %s /sys/kernel/btf/vmlinux)"
 	echo "npm $(cd bench && node -e 'const p=require("./package.json").dependencies; console.log(Object.entries(p).map(([k,v])=>k+"@"+v).join(" "))')"
 } >"$OUT/env"
 
