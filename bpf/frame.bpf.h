@@ -177,7 +177,9 @@ static __always_inline void end_of_headers(struct frame_ctx *f, struct dir_state
 		set_request_size(c, f->s->fr.tgid, f->s->fr.fd, size);
 	if (response && !d->interim)
 		record_answer(f->s, c, f->s->fr.tgid,
-			      d->no_body ? 0 : d->cl_seen ? size : NO_SIZE /* chunked or until close */);
+			      d->no_body   ? 0
+			      : d->cl_seen ? size
+					   : NO_SIZE /* chunked or until close */);
 	if (response && (d->interim || d->no_body)) {
 		d->phase = PH_START;
 	} else if (d->chunked || (response && !d->cl_seen)) {
@@ -327,8 +329,13 @@ static __always_inline int segment_step(struct frame_ctx *f)
 
 	if (!f->c || fr->stop)
 		return 1;
-	if (fr->pos >= fr->len)
-		return next_segment(f) ? 0 : 1;
+	if (fr->pos >= fr->len) {
+		if (!next_segment(f))
+			return 1;
+		/* an empty iovec, or a new message whose first iovec comes next */
+		if (fr->pos >= fr->len)
+			return 0;
+	}
 	return -1;
 }
 
@@ -424,109 +431,134 @@ __noinline int feed_request_line(struct conn_val *c, struct scratch *s, __u32 of
 	return LINE_BYTES;
 }
 
+/*
+ * Feeds request-line bytes to the parser: 1 to stop, 0 to go on. When the
+ * line is complete the request is queued and its header block begins.
+ */
+static __always_inline int request_line_step(struct frame_ctx *f, struct conn_val *c,
+					     struct dir_state *d)
+{
+	struct http_request_info info;
+	__u32 k;
+	int off, r;
+	char ch;
+
+	off = frame_load(f, LINE_BYTES);
+	if (off < 0) {
+		f->s->fr.stop = 1;
+		return 1;
+	}
+	r = feed_request_line(c, f->s, (__u32)off, frame_avail(f));
+	k = r & LINE_COUNT_MASK;
+	ch = frame_byte(f, off, k - 1);
+	r = r & LINE_DONE ? 1 : r & LINE_FAILED ? -1 : 0;
+	f->s->fr.pos += k;
+	c->line_len += k;
+	if (r > 0 && http_request_finish(&c->parser, &info))
+		r = -1;
+	if (r < 0 || (!r && c->line_len >= HTTP_MAX_LINE)) {
+		request_line_failed(f);
+		return 1;
+	}
+	if (r > 0) {
+		c->kind = c->outbound ? CONN_CLIENT : CONN_SERVER;
+		push_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, &info);
+		f->s->fr.resync = 0;
+		begin_headers(d, ch == '\n');
+	}
+	return 0;
+}
+
+/*
+ * One step of a request stream. A message's start, its request line's end
+ * and the first header line can share a step: each step is a callback call.
+ */
 static long request_step(__u64 i, void *vctx)
 {
 	struct frame_ctx *f = vctx;
 	struct conn_val *c = f->c;
 	struct dir_state *d;
-	struct http_request_info info;
-	__u32 k;
-	int off, r;
-	char ch = 0;
+	int r;
 
 	r = segment_step(f);
 	if (r >= 0)
 		return r;
 	d = &c->req;
-	r = shared_step(f, d, false);
-	if (r >= 0)
-		return r;
-	switch (d->phase) {
-	case PH_START:
+	if (d->phase == PH_START) {
 		c->line_start_ns = bpf_ktime_get_ns();
 		c->line_len = 0;
 		__builtin_memset(&c->parser, 0, sizeof(c->parser));
 		__builtin_memset(c->path, 0, sizeof(c->path));
 		d->phase = PH_FIRST_LINE;
-		return 0;
-	case PH_FIRST_LINE:
-		off = frame_load(f, LINE_BYTES);
-		if (off < 0) {
-			f->s->fr.stop = 1;
-			return 1;
-		}
-		r = feed_request_line(c, f->s, (__u32)off, frame_avail(f));
-		k = r & LINE_COUNT_MASK;
-		ch = frame_byte(f, off, k - 1);
-		r = r & LINE_DONE ? 1 : r & LINE_FAILED ? -1 : 0;
-		f->s->fr.pos += k;
-		c->line_len += k;
-		if (r > 0 && http_request_finish(&c->parser, &info))
-			r = -1;
-		if (r < 0 || (!r && c->line_len >= HTTP_MAX_LINE)) {
-			request_line_failed(f);
-			return 1;
-		}
-		if (r > 0) {
-			c->kind = c->outbound ? CONN_CLIENT : CONN_SERVER;
-			push_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, &info);
-			f->s->fr.resync = 0;
-			begin_headers(d, ch == '\n');
-		}
-		return 0;
 	}
-	return 1;
+	if (d->phase == PH_FIRST_LINE) {
+		r = request_line_step(f, c, d);
+		if (r || d->phase == PH_FIRST_LINE || f->s->fr.pos >= f->s->fr.len)
+			return r;
+	}
+	r = shared_step(f, d, false);
+	return r >= 0 ? r : 1;
 }
 
+/*
+ * A status line at a message start: a final one answers the oldest waiting
+ * request. 1 to stop, 0 to go on with the header block.
+ */
+static __always_inline int status_line_step(struct frame_ctx *f, struct conn_val *c,
+					    struct dir_state *d)
+{
+	__u8 version = 0;
+	int off, status;
+
+	off = frame_load(f, HTTP_STATUS_LINE_MIN + 1);
+	if (off < 0)
+		return 1;
+	status = http_parse_status(&f->s->buf[off & HTTP_WINDOW_MASK], frame_avail(f), &version);
+	if (!status) {
+		/* bytes the framing did not expect: pick up again at a later write */
+		if (f->s->fr.resync || c->q.head != c->q.tail)
+			d->phase = PH_UNFRAMED;
+		return 1;
+	}
+	f->s->fr.resync = 0;
+	d->interim = status < 200 && status != 101;
+	d->no_body = 0;
+	if (!d->interim) {
+		bool matched = answer_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, status, version);
+
+		d->no_body = status == 204 || status == 304 ||
+			     (matched && c->answer.method == OA_METHOD_HEAD);
+		if (status == 101) {
+			record_answer(f->s, c, f->s->fr.tgid, NO_SIZE);
+			c->kind = CONN_UPGRADED;
+			count_event(OA_EV_UPGRADED);
+			return 1;
+		}
+	}
+	begin_headers(d, false);
+	f->s->fr.pos += HTTP_STATUS_LINE_MIN;
+	return 0;
+}
+
+/* One step of a response stream; a status line and the rest of its line share a step. */
 static long response_step(__u64 i, void *vctx)
 {
 	struct frame_ctx *f = vctx;
 	struct conn_val *c = f->c;
 	struct dir_state *d;
-	__u8 version = 0;
-	int off, status;
+	int r;
 
-	off = segment_step(f);
-	if (off >= 0)
-		return off;
+	r = segment_step(f);
+	if (r >= 0)
+		return r;
 	d = &c->resp;
-	off = shared_step(f, d, true);
-	if (off >= 0)
-		return off;
-	switch (d->phase) {
-	case PH_START:
-		off = frame_load(f, HTTP_STATUS_LINE_MIN + 1);
-		if (off < 0)
-			return 1;
-		status = http_parse_status(&f->s->buf[off & HTTP_WINDOW_MASK], frame_avail(f),
-					   &version);
-		if (!status) {
-			/* bytes the framing did not expect: pick up again at a later write */
-			if (f->s->fr.resync || c->q.head != c->q.tail)
-				d->phase = PH_UNFRAMED;
-			return 1;
-		}
-		f->s->fr.resync = 0;
-		d->interim = status < 200 && status != 101;
-		d->no_body = 0;
-		if (!d->interim) {
-			bool matched = answer_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, status,
-						      version);
-
-			d->no_body = status == 204 || status == 304 ||
-				     (matched && c->answer.method == OA_METHOD_HEAD);
-			if (status == 101) {
-				record_answer(f->s, c, f->s->fr.tgid, NO_SIZE);
-				c->kind = CONN_UPGRADED;
-				count_event(OA_EV_UPGRADED);
-				return 1;
-			}
-		}
-		begin_headers(d, false);
-		f->s->fr.pos += HTTP_STATUS_LINE_MIN;
-		return 0;
+	if (d->phase == PH_START) {
+		r = status_line_step(f, c, d);
+		if (r || f->s->fr.pos >= f->s->fr.len)
+			return r;
 	}
-	return 1;
+	r = shared_step(f, d, true);
+	return r >= 0 ? r : 1;
 }
 
 /*
