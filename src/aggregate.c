@@ -390,6 +390,10 @@ static int read_percpu_counters(int fd, __u64 *out, __u32 n, int nr_cpus)
 	return 0;
 }
 
+/*
+ * Label order, the order new label sets of a target are admitted in at one
+ * scrape (docs/configuration.md): method, status, version, error, route.
+ */
 static int cmp_series(const void *pa, const void *pb)
 {
 	const struct oa_series *a = pa, *b = pb;
@@ -408,15 +412,43 @@ static int cmp_series(const void *pa, const void *pb)
 	return a->overflow ? 0 : strncmp(a->route, b->route, OA_MAX_ROUTE);
 }
 
+/*
+ * The order render.c exports series in (method, route, status, error,
+ * version; overflow last), so that it only has to check it; the same
+ * series are equal as in cmp_series.
+ */
+static int cmp_exported(const void *pa, const void *pb)
+{
+	const struct oa_series *a = pa, *b = pb;
+	int c;
+
+	if (a->overflow != b->overflow)
+		return a->overflow < b->overflow ? -1 : 1;
+	if (!a->overflow && a->method != b->method)
+		return a->method < b->method ? -1 : 1;
+	if (!a->overflow) {
+		c = strncmp(a->route, b->route, OA_MAX_ROUTE);
+		if (c)
+			return c;
+	}
+	if (a->status != b->status)
+		return a->status < b->status ? -1 : 1;
+	if (a->error != b->error)
+		return a->error < b->error ? -1 : 1;
+	if (!a->overflow && a->version != b->version)
+		return a->version < b->version ? -1 : 1;
+	return 0;
+}
+
 size_t series_merge(struct oa_series *series, size_t n)
 {
 	size_t out = 0;
 
 	if (!n)
 		return 0;
-	qsort(series, n, sizeof(*series), cmp_series);
+	qsort(series, n, sizeof(*series), cmp_exported);
 	for (size_t i = 1; i < n; i++) {
-		if (!cmp_series(&series[out], &series[i])) {
+		if (!cmp_exported(&series[out], &series[i])) {
 			series_add(&series[out], &series[i]);
 			continue;
 		}
@@ -535,63 +567,156 @@ cleanup:
 	return err;
 }
 
-static int read_series(struct aggregator *agg, struct bpf_agent *a, struct oa_snapshot *snap,
-		       int nr_cpus)
+/* Kernel series read per bpf_map_lookup_batch call: one syscall instead of two per series. */
+#define SERIES_BATCH 256
+
+/* The kernel series read so far, grown as the map is read. */
+struct series_buf {
+	struct kernel_series *v;
+	size_t n, cap;
+};
+
+/* Appends one kernel series, its per-CPU values summed; -ENOMEM. */
+static int series_append(struct series_buf *b, const struct series_key *key,
+			 const struct series_val *vals, int nr_cpus)
 {
-	int fd = bpf_map__fd(a->skel->maps.series);
-	size_t n = 0, cap = 256;
+	struct oa_series *s;
+
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? 2 * b->cap : 256;
+		struct kernel_series *grown = realloc(b->v, ncap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		b->v = grown;
+		b->cap = ncap;
+	}
+	b->v[b->n].tgid = key->tgid;
+	s = &b->v[b->n++].s;
+	memset(s, 0, sizeof(*s));
+	s->status = key->status;
+	s->method = key->method;
+	s->version = key->version;
+	s->error = key->error;
+	memcpy(s->route, key->path, OA_MAX_PATH);
+	s->route[OA_MAX_PATH - 1] = '\0';
+	for (int c = 0; c < nr_cpus; c++) {
+		s->count += vals[c].count;
+		s->sum_ns += vals[c].sum_ns;
+		for (int k = 0; k < OA_NR_BUCKETS; k++)
+			s->buckets[k] += vals[c].buckets[k];
+		size_hist_add(&s->req_body, &vals[c].req_body);
+		size_hist_add(&s->resp_body, &vals[c].resp_body);
+	}
+	return 0;
+}
+
+/*
+ * The whole map in batches. Returns 0, -ENOMEM, or the negative errno of a
+ * batch that failed (a kernel without batch operations on hash maps): the
+ * caller then reads the map again key by key.
+ */
+static int read_series_batched(int fd, struct series_buf *b, int nr_cpus)
+{
+	struct series_key *keys = calloc(SERIES_BATCH, sizeof(*keys));
+	struct series_val *vals = calloc((size_t)SERIES_BATCH * nr_cpus, sizeof(*vals));
+	__u64 batch = 0; /* where the next call goes on (a hash bucket) */
+	bool first = true, last = false;
+	int err = 0;
+
+	if (!keys || !vals)
+		err = -ENOMEM;
+	while (!err && !last) {
+		__u32 count = SERIES_BATCH;
+
+		if (bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
+					 NULL)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				break;
+			}
+			last = true; /* ENOENT: the map ends with these */
+		}
+		for (__u32 i = 0; i < count && !err; i++)
+			err = series_append(b, &keys[i], &vals[(size_t)i * nr_cpus], nr_cpus);
+		first = false;
+	}
+	free(keys);
+	free(vals);
+	return err;
+}
+
+/* The map key by key: kernels without batch operations on hash maps. */
+static int read_series_by_key(int fd, struct series_buf *b, int nr_cpus)
+{
+	struct series_val *vals = calloc((size_t)nr_cpus, sizeof(*vals));
 	struct series_key key, next;
-	struct series_val *vals;
-	struct kernel_series *in;
 	void *prev = NULL;
 	int err = 0;
 
-	vals = calloc((size_t)nr_cpus, sizeof(*vals));
-	in = calloc(cap, sizeof(*in));
-	if (!vals || !in) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		struct oa_series *s;
-
+	if (!vals)
+		return -ENOMEM;
+	while (!err && !bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, vals))
 			continue; /* deleted since get_next_key */
-		if (n == cap) {
-			struct kernel_series *grown = realloc(in, 2 * cap * sizeof(*grown));
-
-			if (!grown) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-			in = grown;
-			cap *= 2;
-		}
-		in[n].tgid = key.tgid;
-		s = &in[n++].s;
-		memset(s, 0, sizeof(*s));
-		s->status = key.status;
-		s->method = key.method;
-		s->version = key.version;
-		s->error = key.error;
-		memcpy(s->route, key.path, OA_MAX_PATH);
-		s->route[OA_MAX_PATH - 1] = '\0';
-		for (int c = 0; c < nr_cpus; c++) {
-			s->count += vals[c].count;
-			s->sum_ns += vals[c].sum_ns;
-			for (int b = 0; b < OA_NR_BUCKETS; b++)
-				s->buckets[b] += vals[c].buckets[b];
-			size_hist_add(&s->req_body, &vals[c].req_body);
-			size_hist_add(&s->resp_body, &vals[c].resp_body);
-		}
+		err = series_append(b, &key, vals, nr_cpus);
 	}
-	err = aggregate_series(agg, in, n, snap);
-cleanup:
 	free(vals);
+	return err;
+}
+
+int read_kernel_series(int fd, int nr_cpus, struct kernel_series **out, size_t *n)
+{
+	struct series_buf b = { 0 };
+	int err;
+
+	err = read_series_batched(fd, &b, nr_cpus);
+	if (err && err != -ENOMEM) {
+		b.n = 0;
+		err = read_series_by_key(fd, &b, nr_cpus);
+	}
+	if (err) {
+		free(b.v);
+		b = (struct series_buf){ 0 };
+	}
+	*out = b.v;
+	*n = b.n;
+	return err;
+}
+
+static int read_series(struct aggregator *agg, struct bpf_agent *a, struct oa_snapshot *snap,
+		       int nr_cpus)
+{
+	struct kernel_series *in;
+	size_t n;
+	int err;
+
+	err = read_kernel_series(bpf_map__fd(a->skel->maps.series), nr_cpus, &in, &n);
+	if (!err)
+		err = aggregate_series(agg, in, n, snap);
 	free(in);
 	return err;
+}
+
+/*
+ * The service.name of each target. target_resources keeps what it read of
+ * a process (its environment above all) for as long as the process lives;
+ * reading /proc/PID/environ of every target at every scrape cost more.
+ */
+static void service_names(struct oa_target *targets, size_t n)
+{
+	const struct oa_resource *r = target_resources(targets, n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (r)
+			snprintf(targets[i].service_name, sizeof(targets[i].service_name), "%s",
+				 r[i].service_name);
+		else
+			target_service_name((pid_t)targets[i].pid, targets[i].service_name,
+					    sizeof(targets[i].service_name));
+	}
 }
 
 /* Lists live targets (forked workers included) and forgets the ones that exited. */
@@ -622,11 +747,9 @@ static int read_targets(struct bpf_agent *a, struct oa_snapshot *snap)
 			targets = grown;
 			cap = ncap;
 		}
-		targets[n].pid = key;
-		target_service_name((pid_t)key, targets[n].service_name,
-				    sizeof(targets[n].service_name));
-		n++;
+		targets[n++].pid = key;
 	}
+	service_names(targets, n);
 	snap->targets = targets;
 	snap->nr_targets = n;
 	return 0;

@@ -54,13 +54,22 @@ size_t aggregator_admitted(const struct aggregator *agg);
 int aggregate_series(struct aggregator *agg, struct kernel_series *in, size_t n,
 		     struct oa_snapshot *snap);
 
+/*
+ * Reads the kernel's series map (fd; per-CPU values over nr_cpus) into *out
+ * (allocated, *n series), each one's per-CPU values summed: in batches of
+ * keys, or key by key where the kernel has no batch lookups for the map.
+ * Returns 0 or a negative errno.
+ */
+int read_kernel_series(int fd, int nr_cpus, struct kernel_series **out, size_t *n);
+
 /* Fills snap from the agent's maps; snap owns its arrays until snapshot_free. */
 int aggregate_snapshot(struct aggregator *agg, struct bpf_agent *a, struct oa_snapshot *snap);
 
 /*
- * Sorts series by (overflow, method, status, version, error, route) and
- * merges equal ones in place, summing counts and buckets; overflow series
- * are equal when their status and error are. Returns the new number of series.
+ * Sorts series by (overflow, method, route, status, error, version), the
+ * order they are exported in, and merges equal ones in place, summing
+ * counts and buckets; overflow series are equal when their status and
+ * error are. Returns the new number of series.
  */
 size_t series_merge(struct oa_series *series, size_t n);
 

@@ -22,13 +22,16 @@
 #include "buckets.h"
 #include "render.h"
 #include "targets.h"
+#include "text_out.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* Room for any double in %.17g or JavaScript form, and any __u64. */
 #define NUM_LEN	   48
 #define MAX_LABELS 16
-/* Room for a histogram's labels escaped once; longer ones are escaped per line. */
-#define LABELS_TEXT_LEN 4096
+/* Below 1e15 ns, a duration sum in seconds has at most 15 significant digits (fmt_seconds). */
+#define SECONDS_EXACT_NS 1000000000000000ULL
+/* Below 1e5 ns (1e-4 s), %g writes a sum in exponent form. */
+#define SECONDS_FIXED_NS 100000ULL
 
 #define OTEL_DURATION	  "http_server_request_duration_seconds"
 #define PLUGIN_REQUESTS	  "http_requests_total"
@@ -102,18 +105,28 @@ static const struct {
 	  OA_EV_TARGETS_ADDED },
 };
 
+/* A bucket's le value as its lines end it: 0.005"} (then the count). */
+struct le_text {
+	char s[NUM_LEN + 4];
+	size_t len;
+};
+
+static const struct le_text le_inf = { "+Inf\"} ", 7 };
+
 /* Where and how one exposition is written. */
 struct expo {
-	FILE *out;
+	struct out_buf out;
 	enum oa_format fmt;
-	char size_le[OA_MAX_SIZE_BOUNDS][NUM_LEN]; /* the body-size bounds as le values */
+	struct text line;   /* scratch: one line, or what a histogram's lines repeat */
+	struct text labels; /* scratch: one label set, escaped */
+	struct le_text size_le[OA_MAX_SIZE_BOUNDS]; /* the body-size bounds */
 };
 
 /* An endpoint's buckets mapped onto the snapshot's bounds. */
 struct hist_layout {
 	size_t n;
 	unsigned int idx[MAX_HIST_BOUNDS]; /* the snapshot bound equal to each endpoint bound */
-	char le[MAX_HIST_BOUNDS][NUM_LEN];
+	struct le_text le[MAX_HIST_BOUNDS];
 };
 
 struct labels {
@@ -123,12 +136,32 @@ struct labels {
 	size_t len[MAX_LABELS];
 };
 
-/* A histogram's labels, escaped once for its many lines (labels_freeze). */
-struct frozen_labels {
-	const struct labels *ls;
-	const char *text; /* name="value",..., or NULL: escape per line */
+/*
+ * What the lines of one histogram repeat, in expo.line: from 0,
+ * name_bucket{labels,le=" (bucket_len bytes); at sum_off, name_sum{labels}
+ * and a space; at count_off, the same for _count. Escaped once, copied per line.
+ */
+struct hist_heads {
+	size_t bucket_len;
+	size_t sum_off, sum_len;
+	size_t count_off, count_len;
+};
+
+/* A label set escaped: name="value",... (len 0: no labels). */
+struct label_text {
+	const char *p;
 	size_t len;
-	char buf[LABELS_TEXT_LEN];
+};
+
+/*
+ * The escaped labels of each run of series with the same OpenTelemetry
+ * labels: built for the duration histograms, copied again for the two
+ * body-size ones instead of escaped again.
+ */
+struct run_labels {
+	struct text text; /* the runs' labels one after the other */
+	size_t *end;	  /* where the labels of run k end in text */
+	size_t n;
 };
 
 /* One resource attribute of a target_info sample. */
@@ -151,6 +184,64 @@ static void fmt_float(char *buf, size_t n, double v)
 		if (strtod(buf, NULL) == v)
 			return;
 	}
+}
+
+/* 1 to 99999 ns as %.15g writes ns / 1e9: d.ddde-XX, the digits of ns without trailing zeros. */
+static void fmt_small_seconds(char *buf, __u64 ns)
+{
+	char d[U64_LEN];
+	size_t nd = (size_t)(u64_text(d, ns) - d);
+	int x = 10 - (int)nd; /* ns / 1e9 is d.ddd times ten to the -x, 5 <= x <= 9 */
+	char *p = buf;
+
+	while (d[nd - 1] == '0')
+		nd--;
+	*p++ = d[0];
+	if (nd > 1) {
+		*p++ = '.';
+		memcpy(p, d + 1, nd - 1);
+		p += nd - 1;
+	}
+	memcpy(p, "e-0", 3);
+	p[3] = (char)('0' + x);
+	p[4] = '\0';
+}
+
+/* 0, or 1e5 to 1e15 ns, as %.15g writes ns / 1e9: fixed point, no trailing zeros. */
+static void fmt_fixed_seconds(char *buf, __u64 ns)
+{
+	char d[U64_LEN];
+	char *p = u64_text(buf, ns / 1000000000ULL);
+	size_t nd;
+
+	if (ns % 1000000000ULL) {
+		/* the nine fractional digits: a leading 1 keeps their zeros, then is skipped */
+		u64_text(d, ns % 1000000000ULL + 1000000000ULL);
+		for (nd = 10; d[nd - 1] == '0'; nd--)
+			;
+		*p++ = '.';
+		memcpy(p, d + 1, nd - 1);
+		p += nd - 1;
+	}
+	*p = '\0';
+}
+
+/*
+ * A duration sum (ns / 1e9 seconds) exactly as fmt_float writes it, without
+ * snprintf and strtod: a fifth of the rendering with them. Below 1e15 ns, ns / 1e9
+ * has at most 15 significant digits: %.15g then gives those digits back,
+ * they read back as the same double, and fmt_float stops there. %.15g writes
+ * them in fixed point (trailing zeros dropped) from 1e-4 on, and as
+ * d.ddde-XX below.
+ */
+static void fmt_seconds(char *buf, size_t n, __u64 ns)
+{
+	if (n < NUM_LEN || ns >= SECONDS_EXACT_NS)
+		fmt_float(buf, n, (double)ns / 1e9);
+	else if (ns && ns < SECONDS_FIXED_NS)
+		fmt_small_seconds(buf, ns);
+	else
+		fmt_fixed_seconds(buf, ns);
 }
 
 /* v in exponent form with the fewest digits that read back as the same double. */
@@ -244,15 +335,31 @@ static void fmt_om(char *buf, size_t n, double v)
 		strncat(buf, ".0", n - strlen(buf) - 1);
 }
 
-/* Validates the snapshot and maps the endpoint bounds onto it, before any output. */
-static int layout_init(struct hist_layout *h, const struct oa_snapshot *s, const struct expo *e,
-		       const double *bounds, size_t n)
+/* A bound as le, in the format's form, with what ends the bucket lines after it. */
+static void le_init(struct le_text *le, enum oa_format fmt, double v)
+{
+	if (fmt == OA_FORMAT_OPENMETRICS)
+		fmt_om(le->s, NUM_LEN, v);
+	else
+		fmt_js(le->s, NUM_LEN, v);
+	le->len = strlen(le->s);
+	memcpy(le->s + le->len, "\"} ", 4);
+	le->len += 3;
+}
+
+/*
+ * Validates the snapshot and maps the endpoint bounds onto it, before any
+ * output: a malformed snapshot is an error, never half an exposition.
+ */
+static int layout_init(struct hist_layout *h, const struct oa_snapshot *s, FILE *out,
+		       enum oa_format fmt, const double *bounds, size_t n)
 {
 	unsigned int i, k;
 
-	if (!s || !e->out || s->nr_bounds > OA_MAX_BOUNDS || (s->nr_bounds && !s->bounds) ||
+	if (!s || !out || s->nr_bounds > OA_MAX_BOUNDS || (s->nr_bounds && !s->bounds) ||
 	    (s->nr_series && !s->series) || (s->nr_targets && !s->targets) ||
-	    (e->fmt != OA_FORMAT_PROMETHEUS && e->fmt != OA_FORMAT_OPENMETRICS))
+	    (s->nr_size_bounds && !s->size_bounds) ||
+	    (fmt != OA_FORMAT_PROMETHEUS && fmt != OA_FORMAT_OPENMETRICS))
 		goto invalid;
 	for (i = 1; i < s->nr_bounds; i++)
 		if (!(s->bounds[i - 1] < s->bounds[i]))
@@ -264,10 +371,7 @@ static int layout_init(struct hist_layout *h, const struct oa_snapshot *s, const
 		if (i == s->nr_bounds)
 			goto invalid;
 		h->idx[k] = i;
-		if (e->fmt == OA_FORMAT_OPENMETRICS)
-			fmt_om(h->le[k], sizeof(h->le[k]), bounds[k]);
-		else
-			fmt_js(h->le[k], sizeof(h->le[k]), bounds[k]);
+		le_init(&h->le[k], fmt, bounds[k]);
 	}
 	return 0;
 invalid:
@@ -354,7 +458,11 @@ static int sort_series(const struct oa_snapshot *s, const struct oa_series ***so
 		return -1;
 	for (i = 0; i < s->nr_series; i++)
 		v[i] = &s->series[i];
-	qsort(v, s->nr_series, sizeof(*v), cmp_series);
+	/* aggregate_series hands them over in this order already: check, not sort */
+	for (i = 1; i < s->nr_series && cmp_series(&v[i - 1], &v[i]) <= 0; i++)
+		;
+	if (i < s->nr_series)
+		qsort(v, s->nr_series, sizeof(*v), cmp_series);
 	for (i = 0; i < s->nr_series && !v[i]->overflow; i++)
 		;
 	*nr_regular = i;
@@ -387,6 +495,23 @@ static size_t sum_run(const struct oa_series **v, size_t i, size_t n, same_fn sa
 		series_add(acc, v[j]);
 	}
 	return j;
+}
+
+/*
+ * The run at v[i] as sum_run sums it, into acc only when it has more than
+ * one series: most have one, and copying each (a kilobyte) three times per
+ * scrape showed. *next is the index after the run.
+ */
+static const struct oa_series *run_of(const struct oa_series **v, size_t i, size_t n, same_fn same,
+				      bool answered_only, struct oa_series *acc, size_t *next)
+{
+	if (i + 1 == n || !same(v[i], v[i + 1])) {
+		*next = i + 1;
+		if (!answered_only || !v[i]->error)
+			return v[i];
+	}
+	*next = sum_run(v, i, n, same, answered_only, acc);
+	return acc;
 }
 
 /* Sums the overflow series v[from..n) that keep() takes into acc; false if it takes none. */
@@ -452,63 +577,6 @@ static void scope_labels(struct labels *ls, const struct oa_snapshot *s)
 	label(ls, "otel_scope_version", s->version ? s->version : "unknown");
 }
 
-/* Bytes of the UTF-8 sequence at v[0..n), or 0 if it is not valid UTF-8. */
-static size_t utf8_len(const unsigned char *v, size_t n)
-{
-	size_t len, i;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (v[0] < 0x80)
-		return 1;
-	if (v[0] >= 0xc2 && v[0] <= 0xdf)
-		len = 2;
-	else if (v[0] >= 0xe0 && v[0] <= 0xef)
-		len = 3;
-	else if (v[0] >= 0xf0 && v[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (v[0] == 0xe0)
-		lo = 0xa0; /* overlong */
-	else if (v[0] == 0xed)
-		hi = 0x9f; /* surrogates */
-	else if (v[0] == 0xf0)
-		lo = 0x90; /* overlong */
-	else if (v[0] == 0xf4)
-		hi = 0x8f; /* past U+10FFFF */
-	if (len > n || v[1] < lo || v[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (v[i] < 0x80 || v[i] > 0xbf)
-			return 0;
-	return len;
-}
-
-/*
- * A label value: backslash, double quote and newline escaped; bytes that
- * are not UTF-8 (scrapers reject the whole exposition for one) become U+FFFD.
- */
-static void put_escaped(FILE *out, const char *v, size_t n)
-{
-	size_t i, len;
-
-	for (i = 0; i < n; i += len) {
-		len = utf8_len((const unsigned char *)v + i, n - i);
-		if (!len) {
-			fputs("\xef\xbf\xbd", out);
-			len = 1;
-		} else if (v[i] == '\\') {
-			fputs("\\\\", out);
-		} else if (v[i] == '"') {
-			fputs("\\\"", out);
-		} else if (v[i] == '\n') {
-			fputs("\\n", out);
-		} else {
-			fwrite(v + i, 1, len, out);
-		}
-	}
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
@@ -516,153 +584,260 @@ static bool ends_with(const char *s, const char *suffix)
 	return n > k && !strcmp(s + n - k, suffix);
 }
 
+/* Writes out what was built in e->line; a line that could not be built is an error. */
+static void put_text(struct expo *e)
+{
+	if (e->line.err && !e->out.err)
+		e->out.err = e->line.err;
+	out_put(&e->out, e->line.p, e->line.len);
+}
+
 /*
  * The metadata of a family. name is the sample name of a counter
  * (x_total) or an info (x_info); OpenMetrics names those families without
  * the suffix. Prometheus text has no info type (a gauge) and no unit.
  */
-static void put_family(const struct expo *e, const char *name, const char *type, const char *unit,
+static void put_family(struct expo *e, const char *name, const char *type, const char *unit,
 		       const char *help)
 {
-	int n = (int)strlen(name);
+	struct text *t = &e->line;
+	size_t n = strlen(name);
 
+	t->len = 0;
 	if (e->fmt == OA_FORMAT_PROMETHEUS) {
-		fprintf(e->out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-			strcmp(type, "info") ? type : "gauge");
+		text_str(t, "# HELP ");
+		text_str(t, name);
+		text_char(t, ' ');
+		text_str(t, help);
+		text_str(t, "\n# TYPE ");
+		text_str(t, name);
+		text_char(t, ' ');
+		text_str(t, strcmp(type, "info") ? type : "gauge");
+		text_char(t, '\n');
+		put_text(e);
 		return;
 	}
 	if (!strcmp(type, "counter") && ends_with(name, "_total"))
 		n -= 6;
 	else if (!strcmp(type, "info") && ends_with(name, "_info"))
 		n -= 5;
-	fprintf(e->out, "# TYPE %.*s %s\n", n, name, type);
-	if (unit)
-		fprintf(e->out, "# UNIT %.*s %s\n", n, name, unit);
-	fprintf(e->out, "# HELP %.*s %s\n", n, name, help);
+	text_str(t, "# TYPE ");
+	text_put(t, name, n);
+	text_char(t, ' ');
+	text_str(t, type);
+	if (unit) {
+		text_str(t, "\n# UNIT ");
+		text_put(t, name, n);
+		text_char(t, ' ');
+		text_str(t, unit);
+	}
+	text_str(t, "\n# HELP ");
+	text_put(t, name, n);
+	text_char(t, ' ');
+	text_str(t, help);
+	text_char(t, '\n');
+	put_text(e);
 }
 
-static void put_labels(FILE *out, const struct labels *ls)
+/* name="value",... with the values escaped, written in place: a scrape builds thousands. */
+static void text_labels(struct text *t, const struct labels *ls)
 {
+	size_t name_len[MAX_LABELS], room = 0;
 	unsigned int i;
+	char *p;
 
 	for (i = 0; i < ls->n; i++) {
-		fprintf(out, "%s%s=\"", i ? "," : "", ls->name[i]);
-		put_escaped(out, ls->value[i], ls->len[i]);
-		fputc('"', out);
+		name_len[i] = strlen(ls->name[i]);
+		room += name_len[i] + ESCAPED_MAX(ls->len[i]) + 4; /* ,name="" */
 	}
-}
-
-/*
- * A histogram prints the same labels on every line: escape them once. Left
- * to be escaped per line (text NULL) if they do not fit.
- */
-static void labels_freeze(struct frozen_labels *fl, const struct labels *ls)
-{
-	FILE *f = fmemopen(fl->buf, sizeof(fl->buf), "w");
-	long len;
-
-	fl->ls = ls;
-	fl->text = NULL;
-	if (!f)
+	p = text_reserve(t, room);
+	if (!p)
 		return;
-	put_labels(f, ls);
-	len = ftell(f);
-	if (!ferror(f) && len >= 0 && (size_t)len < sizeof(fl->buf) - 1) {
-		fl->text = fl->buf;
-		fl->len = (size_t)len;
+	for (i = 0; i < ls->n; i++) {
+		if (i)
+			*p++ = ',';
+		memcpy(p, ls->name[i], name_len[i]);
+		p += name_len[i];
+		*p++ = '=';
+		*p++ = '"';
+		p = escape_to(p, ls->value[i], ls->len[i]);
+		*p++ = '"';
 	}
-	fclose(f);
+	text_commit(t, p);
 }
 
-/* One line of a histogram: name+suffix{labels[,le="le"]} value. */
-static void put_line(const struct expo *e, const char *name, const char *suffix,
-		     const struct frozen_labels *fl, const char *le, const char *value)
+/* A sample that is not part of a histogram: name{labels} value. */
+static void put_sample(struct expo *e, const char *name, const struct labels *ls, const char *value)
 {
-	fputs(name, e->out);
-	fputs(suffix, e->out);
-	if (fl->ls->n || le) {
-		fputc('{', e->out);
-		if (fl->text)
-			fwrite(fl->text, 1, fl->len, e->out);
-		else
-			put_labels(e->out, fl->ls);
-		if (le) {
-			fputs(fl->ls->n ? ",le=\"" : "le=\"", e->out);
-			fputs(le, e->out);
-			fputc('"', e->out);
-		}
-		fputc('}', e->out);
+	struct text *t = &e->line;
+
+	t->len = 0;
+	text_str(t, name);
+	if (ls->n) {
+		text_char(t, '{');
+		text_labels(t, ls);
+		text_char(t, '}');
 	}
-	fputc(' ', e->out);
-	fputs(value, e->out);
-	fputc('\n', e->out);
+	text_char(t, ' ');
+	text_str(t, value);
+	text_char(t, '\n');
+	put_text(e);
 }
 
-static void put_sample(const struct expo *e, const char *name, const char *suffix,
-		       const struct labels *ls, const char *le, const char *value)
+static void put_u64(struct expo *e, const char *name, const struct labels *ls, __u64 v)
 {
-	struct frozen_labels fl = { .ls = ls, .text = NULL };
+	char num[U64_LEN + 1];
 
-	put_line(e, name, suffix, &fl, le, value);
+	*u64_text(num, v) = '\0';
+	put_sample(e, name, ls, num);
 }
 
-static void put_line_u64(const struct expo *e, const char *name, const char *suffix,
-			 const struct frozen_labels *fl, const char *le, __u64 v)
+/* Writes name+suffix{labels} and a space at p; returns the end. */
+static char *head_to(char *p, const char *name, size_t name_len, const char *suffix,
+		     size_t suffix_len, const char *labels, size_t lab_len)
 {
-	char num[NUM_LEN];
-
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-	put_line(e, name, suffix, fl, le, num);
+	memcpy(p, name, name_len);
+	p += name_len;
+	memcpy(p, suffix, suffix_len);
+	p += suffix_len;
+	if (lab_len) {
+		*p++ = '{';
+		memcpy(p, labels, lab_len);
+		p += lab_len;
+		*p++ = '}';
+	}
+	*p++ = ' ';
+	return p;
 }
 
-static void put_u64(const struct expo *e, const char *name, const char *suffix,
-		    const struct labels *ls, const char *le, __u64 v)
+/* Builds what the lines of a histogram repeat in e->line; -1 when out of memory. */
+static int hist_heads(struct expo *e, const char *name, const struct label_text *lt,
+		      struct hist_heads *h)
 {
-	char num[NUM_LEN];
+	struct text *t = &e->line;
+	size_t name_len = strlen(name);
+	char *start, *p;
 
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-	put_sample(e, name, suffix, ls, le, num);
+	t->len = 0;
+	/* name_bucket{labels,le=", then name_count{labels} and a space twice over */
+	p = text_reserve(t, name_len + 8 + lt->len + 5 + 2 * (name_len + lt->len + 9));
+	if (!p) {
+		if (!e->out.err)
+			e->out.err = t->err;
+		return -1;
+	}
+	start = p;
+	memcpy(p, name, name_len);
+	p += name_len;
+	memcpy(p, "_bucket{", 8);
+	p += 8;
+	memcpy(p, lt->p, lt->len);
+	p += lt->len;
+	if (lt->len) {
+		memcpy(p, ",le=\"", 5);
+		p += 5;
+	} else {
+		memcpy(p, "le=\"", 4);
+		p += 4;
+	}
+	h->bucket_len = (size_t)(p - start);
+	h->sum_off = h->bucket_len;
+	p = head_to(p, name, name_len, "_sum", 4, lt->p, lt->len);
+	h->sum_len = (size_t)(p - start) - h->sum_off;
+	h->count_off = (size_t)(p - start);
+	p = head_to(p, name, name_len, "_count", 6, lt->p, lt->len);
+	h->count_len = (size_t)(p - start) - h->count_off;
+	text_commit(t, p);
+	return 0;
 }
 
-static void put_histogram(const struct expo *e, const char *name, const struct labels *ls,
+/* ls escaped into e->labels: valid until the next call. */
+static struct label_text escape_labels(struct expo *e, const struct labels *ls)
+{
+	e->labels.len = 0;
+	text_labels(&e->labels, ls);
+	if (e->labels.err && !e->out.err)
+		e->out.err = e->labels.err;
+	return (struct label_text){ e->labels.p, e->labels.len };
+}
+
+/* head, then tail, then v: one line, written in place (the hot path of a scrape). */
+static void put_line_u64(struct expo *e, const char *head, size_t head_len, const char *tail,
+			 size_t tail_len, __u64 v)
+{
+	char *p = out_reserve(&e->out, head_len + tail_len + U64_LEN + 1);
+	char num[U64_LEN];
+
+	if (!p) {
+		/* longer than the buffer: labels of many kilobytes */
+		out_put(&e->out, head, head_len);
+		out_put(&e->out, tail, tail_len);
+		out_put(&e->out, num, (size_t)(u64_text(num, v) - num));
+		out_put(&e->out, "\n", 1);
+		return;
+	}
+	memcpy(p, head, head_len);
+	p += head_len;
+	memcpy(p, tail, tail_len);
+	p = u64_text(p + tail_len, v);
+	*p++ = '\n';
+	out_commit(&e->out, p);
+}
+
+/* head, then value, then a newline. */
+static void put_line(struct expo *e, const char *head, size_t head_len, const char *value)
+{
+	out_put(&e->out, head, head_len);
+	out_put(&e->out, value, strlen(value));
+	out_put(&e->out, "\n", 1);
+}
+
+static void put_histogram(struct expo *e, const char *name, const struct label_text *lt,
 			  const struct hist_layout *h, const struct oa_series *v)
 {
-	struct frozen_labels fl;
+	struct hist_heads hh;
 	char num[NUM_LEN];
+	const char *t;
 	__u64 cum = 0;
 	unsigned int j = 0;
 	size_t k;
 
-	labels_freeze(&fl, ls);
+	if (hist_heads(e, name, lt, &hh))
+		return;
+	t = e->line.p;
 	for (k = 0; k < h->n; k++) {
 		for (; j <= h->idx[k]; j++)
 			cum += v->buckets[j];
 		/* Per-CPU slots are read one by one, so buckets may run ahead of count. */
-		put_line_u64(e, name, "_bucket", &fl, h->le[k], cum < v->count ? cum : v->count);
+		put_line_u64(e, t, hh.bucket_len, h->le[k].s, h->le[k].len,
+			     cum < v->count ? cum : v->count);
 	}
-	put_line_u64(e, name, "_bucket", &fl, "+Inf", v->count);
-	fmt_float(num, sizeof(num), (double)v->sum_ns / 1e9);
-	put_line(e, name, "_sum", &fl, NULL, num);
-	put_line_u64(e, name, "_count", &fl, NULL, v->count);
+	put_line_u64(e, t, hh.bucket_len, le_inf.s, le_inf.len, v->count);
+	fmt_seconds(num, sizeof(num), v->sum_ns);
+	put_line(e, t + hh.sum_off, hh.sum_len, num);
+	put_line_u64(e, t + hh.count_off, hh.count_len, "", 0, v->count);
 }
 
 /* A body-size histogram: the kernel's size buckets, all exported, cumulative. */
-static void put_size_histogram(const struct expo *e, const char *name, const struct labels *ls,
+static void put_size_histogram(struct expo *e, const char *name, const struct label_text *lt,
 			       const struct oa_snapshot *s, const struct size_hist *h)
 {
-	struct frozen_labels fl;
+	struct hist_heads hh;
+	const char *t;
 	__u64 cum = 0;
 	unsigned int k;
 
-	labels_freeze(&fl, ls);
+	if (hist_heads(e, name, lt, &hh))
+		return;
+	t = e->line.p;
 	for (k = 0; k < s->nr_size_bounds && k < OA_MAX_SIZE_BOUNDS; k++) {
 		cum += h->buckets[k];
-		put_line_u64(e, name, "_bucket", &fl, e->size_le[k],
+		put_line_u64(e, t, hh.bucket_len, e->size_le[k].s, e->size_le[k].len,
 			     cum < h->count ? cum : h->count);
 	}
-	put_line_u64(e, name, "_bucket", &fl, "+Inf", h->count);
-	put_line_u64(e, name, "_sum", &fl, NULL, h->sum);
-	put_line_u64(e, name, "_count", &fl, NULL, h->count);
+	put_line_u64(e, t, hh.bucket_len, le_inf.s, le_inf.len, h->count);
+	put_line_u64(e, t + hh.sum_off, hh.sum_len, "", 0, h->sum);
+	put_line_u64(e, t + hh.count_off, hh.count_len, "", 0, h->count);
 }
 
 /*
@@ -746,9 +921,10 @@ static size_t target_attrs(const struct oa_snapshot *s, size_t i, const char *pi
  * collide are one label, the values joined by ';' in the order of their
  * keys; empty values are left out (an empty label is no label).
  */
-static void put_targets(const struct expo *e, const struct oa_snapshot *s)
+static void put_targets(struct expo *e, const struct oa_snapshot *s)
 {
 	struct target_attr a[MAX_TARGET_ATTRS];
+	struct text *t = &e->line;
 	char pid[NUM_LEN];
 	size_t i, j, k, n;
 
@@ -759,29 +935,34 @@ static void put_targets(const struct expo *e, const struct oa_snapshot *s)
 		snprintf(pid, sizeof(pid), "%u",
 			 s->resources ? (unsigned int)s->resources[i].pid : s->targets[i].pid);
 		n = target_attrs(s, i, pid, a);
-		fputs("target_info{", e->out);
+		t->len = 0;
+		text_str(t, "target_info{");
 		for (j = 0; j < n; j = k) {
 			bool open = false;
 
 			for (k = j; k < n && !strcmp(a[k].name, a[j].name); k++) {
 				if (!a[k].value || !a[k].value[0])
 					continue;
-				if (!open)
-					fprintf(e->out, "%s%s=\"", sep, a[j].name);
-				else
-					fputc(';', e->out);
-				put_escaped(e->out, a[k].value, strlen(a[k].value));
+				if (!open) {
+					text_str(t, sep);
+					text_str(t, a[j].name);
+					text_put(t, "=\"", 2);
+				} else {
+					text_char(t, ';');
+				}
+				text_escaped(t, a[k].value, strlen(a[k].value));
 				open = true;
 				sep = ",";
 			}
 			if (open)
-				fputc('"', e->out);
+				text_char(t, '"');
 		}
-		fputs("} 1\n", e->out);
+		text_str(t, "} 1\n");
+		put_text(e);
 	}
 }
 
-static void put_self(const struct expo *e, const struct oa_snapshot *s)
+static void put_self(struct expo *e, const struct oa_snapshot *s)
 {
 	const struct labels none = { 0 };
 	struct labels ls = { 0 };
@@ -789,49 +970,55 @@ static void put_self(const struct expo *e, const struct oa_snapshot *s)
 
 	put_family(e, "otel_agent_build_info", "info", NULL, "The agent's version, as a label.");
 	label(&ls, "version", s->version ? s->version : "unknown");
-	put_sample(e, "otel_agent_build_info", "", &ls, NULL, "1");
+	put_sample(e, "otel_agent_build_info", &ls, "1");
 
 	put_family(e, "otel_agent_targets", "gauge", NULL, "Processes the agent is measuring.");
-	put_u64(e, "otel_agent_targets", "", &none, NULL, s->nr_targets);
+	put_u64(e, "otel_agent_targets", &none, s->nr_targets);
 
 	for (i = 0; i < ARRAY_SIZE(event_counters); i++) {
 		put_family(e, event_counters[i].name, "counter", NULL, event_counters[i].help);
-		put_u64(e, event_counters[i].name, "", &none, NULL,
-			s->events[event_counters[i].ev]);
+		put_u64(e, event_counters[i].name, &none, s->events[event_counters[i].ev]);
 	}
 
 	put_family(e, "otel_agent_series_overflowed_total", "counter", NULL,
 		   "Requests counted in an otel_metric_overflow series: past the cardinality cap.");
-	put_u64(e, "otel_agent_series_overflowed_total", "", &none, NULL, s->series_overflowed);
+	put_u64(e, "otel_agent_series_overflowed_total", &none, s->series_overflowed);
 	put_family(e, "otel_agent_requests_ignored_total", "counter", NULL,
 		   "Requests on routes that match an ignore pattern: in no series.");
-	put_u64(e, "otel_agent_requests_ignored_total", "", &none, NULL, s->requests_ignored);
+	put_u64(e, "otel_agent_requests_ignored_total", &none, s->requests_ignored);
 
 	put_family(e, "otel_agent_map_update_errors_total", "counter", NULL,
 		   "Kernel map updates that failed, by map.");
 	for (i = 0; i < OA_ERR_COUNT; i++) {
 		ls.n = 0;
 		label(&ls, "map", map_names[i]);
-		put_u64(e, "otel_agent_map_update_errors_total", "", &ls, NULL, s->map_errors[i]);
+		put_u64(e, "otel_agent_map_update_errors_total", &ls, s->map_errors[i]);
 	}
 }
 
-static int finish(const struct expo *e)
+/* Sets up the writing of an exposition to out; -1 with errno ENOMEM. */
+static int expo_init(struct expo *e, enum oa_format fmt, FILE *out)
+{
+	memset(e, 0, sizeof(*e));
+	e->fmt = fmt;
+	return out_init(&e->out, out);
+}
+
+/* Ends the exposition (OpenMetrics' # EOF); 0, or -1 with errno the first error. */
+static int finish(struct expo *e)
 {
 	if (e->fmt == OA_FORMAT_OPENMETRICS)
-		fputs("# EOF\n", e->out);
-	if (fflush(e->out) || ferror(e->out)) {
-		errno = EIO;
-		return -1;
-	}
-	return 0;
+		out_put(&e->out, "# EOF\n", 6);
+	text_free(&e->line);
+	text_free(&e->labels);
+	return out_finish(&e->out);
 }
 
 /* The semantic-convention labels of a server series (status is scratch space for its text). */
 static void server_labels(struct labels *ls, const struct oa_snapshot *s,
 			  const struct oa_series *acc, char status[NUM_LEN])
 {
-	snprintf(status, NUM_LEN, "%u", acc->status);
+	*u64_text(status, acc->status) = '\0';
 	ls->n = 0;
 	label(ls, "http_request_method", method_name(acc->method));
 	if (!acc->error)
@@ -847,32 +1034,71 @@ static void server_labels(struct labels *ls, const struct oa_snapshot *s,
 	scope_labels(ls, s);
 }
 
+/* Room for the labels of up to n runs; -1 with errno ENOMEM. */
+static int run_labels_init(struct run_labels *rl, size_t n)
+{
+	memset(rl, 0, sizeof(*rl));
+	rl->end = calloc(n ? n : 1, sizeof(*rl->end));
+	if (!rl->end) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+static void run_labels_free(struct run_labels *rl)
+{
+	text_free(&rl->text);
+	free(rl->end);
+}
+
+/* Escapes the labels of the next run into rl and returns them. */
+static struct label_text run_labels_add(struct expo *e, struct run_labels *rl,
+					const struct labels *ls)
+{
+	size_t start = rl->text.len;
+
+	text_labels(&rl->text, ls);
+	if (rl->text.err && !e->out.err)
+		e->out.err = rl->text.err;
+	rl->end[rl->n++] = rl->text.len;
+	return (struct label_text){ rl->text.p + start, rl->text.len - start };
+}
+
+/* The labels of run k, as run_labels_add escaped them. */
+static struct label_text run_labels_get(const struct run_labels *rl, size_t k)
+{
+	size_t start = k ? rl->end[k - 1] : 0;
+
+	return (struct label_text){ rl->text.p + start, rl->end[k] - start };
+}
+
 /* http.server.request.body.size / response.body.size: where the size was known. */
-static void put_body_sizes(const struct expo *e, const struct oa_snapshot *s,
-			   const struct oa_series **v, size_t nr_regular, bool response)
+static void put_body_sizes(struct expo *e, const struct oa_snapshot *s, const struct oa_series **v,
+			   size_t nr_regular, const struct run_labels *rl, bool response)
 {
 	const char *name = response ? OTEL_RESP_BODY : OTEL_REQ_BODY;
 	struct oa_series acc;
-	struct labels ls;
-	char status[NUM_LEN];
-	size_t i, next;
+	size_t i, next, k;
 
 	put_family(e, name, "histogram", "bytes",
 		   response ? "Size of HTTP server response bodies."
 			    : "Size of HTTP server request bodies.");
-	for (i = 0; i < nr_regular; i = next) {
-		const struct size_hist *h = response ? &acc.resp_body : &acc.req_body;
+	for (i = 0, k = 0; i < nr_regular && k < rl->n; i = next, k++) {
+		const struct oa_series *r =
+			run_of(v, i, nr_regular, same_labels_otel, false, &acc, &next);
+		const struct size_hist *h = response ? &r->resp_body : &r->req_body;
+		struct label_text lt;
 
-		next = sum_run(v, i, nr_regular, same_labels_otel, false, &acc);
 		if (!h->count)
 			continue;
-		server_labels(&ls, s, &acc, status);
-		put_size_histogram(e, name, &ls, s, h);
+		lt = run_labels_get(rl, k);
+		put_size_histogram(e, name, &lt, s, h);
 	}
 }
 
 /* http.server.active_requests: requests read and not answered yet, by method. */
-static void put_active(const struct expo *e, const struct oa_snapshot *s)
+static void put_active(struct expo *e, const struct oa_snapshot *s)
 {
 	struct labels ls;
 	bool seen[OA_METHOD_COUNT] = { false };
@@ -888,7 +1114,7 @@ static void put_active(const struct expo *e, const struct oa_snapshot *s)
 		label(&ls, "http_request_method", method_names[i]);
 		label(&ls, "url_scheme", "http");
 		scope_labels(&ls, s);
-		put_u64(e, OTEL_ACTIVE, "", &ls, NULL, s->active[i]);
+		put_u64(e, OTEL_ACTIVE, &ls, s->active[i]);
 	}
 }
 
@@ -925,30 +1151,28 @@ static void client_labels(struct labels *ls, const struct oa_snapshot *s,
 }
 
 /* http.client.request.duration and body sizes: requests the targets sent. */
-static int put_clients(const struct expo *e, const struct oa_snapshot *s,
-		       const struct hist_layout *h)
+static void put_clients(struct expo *e, const struct oa_snapshot *s, const struct hist_layout *h)
 {
 	char status[NUM_LEN], port[NUM_LEN];
+	struct label_text lt;
 	struct oa_series as;
 	struct labels ls;
 	size_t i;
 
-	if (s->nr_clients && !s->clients) {
-		errno = EINVAL;
-		return -1;
-	}
 	put_family(e, CLIENT_DURATION, "histogram", "seconds", "Duration of HTTP client requests.");
 	for (i = 0; i < s->nr_clients; i++) {
 		client_labels(&ls, s, &s->clients[i], status, port);
 		client_as_series(&s->clients[i], &as);
-		put_histogram(e, CLIENT_DURATION, &ls, h, &as);
+		lt = escape_labels(e, &ls);
+		put_histogram(e, CLIENT_DURATION, &lt, h, &as);
 	}
 	put_family(e, CLIENT_REQ_BODY, "histogram", "bytes", "Size of HTTP client request bodies.");
 	for (i = 0; i < s->nr_clients; i++) {
 		if (!s->clients[i].req_body.count)
 			continue;
 		client_labels(&ls, s, &s->clients[i], status, port);
-		put_size_histogram(e, CLIENT_REQ_BODY, &ls, s, &s->clients[i].req_body);
+		lt = escape_labels(e, &ls);
+		put_size_histogram(e, CLIENT_REQ_BODY, &lt, s, &s->clients[i].req_body);
 	}
 	put_family(e, CLIENT_RESP_BODY, "histogram", "bytes",
 		   "Size of HTTP client response bodies.");
@@ -956,52 +1180,83 @@ static int put_clients(const struct expo *e, const struct oa_snapshot *s,
 		if (!s->clients[i].resp_body.count)
 			continue;
 		client_labels(&ls, s, &s->clients[i], status, port);
-		put_size_histogram(e, CLIENT_RESP_BODY, &ls, s, &s->clients[i].resp_body);
+		lt = escape_labels(e, &ls);
+		put_size_histogram(e, CLIENT_RESP_BODY, &lt, s, &s->clients[i].resp_body);
+	}
+}
+
+/* Validates what render_otel_as needs beyond the layout: the client series. */
+static int otel_valid(const struct oa_snapshot *s)
+{
+	if (s->nr_clients && !s->clients) {
+		errno = EINVAL;
+		return -1;
 	}
 	return 0;
 }
 
-int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
+/*
+ * http.server.request.duration: a histogram per label set, then the
+ * overflow one. Keeps each run's escaped labels in rl for the body sizes.
+ */
+static void put_durations(struct expo *e, const struct oa_snapshot *s, const struct oa_series **v,
+			  size_t nr_regular, const struct hist_layout *h, struct run_labels *rl)
 {
-	struct expo e = { .out = out, .fmt = fmt };
-	const struct oa_series **v;
-	struct hist_layout h;
 	struct oa_series acc;
+	struct label_text lt;
 	struct labels ls;
 	char status[NUM_LEN];
-	size_t i, next, nr_regular;
+	size_t i, next;
 
-	if (layout_init(&h, s, &e, buckets_otel.bounds, buckets_otel.nr) ||
-	    sort_series(s, &v, &nr_regular))
-		return -1;
-	for (i = 0; i < s->nr_size_bounds && i < OA_MAX_SIZE_BOUNDS; i++) {
-		if (fmt == OA_FORMAT_OPENMETRICS)
-			fmt_om(e.size_le[i], sizeof(e.size_le[i]), s->size_bounds[i]);
-		else
-			fmt_js(e.size_le[i], sizeof(e.size_le[i]), s->size_bounds[i]);
-	}
-
-	/* OpenMetrics wants the target family first. */
-	put_targets(&e, s);
-
-	put_family(&e, OTEL_DURATION, "histogram", "seconds", "Duration of HTTP server requests.");
+	put_family(e, OTEL_DURATION, "histogram", "seconds", "Duration of HTTP server requests.");
 	for (i = 0; i < nr_regular; i = next) {
-		next = sum_run(v, i, nr_regular, same_labels_otel, false, &acc);
-		server_labels(&ls, s, &acc, status);
-		put_histogram(&e, OTEL_DURATION, &ls, &h, &acc);
+		const struct oa_series *r =
+			run_of(v, i, nr_regular, same_labels_otel, false, &acc, &next);
+
+		server_labels(&ls, s, r, status);
+		lt = run_labels_add(e, rl, &ls);
+		put_histogram(e, OTEL_DURATION, &lt, h, r);
 	}
 	if (sum_overflow(v, nr_regular, s->nr_series, keep_all, &acc)) {
 		overflow_labels(&ls);
 		scope_labels(&ls, s);
-		put_histogram(&e, OTEL_DURATION, &ls, &h, &acc);
+		lt = escape_labels(e, &ls);
+		put_histogram(e, OTEL_DURATION, &lt, h, &acc);
 	}
-	put_body_sizes(&e, s, v, nr_regular, false);
-	put_body_sizes(&e, s, v, nr_regular, true);
+}
+
+int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
+{
+	const struct oa_series **v;
+	struct run_labels rl;
+	struct hist_layout h;
+	struct expo e;
+	size_t i, nr_regular;
+
+	if (layout_init(&h, s, out, fmt, buckets_otel.bounds, buckets_otel.nr) || otel_valid(s) ||
+	    sort_series(s, &v, &nr_regular))
+		return -1;
+	if (run_labels_init(&rl, nr_regular)) {
+		free(v);
+		return -1;
+	}
+	if (expo_init(&e, fmt, out)) {
+		run_labels_free(&rl);
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < s->nr_size_bounds && i < OA_MAX_SIZE_BOUNDS; i++)
+		le_init(&e.size_le[i], fmt, s->size_bounds[i]);
+
+	/* OpenMetrics wants the target family first. */
+	put_targets(&e, s);
+	put_durations(&e, s, v, nr_regular, &h, &rl);
+	put_body_sizes(&e, s, v, nr_regular, &rl, false);
+	put_body_sizes(&e, s, v, nr_regular, &rl, true);
+	run_labels_free(&rl);
 	free(v);
 	put_active(&e, s);
-	if (put_clients(&e, s, &h))
-		return -1;
-
+	put_clients(&e, s, &h);
 	put_self(&e, s);
 	return finish(&e);
 }
@@ -1020,17 +1275,23 @@ static void route_labels(struct labels *ls, const struct oa_series *acc)
 
 int render_plugin(const struct oa_snapshot *s, FILE *out)
 {
-	const struct expo e = { .out = out, .fmt = OA_FORMAT_PROMETHEUS };
 	const struct oa_series **v;
 	struct hist_layout h;
 	struct oa_series acc;
+	struct label_text lt;
 	struct labels ls;
+	struct expo e;
 	char status[NUM_LEN];
 	size_t i, next, nr_regular, n;
 
-	if (layout_init(&h, s, &e, buckets_plugin.bounds, buckets_plugin.nr) ||
+	if (layout_init(&h, s, out, OA_FORMAT_PROMETHEUS, buckets_plugin.bounds,
+			buckets_plugin.nr) ||
 	    sort_series(s, &v, &nr_regular))
 		return -1;
+	if (expo_init(&e, OA_FORMAT_PROMETHEUS, out)) {
+		free(v);
+		return -1;
+	}
 	n = s->nr_series;
 
 	/* Version is not a plugin label: series differing only by it are summed. */
@@ -1042,11 +1303,11 @@ int render_plugin(const struct oa_snapshot *s, FILE *out)
 		route_labels(&ls, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
 		label(&ls, "status", status);
-		put_u64(&e, PLUGIN_REQUESTS, "", &ls, NULL, acc.count);
+		put_u64(&e, PLUGIN_REQUESTS, &ls, acc.count);
 	}
 	if (sum_overflow(v, nr_regular, n, keep_answered, &acc)) {
 		overflow_labels(&ls);
-		put_u64(&e, PLUGIN_REQUESTS, "", &ls, NULL, acc.count);
+		put_u64(&e, PLUGIN_REQUESTS, &ls, acc.count);
 	}
 
 	put_family(&e, PLUGIN_DURATION, "histogram", "seconds",
@@ -1056,11 +1317,13 @@ int render_plugin(const struct oa_snapshot *s, FILE *out)
 		if (acc.error)
 			continue; /* only requests that ended without a response */
 		route_labels(&ls, &acc);
-		put_histogram(&e, PLUGIN_DURATION, &ls, &h, &acc);
+		lt = escape_labels(&e, &ls);
+		put_histogram(&e, PLUGIN_DURATION, &lt, &h, &acc);
 	}
 	if (sum_overflow(v, nr_regular, n, keep_answered, &acc)) {
 		overflow_labels(&ls);
-		put_histogram(&e, PLUGIN_DURATION, &ls, &h, &acc);
+		lt = escape_labels(&e, &ls);
+		put_histogram(&e, PLUGIN_DURATION, &lt, &h, &acc);
 	}
 
 	put_family(&e, PLUGIN_ERRORS, "counter", NULL, "Total number of HTTP requests that failed");
@@ -1071,11 +1334,11 @@ int render_plugin(const struct oa_snapshot *s, FILE *out)
 		route_labels(&ls, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
 		label(&ls, "errorType", acc.error ? conn_error_name(acc.error) : status);
-		put_u64(&e, PLUGIN_ERRORS, "", &ls, NULL, acc.count);
+		put_u64(&e, PLUGIN_ERRORS, &ls, acc.count);
 	}
 	if (sum_overflow(v, nr_regular, n, keep_failed, &acc)) {
 		overflow_labels(&ls);
-		put_u64(&e, PLUGIN_ERRORS, "", &ls, NULL, acc.count);
+		put_u64(&e, PLUGIN_ERRORS, &ls, acc.count);
 	}
 	free(v);
 

@@ -87,8 +87,8 @@ int target_resource(pid_t pid, struct oa_resource *r);
  * oa_snapshot.resources. What does not change while a process lives is read
  * once per process (pid and start time) and kept between calls; the
  * command is read again each time. The array is valid until the next call.
- * NULL when n is 0 or memory is short. Not thread-safe: the endpoint calls
- * it from its one thread.
+ * NULL when n is 0 or memory is short. Not thread-safe: it is called while
+ * rendering a scrape, and renders run one at a time (body_stream.c).
  */
 const struct oa_resource *target_resources(const struct oa_target *targets, size_t n);
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Bucket bounds (union, validation, parsing), the merge of series that share
- * a route, and the per-target cardinality cap: admission, stability across
- * scrapes, exact totals, bounded memory.
+ * a route, the per-target cardinality cap (admission, stability across
+ * scrapes, exact totals, bounded memory), and reading the kernel's series map.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <cmocka.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "aggregate.h"
 #include "buckets.h"
 
@@ -365,6 +368,36 @@ static void test_cap(void **state)
 }
 
 /* Equal scrapes give equal results, whatever order the kernel map lists series in. */
+/*
+ * New label sets of one scrape past the cap are admitted in label order
+ * (method, status, version, error, route: docs/configuration.md), not in
+ * the order they are exported in (route before status).
+ */
+static void test_cap_label_order(void **state)
+{
+	struct kernel_series k[3];
+	struct aggregator agg;
+	struct oa_snapshot snap;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 2), 0);
+	k[0] = ks(7, OA_METHOD_GET, 500, "/a", 1);
+	k[1] = ks(7, OA_METHOD_GET, 404, "/m", 1);
+	k[2] = ks(7, OA_METHOD_GET, 200, "/z", 1);
+	scrape(&agg, k, 3, &snap);
+	assert_non_null(find(&snap, OA_METHOD_GET, 200, "/z"));
+	assert_non_null(find(&snap, OA_METHOD_GET, 404, "/m"));
+	assert_null(find(&snap, OA_METHOD_GET, 500, "/a"));
+	assert_non_null(find_overflow(&snap));
+	/* and handed to the renderer in its order: route first */
+	assert_int_equal(snap.nr_series, 3);
+	assert_string_equal(snap.series[0].route, "/m");
+	assert_string_equal(snap.series[1].route, "/z");
+	assert_int_equal(snap.series[2].overflow, 1);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
+}
+
 static void test_cap_stable(void **state)
 {
 	enum { N = 40 };
@@ -507,6 +540,98 @@ static void test_merge_overflow(void **state)
 	assert_int_equal(s[2].count, 4);
 }
 
+#define MAP_SERIES 700 /* more than one batch */
+
+/* The series of key i, as written to each CPU's slot. */
+static void kernel_key(struct series_key *k, unsigned int i)
+{
+	memset(k, 0, sizeof(*k));
+	k->tgid = 100 + i % 3;
+	k->status = 200;
+	k->method = OA_METHOD_GET;
+	k->version = OA_HTTP_11;
+	snprintf(k->path, sizeof(k->path), "/k/%u", i);
+}
+
+static int cmp_read_path(const void *pa, const void *pb)
+{
+	const struct kernel_series *a = pa, *b = pb;
+
+	return strcmp(a->s.route, b->s.route);
+}
+
+/*
+ * The series map read in batches (or key by key on kernels without them):
+ * every series once, its per-CPU slots summed. Needs the rights to create
+ * a BPF map; skipped without them.
+ */
+static void test_read_kernel_series(void **state)
+{
+	int nr_cpus = libbpf_num_possible_cpus();
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	struct series_val *vals = calloc((size_t)(nr_cpus > 0 ? nr_cpus : 1), sizeof(*vals));
+	struct kernel_series *got = NULL;
+	struct series_key k;
+	size_t n = 0;
+	int fd;
+
+	(void)state;
+	assert_true(nr_cpus > 0);
+	assert_non_null(vals);
+	fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_HASH, "test_series", sizeof(struct series_key),
+			    sizeof(struct series_val), 4096, &opts);
+	if (fd < 0) {
+		free(vals);
+		skip(); /* not root, or no BPF */
+	}
+	for (unsigned int i = 0; i < MAP_SERIES; i++) {
+		kernel_key(&k, i);
+		for (int c = 0; c < nr_cpus; c++) {
+			vals[c].count = i + c;
+			vals[c].sum_ns = 1000ULL * (i + c);
+			vals[c].buckets[c % OA_NR_BUCKETS] = i + c;
+			vals[c].resp_body.count = 1;
+			vals[c].resp_body.buckets[2] = 1;
+		}
+		assert_int_equal(bpf_map_update_elem(fd, &k, vals, BPF_ANY), 0);
+	}
+	assert_int_equal(read_kernel_series(fd, nr_cpus, &got, &n), 0);
+	assert_int_equal(n, MAP_SERIES);
+	qsort(got, n, sizeof(*got), cmp_read_path);
+	for (size_t j = 0; j < n; j++) {
+		unsigned int i = (unsigned int)strtoul(got[j].s.route + 3, NULL, 10);
+		__u64 count = 0, bucket0 = 0;
+
+		kernel_key(&k, i);
+		assert_string_equal(got[j].s.route, k.path);
+		assert_int_equal(got[j].tgid, k.tgid);
+		assert_int_equal(got[j].s.status, 200);
+		for (int c = 0; c < nr_cpus; c++) {
+			count += i + c;
+			bucket0 += c % OA_NR_BUCKETS == 0 ? i + c : 0;
+		}
+		assert_int_equal(got[j].s.count, count);
+		assert_int_equal(got[j].s.sum_ns, 1000 * count);
+		assert_int_equal(got[j].s.buckets[0], bucket0);
+		assert_int_equal(got[j].s.resp_body.count, nr_cpus);
+		assert_int_equal(got[j].s.resp_body.buckets[2], nr_cpus);
+		if (j)
+			assert_string_not_equal(got[j - 1].s.route, got[j].s.route);
+	}
+	free(got);
+
+	/* an empty map */
+	for (unsigned int i = 0; i < MAP_SERIES; i++) {
+		kernel_key(&k, i);
+		assert_int_equal(bpf_map_delete_elem(fd, &k), 0);
+	}
+	assert_int_equal(read_kernel_series(fd, nr_cpus, &got, &n), 0);
+	assert_int_equal(n, 0);
+	free(got);
+	close(fd);
+	free(vals);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,10 +642,12 @@ int main(void)
 		cmocka_unit_test(test_buckets_parse),
 		cmocka_unit_test(test_routes_and_ignore),
 		cmocka_unit_test(test_cap),
+		cmocka_unit_test(test_cap_label_order),
 		cmocka_unit_test(test_cap_stable),
 		cmocka_unit_test(test_cap_per_target),
 		cmocka_unit_test(test_cap_memory),
 		cmocka_unit_test(test_merge_overflow),
+		cmocka_unit_test(test_read_kernel_series),
 	};
 
 	return cmocka_run_group_tests_name("aggregate", tests, NULL, NULL);

@@ -1395,6 +1395,170 @@ static void test_sizes_active_clients(void **state)
 	free(text);
 }
 
+/* The shortest of %.15g..%.17g that reads back as the same double: what the sums always were. */
+static void ref_seconds(char *buf, size_t n, __u64 ns)
+{
+	double v = (double)ns / 1e9;
+
+	for (int p = 15; p <= 17; p++) {
+		snprintf(buf, n, "%.*g", p, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+/* Sums written without printf are the same text as with it, over every range of ns. */
+static void test_sum_formatting_fast(void **state)
+{
+	static const __u64 edges[] = {
+		0,
+		1,
+		9,
+		10,
+		12345,
+		50000,
+		57305,
+		99999,
+		100000,
+		100001,
+		999999999,
+		1000000000,
+		1000000001,
+		1234567890123ULL,
+		999999999999999ULL,
+		1000000000000000ULL,
+		1000000000000001ULL,
+		9007199254740993ULL,
+		18446744073709551615ULL,
+	};
+	size_t n = sizeof(edges) / sizeof(edges[0]) + 3000, i, found = 0;
+	struct oa_series *s = calloc(n, sizeof(*s));
+	struct oa_snapshot snap;
+	char route[32], want[64], *text, *p;
+	__u64 x = 7;
+
+	(void)state;
+	assert_non_null(s);
+	for (i = 0; i < n; i++) {
+		__u64 r = (__u64)lcg(&x) << 32 | lcg(&x);
+
+		snprintf(route, sizeof(route), "/s/%zu", i);
+		s[i] = mk(OA_METHOD_GET, 200, OA_HTTP_11, route);
+		s[i].count = 1;
+		s[i].buckets[0] = 1;
+		/* the edges, then random ones of every order of magnitude */
+		s[i].sum_ns = i < sizeof(edges) / sizeof(edges[0]) ? edges[i] : r >> (i % 64);
+	}
+	init_snapshot(&snap, s, n);
+	text = render(render_plugin, &snap);
+	for (p = strstr(text, "_sum{"); p; p = strstr(p + 1, "_sum{")) {
+		unsigned long k = strtoul(strstr(p, "path=\"/s/") + 9, NULL, 10);
+		const char *v = strstr(p, "} ") + 2;
+
+		assert_true(k < n);
+		ref_seconds(want, sizeof(want), s[k].sum_ns);
+		if (strncmp(v, want, strlen(want)) || v[strlen(want)] != '\n')
+			fail_msg("sum of %llu ns: got %.30s, want %s",
+				 (unsigned long long)s[k].sum_ns, v, want);
+		found++;
+	}
+	assert_int_equal(found, n);
+	free(text);
+	free(s);
+}
+
+/*
+ * A malformed snapshot is an error before anything is written. Client
+ * series were checked only after the server series had been written, and
+ * body-size bounds not at all (a crash).
+ */
+static void test_invalid_before_output(void **state)
+{
+	struct oa_series s = known_series();
+	struct oa_snapshot snap;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	init_snapshot(&snap, &s, 1);
+	snap.nr_clients = 1; /* and no clients */
+	f = open_memstream(&text, &len);
+	errno = 0;
+	assert_int_equal(render_otel(&snap, f), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(len, 0);
+	free(text);
+
+	init_snapshot(&snap, &s, 1);
+	snap.nr_size_bounds = 3; /* and no size bounds */
+	text = NULL;
+	f = open_memstream(&text, &len);
+	errno = 0;
+	assert_int_equal(render_otel(&snap, f), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(len, 0);
+	free(text);
+}
+
+/* A body that cannot be written is an error (EIO), not a short exposition taken for whole. */
+static void test_write_error(void **state)
+{
+	struct oa_series *s = calloc(200, sizeof(*s));
+	struct oa_snapshot snap;
+	char route[32];
+	FILE *f = fopen("/dev/full", "w");
+
+	(void)state;
+	assert_non_null(s);
+	if (!f) {
+		free(s);
+		skip();
+	}
+	for (size_t i = 0; i < 200; i++) {
+		snprintf(route, sizeof(route), "/w/%zu", i);
+		s[i] = known_series();
+		snprintf(s[i].route, sizeof(s[i].route), "%s", route);
+	}
+	init_snapshot(&snap, s, 200);
+	errno = 0;
+	assert_int_equal(render_otel(&snap, f), -1);
+	assert_int_equal(errno, EIO);
+	fclose(f);
+	free(s);
+}
+
+/* Lines longer than the writer's buffer (a version of 100 kB) are written whole all the same. */
+static void test_long_lines(void **state)
+{
+	size_t vlen = 100000, nlines = 0;
+	char *version = malloc(vlen + 1), *text, *p, *eol;
+	struct oa_series s = known_series();
+	struct oa_snapshot snap;
+
+	(void)state;
+	assert_non_null(version);
+	memset(version, 'v', vlen);
+	version[vlen] = '\0';
+	init_snapshot(&snap, &s, 1);
+	snap.version = version;
+	text = render(render_otel, &snap);
+	for (p = strstr(text, "http_server_request_duration_seconds_bucket{"); p;
+	     p = strstr(eol, "http_server_request_duration_seconds_bucket{")) {
+		eol = strchr(p, '\n');
+		assert_non_null(eol);
+		assert_true((size_t)(eol - p) > vlen);
+		assert_non_null(memmem(p, (size_t)(eol - p), version, vlen));
+		nlines++;
+	}
+	assert_int_equal(nlines, 15); /* 14 bounds and +Inf */
+	assert_non_null(strstr(text, "\"} 7\nhttp_server_request_duration_seconds_sum{"));
+	free(text);
+	free(version);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1410,6 +1574,10 @@ int main(void)
 		cmocka_unit_test(test_missing_bound),
 		cmocka_unit_test(test_empty_and_self_metrics),
 		cmocka_unit_test(test_sum_formatting),
+		cmocka_unit_test(test_sum_formatting_fast),
+		cmocka_unit_test(test_invalid_before_output),
+		cmocka_unit_test(test_write_error),
+		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_stable_order),
 		cmocka_unit_test(test_openmetrics),
 		cmocka_unit_test(test_scope_labels),
