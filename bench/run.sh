@@ -248,6 +248,20 @@ for n in 100 2000 20000; do
 		printf '%s\t%s\tgzip\t%s\n' "$n" "$series" "$(curl -fsS -o /dev/null -H 'Accept-Encoding: gzip' -w '%{time_total}' "http://127.0.0.1:$APORT/metrics/otel")"
 	done >>"$f.tsv"
 	echo "$n $(curl -fsS -o /dev/null -w '%{size_download}' "http://127.0.0.1:$APORT/metrics/otel")" >>"$f.sizes"
+	if [ "$n" = 2000 ]; then
+		# the same bytes served from memory: what moving them costs, nothing rendered
+		curl -fsS -o "$f.body2000" "http://127.0.0.1:$APORT/metrics/otel"
+		python3 bench/static_body.py "$f.body2000" >"$f.static" 2>&1 &
+		ST_PID=$!
+		for _ in $(seq 50); do grep -q '^listening' "$f.static" && break; sleep 0.1; done
+		sport=$(awk '/^listening/ { print $2 }' "$f.static")
+		for i in $(seq 9); do
+			printf '%s\t%s\tstatic\t%s\n' "$n" "$series" "$(curl -fsS -o /dev/null -w '%{time_total}' "http://127.0.0.1:$sport/")"
+		done >>"$f.tsv"
+		kill "$ST_PID" 2>/dev/null || true
+		wait "$ST_PID" 2>/dev/null || true
+		rm -f "$f.body2000"
+	fi
 done
 echo "hwm_kib $(hwm "$AGENT_PID")" >"$f.agentstats"
 stop_all
