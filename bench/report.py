@@ -134,6 +134,7 @@ if os.path.exists(low):
 # BPF cost
 pj = os.path.join(D, "stats-b.progs.json")
 bpf_mean = None
+filter_ns = None
 bpf_per_req = None
 if os.path.exists(pj):
     apid = kv(os.path.join(D, "stats-b.agentstats"))["agent_pid"][0]
@@ -156,6 +157,8 @@ if os.path.exists(pj):
         tc += c
         w(f"| {p.get('name')} | {p.get('type')} | {c} | {t} | {t / c:.0f} |" if c else
           f"| {p.get('name')} | {p.get('type')} | 0 | 0 | - |")
+    wr = [p for p in progs if p.get("name") == "handle_sys_exit_write" and p.get("run_cnt")]
+    filter_ns = wr[0]["run_time_ns"] / wr[0]["run_cnt"] if wr else None
     if tc:
         bpf_mean = tn / tc
         w(f"| **all** | | {tc} | {tn} | **{bpf_mean:.0f}** |")
@@ -299,11 +302,21 @@ if len(prof) == 2:
            "target cannot be met on this workload: a 'hello' server that spends a few microseconds per "
            "request is the worst case for any per-syscall instrumentation, and the relative cost falls as the "
            "server does more per request." if floor < 0.97 else
-           "the floor is within it, so the remaining gap is the programs' own work."))
+           "the floor is within it, so the gap is the programs' own work. Of it, finding the target, the "
+           f"connection and the series (map operations, {pb.get('bpf: map lookups and updates', 0):.2f} us) and "
+           f"copying the request and response bytes out of node's memory "
+           f"({pb.get('bpf: reading user and kernel memory', 0):.2f} us) are what any in-kernel HTTP parser on "
+           "these syscalls must do; "
+           + ("together they are already over the budget, before a byte is parsed." if
+              pb.get('bpf: map lookups and updates', 0) + pb.get('bpf: reading user and kernel memory', 0)
+              > 0.03 * 1e6 / statistics.median(x['rps'] for x in res['a']) else
+              "the parsing (program code) is the rest.")))
 if bpf_mean is not None:
     lines.append(
         f"- **Mean BPF cost.** {bpf_mean:.0f} ns per traced syscall, {bpf_per_req:.0f} ns per request. The mean is "
-        "over every firing on the machine (wrk's syscalls cost only the target check, ~100 ns). The target's "
+        "over every firing on the machine; wrk's syscalls cost only the target check"
+        + (f" ({filter_ns:.0f} ns per run: handle_sys_exit_write, fired here almost only by wrk's write())"
+           if filter_ns else "") + ". The target's "
         "own reads and writes carry the HTTP framing: the sys_exit_read and sys_exit_writev rows above. Per "
         "framed syscall the fixed part is finding the target and the connection (two hash lookups), reading the "
         "bytes from user memory (one probe read of up to 256 bytes per chunk), and the framing steps "
