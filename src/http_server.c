@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -306,6 +308,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found; try /metrics/otel or /metrics\n");
 }
 
+/*
+ * libmicrohttpd's own messages: to the debug log, so that a failure is the
+ * agent's one clear line (MHD's bind error even names the wrong port).
+ */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_debug("libmicrohttpd: %s", msg);
+}
+
 struct http_server *http_server_serve(const char *listen, bool enabled, const char *health_note,
 				      render_fn render, void *ctx)
 {
@@ -337,7 +356,8 @@ struct http_server *http_server_serve(const char *listen, bool enabled, const ch
 		flags |= MHD_USE_IPv6;
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
 				       (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-				       (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
+				       (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
+				       mhd_log, NULL, MHD_OPTION_END);
 	if (!srv->daemon) {
 		int err = errno ? errno : EADDRINUSE;
 

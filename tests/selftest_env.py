@@ -55,6 +55,29 @@ def test_no_btf():
         check_eq("no BTF stderr lines", 1, len(err.splitlines()))
 
 
+def test_listen_in_use():
+    """--listen on a port another socket holds: one error line of the agent's own (not
+    libmicrohttpd's, which names port 0), non-zero exit."""
+    import socket
+    with Procs() as procs:
+        srv, _ = procs.server("node")
+        held = socket.socket()
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        try:
+            r = subprocess.run([agent_path(), "--pid", str(srv.pid), "--listen", f"127.0.0.1:{port}",
+                                "--feature-otel=true"], capture_output=True, timeout=30,
+                               stdin=subprocess.DEVNULL)
+        finally:
+            held.close()
+        err = r.stderr.decode(errors="replace").strip()
+        check(r.returncode != 0, "port in use: want non-zero exit got 0")
+        errors = [l for l in err.splitlines() if "error" in l.lower() or "fail" in l.lower()]
+        check_eq("port in use: error lines", [f"otel-agent: error: cannot listen on 127.0.0.1:{port}: "
+                                               "Address already in use"], errors)
+
+
 def test_tracefs_not_mounted():
     """tracefs not mounted: the agent mounts it, says so, and counts."""
     with Procs() as procs:
@@ -211,6 +234,7 @@ def test_gzip_and_endpoint():
 
 TESTS = [
     test_no_btf,
+    test_listen_in_use,
     test_tracefs_not_mounted,
     test_tracefs_not_mountable,
     test_not_root,
