@@ -10,7 +10,7 @@ VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0
 
 CFLAGS     ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) \
-	      -DOA_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	      $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Ivmlinux/$(ARCH) -Wall -Werror
 
@@ -30,7 +30,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test smoke vmlinux clean format check-format bench
+.PHONY: all deps test smoke vmlinux clean format check-format bench FORCE
 all: otel-agent
 
 otel-agent: $(AGENT_OBJS)
@@ -44,6 +44,14 @@ $(OUTPUT)/http.bpf.o: bpf/http.bpf.c $(BPF_HDRS) | $(OUTPUT)
 $(OUTPUT)/http.skel.h: $(OUTPUT)/http.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+# The version, rewritten only when it changes, so that what includes it is
+# rebuilt whenever the commit (or the dirty state) does, and only then.
+$(OUTPUT)/version.h: FORCE | $(OUTPUT)
+	$(Q)echo '#define OA_VERSION "$(VERSION)"' >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(OUTPUT)/src/cli.o $(OUTPUT)/src/main.o: $(OUTPUT)/version.h
+FORCE:
 
 # Every user object may include the skeleton; build it first.
 $(OUTPUT)/src/%.o: src/%.c $(OUTPUT)/http.skel.h | $(OUTPUT)/src

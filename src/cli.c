@@ -12,9 +12,7 @@
 #include "otel_agent.h"
 #include "route.h"
 
-#ifndef OA_VERSION
-#define OA_VERSION "0.1.0"
-#endif
+#include "version.h" /* OA_VERSION, written by the Makefile */
 
 /* Long options without a short form. */
 enum {

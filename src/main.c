@@ -24,9 +24,7 @@
 #include "render.h"
 #include "targets.h"
 
-#ifndef OA_VERSION
-#define OA_VERSION "0.1.0"
-#endif
+#include "version.h" /* OA_VERSION, written by the Makefile */
 
 /* The targets map holds at most this many processes (bpf/targets.bpf.h). */
 #define MAX_TARGETS 4096
