@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.request
 
-from selftest import (Procs, TestFailure, agent_path, agent_stderr, check, check_eq, drive,
+from selftest import (REPO, Procs, TestFailure, agent_path, agent_stderr, check, check_eq, drive,
                       free_port, parse_prom, scrape, scrape_until, series, total)
 
 OTEL_KEYS = ("http_request_method", "http_route", "http_response_status_code")
@@ -76,6 +76,16 @@ def test_listen_in_use():
         errors = [l for l in err.splitlines() if "error" in l.lower() or "fail" in l.lower()]
         check_eq("port in use: error lines", [f"otel-agent: error: cannot listen on 127.0.0.1:{port}: "
                                                "Address already in use"], errors)
+
+
+def test_version_is_the_tree():
+    """--version (also otel_scope_version) names the commit and dirty state the binary was
+    built from: the Makefile rewrites the version header whenever they change."""
+    want = subprocess.run(["git", "-C", REPO, "describe", "--tags", "--always", "--dirty"],
+                          capture_output=True, text=True, timeout=30)
+    check_eq("git describe exit", 0, want.returncode)
+    got = subprocess.run([agent_path(), "--version"], capture_output=True, text=True, timeout=30)
+    check_eq("otel-agent --version", f"otel-agent {want.stdout.strip()}", got.stdout.strip())
 
 
 def test_tracefs_not_mounted():
@@ -233,6 +243,7 @@ def test_gzip_and_endpoint():
 
 
 TESTS = [
+    test_version_is_the_tree,
     test_no_btf,
     test_listen_in_use,
     test_tracefs_not_mounted,
