@@ -311,8 +311,9 @@ if len(prof) == 2:
            "the floor is within it, so the gap is the programs' own work. Of it, finding the target, the "
            f"connection and the series (map operations, {pb.get('bpf: map lookups and updates', 0):.2f} us) and "
            f"copying the request and response bytes out of node's memory "
-           f"({pb.get('bpf: reading user and kernel memory', 0):.2f} us) are what any in-kernel HTTP parser on "
-           "these syscalls must do; "
+           f"({pb.get('bpf: reading user and kernel memory', 0):.2f} us) are what an in-kernel HTTP parser on "
+           "these syscalls cannot skip (a target to filter, a connection's state to find, the bytes to read, "
+           "a series to add to); "
            + ("together they are already over the budget, before a byte is parsed." if
               pb.get('bpf: map lookups and updates', 0) + pb.get('bpf: reading user and kernel memory', 0)
               > 0.03 * 1e6 / statistics.median(x['rps'] for x in res['a']) else
