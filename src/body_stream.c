@@ -7,11 +7,22 @@
  * touches a few hot chunks instead of faulting in a body-sized buffer.
  *
  * One mutex per server, the gate's, guards the gate and the queues of its
- * streams; the renderer fills a chunk without it. No wait can deadlock on
- * libmicrohttpd's one thread, which is every stream's sender: the renderer
- * waits for room only while no other render waits for the gate (that
- * thread may be the one waiting), and the sender waits for bytes only while
- * its render has not finished, which then needs nothing from the sender.
+ * streams; the renderer fills a chunk without it. Only renderers wait: for
+ * the gate, and for room in their own queue once it holds BODY_QUEUE_MAX
+ * (whatever the number of scrapes, a stream holds at most
+ * BODY_STREAM_MAX_CHUNKS). The sender, libmicrohttpd's one thread for all
+ * streams, never waits: with nothing to send it is suspended (the waker),
+ * and the renderer resumes it when it queues bytes or finishes.
+ *
+ * The waker is called with the gate's lock held, so that the decision to
+ * suspend and the suspension are one step for a renderer that would resume:
+ * a chunk queued between them cannot be missed, and a sender is resumed
+ * only after it was suspended, once. libmicrohttpd takes its own lock
+ * (cleanup_connection_mutex) inside MHD_suspend_connection and
+ * MHD_resume_connection, and holds it only to move connections between its
+ * lists, never while it calls the application (the access handler, the
+ * content reader, the free callback, which take the gate's lock): the
+ * order is always the gate's lock, then libmicrohttpd's.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -44,9 +55,12 @@ struct render_thread {
 
 struct stream_gate {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;  /* broadcast at every change below or in a stream */
-	bool busy;	      /* a render runs */
-	unsigned int waiting; /* renders waiting for the gate */
+	pthread_cond_t cond; /* broadcast when the gate is free or a renderer may have room */
+	bool busy;	     /* a render runs */
+	bool closing;	     /* stream_gate_close: no more suspending */
+	const struct body_waker *waker;
+	struct body_stream *senders; /* streams not released yet */
+	size_t chunks, peak_chunks;  /* allocated by all streams */
 	struct render_thread *threads;
 };
 
@@ -57,26 +71,32 @@ struct body_stream {
 	enum oa_endpoint ep;
 	enum oa_format fmt;
 	bool gzip;
-	bool stopped;		      /* the renderer saw the body abandoned */
-	struct render_thread *thread; /* NULL: rendered on the caller's thread, never waiting */
-	z_stream zs;		      /* gzip's, the renderer's */
-	struct body_chunk *fill;      /* being filled, the renderer's */
+	bool stopped; /* the renderer saw the body abandoned */
+	struct render_thread *thread;
+	z_stream zs;		 /* gzip's, the renderer's */
+	struct body_chunk *fill; /* being filled, the renderer's */
+	void *waker_arg;
 	/* under g->lock */
-	struct body_chunk *head, *tail; /* queued */
-	struct body_chunk *spare;	/* emptied by the sender */
-	size_t queued;			/* bytes queued and not taken */
-	uint64_t total;			/* bytes queued in all */
+	struct body_stream *prev, *next; /* in g->senders until released */
+	struct body_chunk *head, *tail;	 /* queued */
+	struct body_chunk *spare;	 /* emptied by the sender */
+	size_t queued;			 /* bytes queued and not taken */
+	uint64_t total;			 /* bytes queued in all */
+	size_t chunks, peak_chunks;	 /* allocated */
 	bool done, failed, abandoned;
-	bool render_waits, send_waits; /* for room, for bytes: wake only who waits */
-	unsigned int refs;	       /* the renderer and the sender */
+	bool render_waits; /* for room: wake only when it waits */
+	bool suspended;	   /* the sender, until there are `want` bytes or the end */
+	size_t want;
+	unsigned int refs; /* the renderer and the sender */
 };
 
-struct stream_gate *stream_gate_new(void)
+struct stream_gate *stream_gate_new(const struct body_waker *w)
 {
 	struct stream_gate *g = calloc(1, sizeof(*g));
 
 	if (!g)
 		return NULL;
+	g->waker = w;
 	if (pthread_mutex_init(&g->lock, NULL)) {
 		free(g);
 		return NULL;
@@ -87,6 +107,82 @@ struct stream_gate *stream_gate_new(void)
 		return NULL;
 	}
 	return g;
+}
+
+/* Resumes the sender of bs when suspended and what it waits for is there (or now); under g->lock. */
+static void wake_sender(struct body_stream *bs, bool now)
+{
+	if (!bs->suspended || !(now || bs->done || bs->queued >= bs->want))
+		return;
+	bs->suspended = false;
+	bs->g->waker->resume(bs->waker_arg);
+}
+
+/* Suspends the sender of bs until want bytes are queued or the body is done; under g->lock. */
+static void suspend_sender(struct body_stream *bs, size_t want)
+{
+	bs->want = want;
+	bs->suspended = true;
+	bs->g->waker->suspend(bs->waker_arg);
+}
+
+void stream_gate_close(struct stream_gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->closing = true;
+	for (struct body_stream *bs = g->senders; bs; bs = bs->next)
+		wake_sender(bs, true);
+	pthread_mutex_unlock(&g->lock);
+}
+
+size_t stream_gate_peak_chunks(struct stream_gate *g)
+{
+	size_t n;
+
+	pthread_mutex_lock(&g->lock);
+	n = g->peak_chunks;
+	pthread_mutex_unlock(&g->lock);
+	return n;
+}
+
+size_t body_stream_peak_chunks(struct body_stream *bs)
+{
+	size_t n;
+
+	pthread_mutex_lock(&bs->g->lock);
+	n = bs->peak_chunks;
+	pthread_mutex_unlock(&bs->g->lock);
+	return n;
+}
+
+/* A new chunk, counted; NULL when out of memory. */
+static struct body_chunk *chunk_new(struct body_stream *bs)
+{
+	struct stream_gate *g = bs->g;
+	struct body_chunk *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	pthread_mutex_lock(&g->lock);
+	if (++bs->chunks > bs->peak_chunks)
+		bs->peak_chunks = bs->chunks;
+	if (++g->chunks > g->peak_chunks)
+		g->peak_chunks = g->chunks;
+	pthread_mutex_unlock(&g->lock);
+	return c;
+}
+
+/* Frees the chunks from c on, uncounting them; under g->lock. */
+static void free_chunks(struct body_stream *bs, struct body_chunk *c)
+{
+	while (c) {
+		struct body_chunk *next = c->next;
+
+		free(c);
+		bs->chunks--;
+		bs->g->chunks--;
+		c = next;
+	}
 }
 
 void stream_gate_free(struct stream_gate *g)
@@ -109,16 +205,6 @@ void stream_gate_free(struct stream_gate *g)
 	free(g);
 }
 
-static void free_chunks(struct body_chunk *c)
-{
-	while (c) {
-		struct body_chunk *next = c->next;
-
-		free(c);
-		c = next;
-	}
-}
-
 /* Drops one reference; the last frees the stream. */
 static void stream_put(struct body_stream *bs)
 {
@@ -127,20 +213,24 @@ static void stream_put(struct body_stream *bs)
 
 	pthread_mutex_lock(&g->lock);
 	last = !--bs->refs;
+	if (last) {
+		free_chunks(bs, bs->head);
+		free_chunks(bs, bs->spare);
+		if (bs->fill)
+			bs->fill->next = NULL;
+		free_chunks(bs, bs->fill);
+	}
 	pthread_mutex_unlock(&g->lock);
 	if (!last)
 		return;
-	free_chunks(bs->head);
-	free_chunks(bs->spare);
-	free(bs->fill);
 	if (bs->gzip)
 		deflateEnd(&bs->zs);
 	free(bs);
 }
 
 /*
- * Queues the chunk being filled, then waits while the queue is full, the
- * sender is there to empty it and no other render waits. false: abandoned.
+ * Queues the chunk being filled, resuming the sender, then waits while the
+ * queue is full and the sender is there to empty it. false: abandoned.
  */
 static bool queue_fill(struct body_stream *bs)
 {
@@ -161,18 +251,19 @@ static bool queue_fill(struct body_stream *bs)
 		bs->total += c->len;
 		c = NULL;
 	}
-	if (bs->send_waits)
-		pthread_cond_broadcast(&g->cond);
+	wake_sender(bs, false);
 	/* once full, until half empty: a wake-up per chunk cost more than the copying */
-	if (bs->thread && bs->queued >= BODY_QUEUE_MAX) {
+	if (bs->queued >= BODY_QUEUE_MAX) {
 		bs->render_waits = true;
-		while (bs->queued > BODY_QUEUE_MAX / 2 && !g->waiting && !bs->abandoned)
+		while (bs->queued > BODY_QUEUE_MAX / 2 && !bs->abandoned)
 			pthread_cond_wait(&g->cond, &g->lock);
 		bs->render_waits = false;
 	}
 	ok = !bs->abandoned;
+	if (c)
+		c->next = NULL;
+	free_chunks(bs, c); /* an empty one */
 	pthread_mutex_unlock(&g->lock);
-	free(c);
 	bs->stopped |= !ok;
 	return ok;
 }
@@ -192,7 +283,7 @@ static struct body_chunk *fill_chunk(struct body_stream *bs)
 		bs->spare = bs->fill->next;
 	pthread_mutex_unlock(&g->lock);
 	if (!bs->fill)
-		bs->fill = malloc(sizeof(*bs->fill));
+		bs->fill = chunk_new(bs);
 	if (bs->fill) {
 		bs->fill->next = NULL;
 		bs->fill->len = 0;
@@ -267,11 +358,8 @@ static ssize_t stream_write(void *cookie, const char *buf, size_t size)
 static void gate_enter(struct stream_gate *g)
 {
 	pthread_mutex_lock(&g->lock);
-	g->waiting++;
-	pthread_cond_broadcast(&g->cond); /* a render waiting for room must not any more */
 	while (g->busy)
 		pthread_cond_wait(&g->cond, &g->lock);
-	g->waiting--;
 	g->busy = true;
 	pthread_mutex_unlock(&g->lock);
 }
@@ -286,6 +374,7 @@ static void gate_leave(struct body_stream *bs, bool failed)
 	bs->failed = failed;
 	g->busy = false;
 	pthread_cond_broadcast(&g->cond);
+	wake_sender(bs, false);
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -382,8 +471,23 @@ static bool start_thread(struct body_stream *bs)
 	return ok;
 }
 
+/* Removes bs from the gate's senders; under g->lock. */
+static void unlink_sender(struct body_stream *bs)
+{
+	struct stream_gate *g = bs->g;
+
+	if (bs->prev)
+		bs->prev->next = bs->next;
+	else if (g->senders == bs)
+		g->senders = bs->next;
+	if (bs->next)
+		bs->next->prev = bs->prev;
+	bs->prev = bs->next = NULL;
+}
+
 struct body_stream *body_stream_start(struct stream_gate *g, render_fn render, void *ctx,
-				      enum oa_endpoint ep, enum oa_format fmt, bool gzip)
+				      enum oa_endpoint ep, enum oa_format fmt, bool gzip,
+				      void *waker_arg)
 {
 	struct body_stream *bs = calloc(1, sizeof(*bs));
 
@@ -394,28 +498,47 @@ struct body_stream *body_stream_start(struct stream_gate *g, render_fn render, v
 	bs->ctx = ctx;
 	bs->ep = ep;
 	bs->fmt = fmt;
+	bs->waker_arg = waker_arg;
 	bs->refs = 2;
 	/* gzip header and trailer (15 + 16); without zlib's memory the body goes out plain */
 	bs->gzip = gzip && deflateInit2(&bs->zs, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
 					Z_DEFAULT_STRATEGY) == Z_OK;
-	if (!start_thread(bs))
-		run_render(bs); /* no thread: render here, the whole body held */
+	pthread_mutex_lock(&g->lock);
+	bs->next = g->senders;
+	if (g->senders)
+		g->senders->prev = bs;
+	g->senders = bs;
+	pthread_mutex_unlock(&g->lock);
+	/* rendering here instead would block the sender's thread: no thread, no body */
+	if (!start_thread(bs)) {
+		log_error("rendering %s failed: cannot start a thread", endpoint_path(ep));
+		pthread_mutex_lock(&g->lock);
+		unlink_sender(bs);
+		pthread_mutex_unlock(&g->lock);
+		if (bs->gzip)
+			deflateEnd(&bs->zs);
+		free(bs);
+		return NULL;
+	}
 	return bs;
 }
 
-int body_stream_wait(struct body_stream *bs, bool *complete, uint64_t *size)
+int body_stream_poll(struct body_stream *bs, bool *complete, uint64_t *size)
 {
 	struct stream_gate *g = bs->g;
-	int ret;
+	int ret = 0;
 
 	pthread_mutex_lock(&g->lock);
-	bs->send_waits = true;
-	while (!bs->done && bs->queued < BODY_QUEUE_MAX)
-		pthread_cond_wait(&g->cond, &g->lock);
-	bs->send_waits = false;
-	*complete = bs->done;
-	*size = bs->total;
-	ret = bs->done && bs->failed ? -1 : 0;
+	if (g->closing) {
+		ret = -1;
+	} else if (!bs->done && bs->queued < BODY_QUEUE_MAX) {
+		suspend_sender(bs, BODY_QUEUE_MAX);
+		ret = BODY_AGAIN;
+	} else {
+		*complete = bs->done;
+		*size = bs->total;
+		ret = bs->done && bs->failed ? -1 : 0;
+	}
 	pthread_mutex_unlock(&g->lock);
 	return ret;
 }
@@ -457,11 +580,12 @@ ssize_t body_stream_read(struct body_stream *bs, char *buf, size_t max)
 	ssize_t n;
 
 	pthread_mutex_lock(&g->lock);
-	bs->send_waits = true;
-	while (!bs->head && !bs->done)
-		pthread_cond_wait(&g->cond, &g->lock);
-	bs->send_waits = false;
-	if (bs->failed) {
+	if (g->closing) {
+		n = -1;
+	} else if (!bs->head && !bs->done) {
+		suspend_sender(bs, 1);
+		n = BODY_AGAIN;
+	} else if (bs->failed) {
 		n = -1; /* a body cut short: the client must not take it for whole */
 	} else {
 		n = (ssize_t)take_queued(bs, buf, max);
@@ -478,6 +602,8 @@ void body_stream_release(struct body_stream *bs)
 
 	pthread_mutex_lock(&g->lock);
 	bs->abandoned = true;
+	bs->suspended = false; /* the waker's argument may be gone */
+	unlink_sender(bs);
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
 	stream_put(bs);

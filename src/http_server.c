@@ -3,7 +3,9 @@
  * The metrics endpoint, on libmicrohttpd's internal polling thread. Owns
  * routing and content negotiation (Prometheus text or OpenMetrics, gzip);
  * a metrics body is rendered on a thread of its own, one render at a time,
- * and sent while it is rendered (body_stream.c).
+ * and sent while it is rendered (body_stream.c). libmicrohttpd's thread
+ * never waits for a render: a connection whose body is not ready is
+ * suspended, and resumed by its renderer.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -26,6 +28,19 @@
  * calls and sends; with room for one of our chunks, 85.
  */
 #define CONNECTION_MEMORY (BODY_CHUNK_LEN + 16 * 1024)
+
+/*
+ * A connection with no progress for this long is closed. Renders take
+ * turns and each waits for its reader, so a scraper that stops reading
+ * would otherwise hold up every scrape after it; an idle keep-alive
+ * connection is closed too (scrapers reconnect).
+ */
+static unsigned int connection_timeout_s = 30;
+
+void http_server_set_connection_timeout(unsigned int seconds)
+{
+	connection_timeout_s = seconds;
+}
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -229,6 +244,22 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int stat
 	return reply(conn, status, resp, CT_TEXT, "Accept-Encoding", false);
 }
 
+/* The stream's waker: called with its lock held, which libmicrohttpd never holds (body_stream.c). */
+static void suspend_connection(void *conn)
+{
+	MHD_suspend_connection(conn);
+}
+
+static void resume_connection(void *conn)
+{
+	MHD_resume_connection(conn);
+}
+
+static const struct body_waker mhd_waker = {
+	.suspend = suspend_connection,
+	.resume = resume_connection,
+};
+
 /* libmicrohttpd asks for the next bytes of a metrics body. */
 static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -237,6 +268,8 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos; /* asked in order */
 	if (n > 0)
 		return n;
+	if (n == BODY_AGAIN)
+		return 0; /* suspended: asked again once resumed */
 	return n ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
@@ -246,8 +279,12 @@ static void release_body(void *cls)
 	body_stream_release(cls);
 }
 
+/*
+ * Called again (same *req_ctx, the stream) after each suspension, until
+ * the body is ready to send: the response is created then.
+ */
 static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connection *conn,
-				     enum oa_endpoint ep)
+				     enum oa_endpoint ep, void **req_ctx)
 {
 	const char *ae =
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
@@ -259,14 +296,26 @@ static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connect
 	const char *vary = negotiates ? "Accept, Accept-Encoding" : "Accept-Encoding";
 	struct body_stream *bs;
 	struct MHD_Response *resp;
-	bool complete, gzipped;
-	uint64_t size;
+	bool complete = false, gzipped;
+	uint64_t size = 0;
+	int ret;
 
-	bs = body_stream_start(srv->gate, srv->render, srv->ctx, ep, fmt, ae && accepts_gzip(ae));
-	if (!bs)
-		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	bs = *req_ctx;
+	if (!bs) {
+		bs = body_stream_start(srv->gate, srv->render, srv->ctx, ep, fmt,
+				       ae && accepts_gzip(ae), conn);
+		if (!bs)
+			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					  "cannot start rendering\n");
+		*req_ctx = bs; /* request_done releases it if the request ends here */
+	}
+	/* wait (suspended) for the end of the render or BODY_QUEUE_MAX bytes of it */
+	ret = body_stream_poll(bs, &complete, &size);
+	if (ret == BODY_AGAIN)
+		return MHD_YES;
+	*req_ctx = NULL; /* from here on the response owns bs, or nothing does */
 	/* an error before the first bytes still gets a status that says so */
-	if (body_stream_wait(bs, &complete, &size)) {
+	if (ret) {
 		body_stream_release(bs);
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "rendering failed\n");
 	}
@@ -289,7 +338,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
-	(void)req_ctx;
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
 	if (!strcmp(url, "/healthz")) {
@@ -298,14 +346,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return reply_text(conn, MHD_HTTP_OK, note);
 	}
 	if (srv->enabled && !strcmp(url, "/metrics/otel"))
-		return serve_metrics(srv, conn, EP_OTEL);
+		return serve_metrics(srv, conn, EP_OTEL, req_ctx);
 	if (srv->enabled && !strcmp(url, "/metrics"))
-		return serve_metrics(srv, conn, EP_PLUGIN);
+		return serve_metrics(srv, conn, EP_PLUGIN, req_ctx);
 	if (!srv->enabled && (!strcmp(url, "/metrics") || !strcmp(url, "/metrics/otel"))) {
 		snprintf(note, sizeof(note), "metrics disabled: %s\n", srv->health_note);
 		return reply_text(conn, MHD_HTTP_NOT_FOUND, note);
 	}
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found; try /metrics/otel or /metrics\n");
+}
+
+/* A request ended: a stream no response took (a suspended request cut short) is released. */
+static void request_done(void *cls, struct MHD_Connection *conn, void **req_ctx,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (*req_ctx)
+		body_stream_release(*req_ctx);
+	*req_ctx = NULL;
 }
 
 /*
@@ -331,7 +391,8 @@ struct http_server *http_server_serve(const char *listen, bool enabled, const ch
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	struct http_server *srv;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int flags =
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
 	if (parse_listen(listen, &addr, &addr_len)) {
 		log_error(
@@ -347,7 +408,7 @@ struct http_server *http_server_serve(const char *listen, bool enabled, const ch
 	snprintf(srv->health_note, sizeof(srv->health_note), "%s", health_note ? health_note : "");
 	srv->render = render;
 	srv->ctx = ctx;
-	srv->gate = stream_gate_new();
+	srv->gate = stream_gate_new(&mhd_waker);
 	if (!srv->gate) {
 		free(srv);
 		return NULL;
@@ -357,7 +418,9 @@ struct http_server *http_server_serve(const char *listen, bool enabled, const ch
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
 				       (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 				       (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
-				       mhd_log, NULL, MHD_OPTION_END);
+				       mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_done,
+				       NULL, MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_s,
+				       MHD_OPTION_END);
 	if (!srv->daemon) {
 		int err = errno ? errno : EADDRINUSE;
 
@@ -374,8 +437,15 @@ void http_server_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	/* no connection may stay suspended through MHD_stop_daemon: resume them all, for good */
+	stream_gate_close(srv->gate);
 	MHD_stop_daemon(srv->daemon);
 	/* the responses are gone: renders still running stop at their next chunk */
 	stream_gate_free(srv->gate);
 	free(srv);
+}
+
+size_t http_server_peak_body_chunks(struct http_server *srv)
+{
+	return stream_gate_peak_chunks(srv->gate);
 }

@@ -52,4 +52,17 @@ struct http_server *http_server_serve(const char *listen, bool enabled, const ch
 
 void http_server_stop(struct http_server *srv);
 
+/*
+ * The most chunks of metrics bodies (BODY_CHUNK_LEN bytes each,
+ * body_stream.h) held at once since the server started, all scrapes
+ * together.
+ */
+size_t http_server_peak_body_chunks(struct http_server *srv);
+
+/*
+ * Seconds without progress after which a connection is closed (30 unless
+ * set), for servers started afterwards; the tests shorten it.
+ */
+void http_server_set_connection_timeout(unsigned int seconds);
+
 #endif /* OA_HTTP_SERVER_H */
