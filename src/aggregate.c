@@ -25,6 +25,7 @@
 #include "aggregate.h"
 #include "clients.h"
 #include "log.h"
+#include "map_walk.h"
 #include "route.h"
 #include "targets.h"
 
@@ -567,21 +568,25 @@ cleanup:
 	return err;
 }
 
-/* Kernel series read per bpf_map_lookup_batch call: one syscall instead of two per series. */
-#define SERIES_BATCH 256
-
 /* The kernel series read so far, grown as the map is read. */
 struct series_buf {
 	struct kernel_series *v;
 	size_t n, cap;
+	int nr_cpus;
 };
 
-/* Appends one kernel series, its per-CPU values summed; -ENOMEM. */
-static int series_append(struct series_buf *b, const struct series_key *key,
-			 const struct series_val *vals, int nr_cpus)
+/* map_walk's callback: appends one kernel series, its per-CPU values summed; -ENOMEM. */
+static int series_append(const void *k, const void *v, void *arg)
 {
+	const struct series_key *key = k;
+	const struct series_val *vals = v;
+	struct series_buf *b = arg;
 	struct oa_series *s;
 
+	if (!key) { /* the walk starts over */
+		b->n = 0;
+		return 0;
+	}
 	if (b->n == b->cap) {
 		size_t ncap = b->cap ? 2 * b->cap : 256;
 		struct kernel_series *grown = realloc(b->v, ncap * sizeof(*grown));
@@ -600,7 +605,7 @@ static int series_append(struct series_buf *b, const struct series_key *key,
 	s->error = key->error;
 	memcpy(s->route, key->path, OA_MAX_PATH);
 	s->route[OA_MAX_PATH - 1] = '\0';
-	for (int c = 0; c < nr_cpus; c++) {
+	for (int c = 0; c < b->nr_cpus; c++) {
 		s->count += vals[c].count;
 		s->sum_ns += vals[c].sum_ns;
 		for (int k = 0; k < OA_NR_BUCKETS; k++)
@@ -611,72 +616,13 @@ static int series_append(struct series_buf *b, const struct series_key *key,
 	return 0;
 }
 
-/*
- * The whole map in batches. Returns 0, -ENOMEM, or the negative errno of a
- * batch that failed (a kernel without batch operations on hash maps): the
- * caller then reads the map again key by key.
- */
-static int read_series_batched(int fd, struct series_buf *b, int nr_cpus)
-{
-	struct series_key *keys = calloc(SERIES_BATCH, sizeof(*keys));
-	struct series_val *vals = calloc((size_t)SERIES_BATCH * nr_cpus, sizeof(*vals));
-	__u64 batch = 0; /* where the next call goes on (a hash bucket) */
-	bool first = true, last = false;
-	int err = 0;
-
-	if (!keys || !vals)
-		err = -ENOMEM;
-	while (!err && !last) {
-		__u32 count = SERIES_BATCH;
-
-		if (bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
-					 NULL)) {
-			if (errno != ENOENT) {
-				err = -errno;
-				break;
-			}
-			last = true; /* ENOENT: the map ends with these */
-		}
-		for (__u32 i = 0; i < count && !err; i++)
-			err = series_append(b, &keys[i], &vals[(size_t)i * nr_cpus], nr_cpus);
-		first = false;
-	}
-	free(keys);
-	free(vals);
-	return err;
-}
-
-/* The map key by key: kernels without batch operations on hash maps. */
-static int read_series_by_key(int fd, struct series_buf *b, int nr_cpus)
-{
-	struct series_val *vals = calloc((size_t)nr_cpus, sizeof(*vals));
-	struct series_key key, next;
-	void *prev = NULL;
-	int err = 0;
-
-	if (!vals)
-		return -ENOMEM;
-	while (!err && !bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, vals))
-			continue; /* deleted since get_next_key */
-		err = series_append(b, &key, vals, nr_cpus);
-	}
-	free(vals);
-	return err;
-}
-
 int read_kernel_series(int fd, int nr_cpus, struct kernel_series **out, size_t *n)
 {
-	struct series_buf b = { 0 };
+	struct series_buf b = { .nr_cpus = nr_cpus };
 	int err;
 
-	err = read_series_batched(fd, &b, nr_cpus);
-	if (err && err != -ENOMEM) {
-		b.n = 0;
-		err = read_series_by_key(fd, &b, nr_cpus);
-	}
+	err = map_walk(fd, sizeof(struct series_key), (size_t)nr_cpus * sizeof(struct series_val),
+		       series_append, &b);
 	if (err) {
 		free(b.v);
 		b = (struct series_buf){ 0 };

@@ -3,7 +3,8 @@
  * Outgoing requests of the targets, as the kernel counted them in
  * client_series (by server address, port and outcome), and the requests
  * waiting for a response, counted from the kernel's queues (conns and reqs)
- * at scrape time, so the gauge cannot drift.
+ * at scrape time, so the gauge cannot drift. The maps are read with
+ * map_walk (batched).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <bpf/libbpf.h>
 #include "http.skel.h"
 #include "clients.h"
+#include "map_walk.h"
 
 static int cmp_client(const void *pa, const void *pb)
 {
@@ -56,106 +58,116 @@ size_t clients_merge(struct oa_client_series *c, size_t n)
 	return out + 1;
 }
 
-static void fill(struct oa_client_series *out, const struct client_key *k,
-		 const struct series_val *vals, int nr_cpus)
+/* The client series read so far, grown as the map is read. */
+struct client_buf {
+	struct oa_client_series *v;
+	size_t n, cap;
+	int nr_cpus;
+};
+
+/* map_walk's callback: appends one client series, its per-CPU values summed; -ENOMEM. */
+static int client_append(const void *k, const void *v, void *arg)
 {
+	const struct client_key *key = k;
+	const struct series_val *vals = v;
+	struct client_buf *b = arg;
+	struct oa_client_series *out;
+
+	if (!key) { /* the walk starts over */
+		b->n = 0;
+		return 0;
+	}
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? 2 * b->cap : 16;
+		struct oa_client_series *grown = realloc(b->v, ncap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		b->v = grown;
+		b->cap = ncap;
+	}
+	out = &b->v[b->n++];
 	memset(out, 0, sizeof(*out));
-	out->status = k->status;
-	out->server_port = k->port;
-	out->method = k->method;
-	out->version = k->version;
-	out->error = k->error;
-	if (!inet_ntop(k->family == 6 ? AF_INET6 : AF_INET, k->addr, out->server_address,
+	out->status = key->status;
+	out->server_port = key->port;
+	out->method = key->method;
+	out->version = key->version;
+	out->error = key->error;
+	if (!inet_ntop(key->family == 6 ? AF_INET6 : AF_INET, key->addr, out->server_address,
 		       sizeof(out->server_address)))
 		strcpy(out->server_address, "unknown");
-	for (int c = 0; c < nr_cpus; c++) {
+	for (int c = 0; c < b->nr_cpus; c++) {
 		out->count += vals[c].count;
 		out->sum_ns += vals[c].sum_ns;
-		for (int b = 0; b < OA_NR_BUCKETS; b++)
-			out->buckets[b] += vals[c].buckets[b];
+		for (int i = 0; i < OA_NR_BUCKETS; i++)
+			out->buckets[i] += vals[c].buckets[i];
 		size_hist_add(&out->req_body, &vals[c].req_body);
 		size_hist_add(&out->resp_body, &vals[c].resp_body);
 	}
+	return 0;
 }
 
 int clients_read(struct bpf_agent *a, struct oa_client_series **out, size_t *nr)
 {
-	int fd = bpf_map__fd(a->skel->maps.client_series);
-	int nr_cpus = libbpf_num_possible_cpus();
-	struct client_key key, next, *prev = NULL;
-	struct oa_client_series *list = NULL;
-	struct series_val *vals;
-	size_t n = 0, cap = 0;
+	struct client_buf b = { .nr_cpus = libbpf_num_possible_cpus() };
+	int err;
 
 	*out = NULL;
 	*nr = 0;
-	if (nr_cpus < 0)
-		return nr_cpus;
-	vals = calloc((size_t)nr_cpus, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, vals))
-			continue; /* deleted since get_next_key */
-		if (n == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			struct oa_client_series *grown = realloc(list, ncap * sizeof(*grown));
-
-			if (!grown) {
-				free(list);
-				free(vals);
-				return -ENOMEM;
-			}
-			list = grown;
-			cap = ncap;
-		}
-		fill(&list[n++], &key, vals, nr_cpus);
+	if (b.nr_cpus < 0)
+		return b.nr_cpus;
+	err = map_walk(bpf_map__fd(a->skel->maps.client_series), sizeof(struct client_key),
+		       (size_t)b.nr_cpus * sizeof(struct series_val), client_append, &b);
+	if (err) {
+		free(b.v);
+		return err;
 	}
-	free(vals);
-	*out = list;
-	*nr = clients_merge(list, n);
+	*out = b.v;
+	*nr = clients_merge(b.v, b.n);
 	return 0;
 }
 
 /* Adds a waiting request of the target (not one it sent) to active. */
-static void count_active(__u64 active[OA_METHOD_COUNT], const struct req_val *r)
+static void count_active(__u64 *active, const struct req_val *r)
 {
 	if (!r->client)
 		active[r->method < OA_METHOD_COUNT ? r->method : OA_METHOD_OTHER]++;
 }
 
+/* map_walk's callback over conns: the oldest waiting request is kept in the entry. */
+static int conn_active(const void *key, const void *value, void *arg)
+{
+	const struct conn_queue *q = value;
+
+	if (!key)
+		memset(arg, 0, OA_METHOD_COUNT * sizeof(__u64)); /* the walk starts over */
+	else if (q->head != q->tail)
+		count_active(arg, &q->first);
+	return 0;
+}
+
+/* map_walk's callback over reqs: the requests pipelined behind the oldest. */
+static int req_active(const void *key, const void *value, void *arg)
+{
+	if (!key)
+		memset(arg, 0, OA_METHOD_COUNT * sizeof(__u64)); /* the walk starts over */
+	else
+		count_active(arg, value);
+	return 0;
+}
+
 int active_requests_read(struct bpf_agent *a, __u64 active[OA_METHOD_COUNT])
 {
-	int fd = bpf_map__fd(a->skel->maps.reqs);
-	int cfd = bpf_map__fd(a->skel->maps.conns);
-	size_t conn_size = bpf_map__value_size(a->skel->maps.conns);
-	struct req_key key, next, *prev = NULL;
-	struct conn_key ckey, cnext, *cprev = NULL;
-	struct req_val val;
-	void *conn;
+	__u64 pipelined[OA_METHOD_COUNT] = { 0 };
+	int err;
 
 	memset(active, 0, OA_METHOD_COUNT * sizeof(active[0]));
-	/* the oldest waiting request of each connection is kept in its conns entry */
-	conn = calloc(1, conn_size);
-	if (!conn)
-		return -ENOMEM;
-	while (!bpf_map_get_next_key(cfd, cprev, &cnext)) {
-		const struct conn_queue *q = conn;
-
-		ckey = cnext;
-		cprev = &ckey;
-		if (!bpf_map_lookup_elem(cfd, &ckey, conn) && q->head != q->tail)
-			count_active(active, &q->first);
-	}
-	free(conn);
-	/* the ones pipelined behind it */
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &val))
-			count_active(active, &val);
-	}
-	return 0;
+	err = map_walk(bpf_map__fd(a->skel->maps.conns), sizeof(struct conn_key),
+		       bpf_map__value_size(a->skel->maps.conns), conn_active, active);
+	if (!err)
+		err = map_walk(bpf_map__fd(a->skel->maps.reqs), sizeof(struct req_key),
+			       sizeof(struct req_val), req_active, pipelined);
+	for (int i = 0; i < OA_METHOD_COUNT; i++)
+		active[i] += pipelined[i];
+	return err;
 }
