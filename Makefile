@@ -17,9 +17,11 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Ivmlin
 # The BPF object depends on every header it includes (explicit: no pattern wildcards).
 BPF_HDRS   := include/otel_agent.h include/http_parse.h bpf/sock.bpf.h bpf/counters.bpf.h \
 	      bpf/targets.bpf.h bpf/conn.bpf.h bpf/frame.bpf.h $(VMLINUX)
-AGENT_SRCS := $(wildcard src/*.c)
+# src/ is grouped by pipeline stage (docs/architecture.md); tests/unit/ mirrors it.
+AGENT_SRCS := $(wildcard src/*.c src/*/*.c)
 AGENT_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(AGENT_SRCS))
-UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c tests/unit/*/test_*.c)
+UNIT_TESTS := $(addprefix $(OUTPUT)/tests/,$(basename $(notdir $(UNIT_SRCS))))
 LIB_OBJS   := $(filter-out $(OUTPUT)/src/main.o,$(AGENT_OBJS))
 
 ifeq ($(V),1)
@@ -29,6 +31,9 @@ else
 Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
+
+FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h src/*.[ch] src/*/*.[ch] include/*.h tests/unit/*.c \
+	      tests/unit/*/*.c tests/servers/*.c tests/soak/*.c)
 
 .PHONY: all deps test smoke vmlinux clean format check-format bench FORCE
 all: otel-agent
@@ -54,11 +59,13 @@ $(OUTPUT)/src/cli.o $(OUTPUT)/src/main.o: $(OUTPUT)/version.h
 FORCE:
 
 # Every user object may include the skeleton; build it first.
-$(OUTPUT)/src/%.o: src/%.c $(OUTPUT)/http.skel.h | $(OUTPUT)/src
+$(OUTPUT)/src/%.o: src/%.c $(OUTPUT)/http.skel.h
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUTPUT)/tests
+vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
+$(OUTPUT)/tests/test_%: test_%.c $(LIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
 
@@ -66,7 +73,7 @@ $(OUTPUT)/tests/c_server: tests/servers/c_server.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $< -o $@
 
-$(OUTPUT) $(OUTPUT)/src $(OUTPUT)/tests:
+$(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
 
 -include $(AGENT_OBJS:.o=.d) $(UNIT_TESTS:=.d)
@@ -92,10 +99,10 @@ vmlinux:
 	@echo "regenerated $(VMLINUX) from $$(uname -r)"
 
 format:
-	$(Q)clang-format -i bpf/*.c bpf/*.h src/*.c src/*.h include/*.h tests/unit/*.c tests/servers/*.c
+	$(Q)clang-format -i $(FORMAT_SRCS)
 
 check-format:
-	$(Q)clang-format --dry-run -Werror bpf/*.c bpf/*.h src/*.c src/*.h include/*.h tests/unit/*.c tests/servers/*.c
+	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
 
 clean:
 	$(Q)rm -rf $(OUTPUT) otel-agent

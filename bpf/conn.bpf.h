@@ -324,7 +324,7 @@ static __always_inline void push_request(struct scratch *s, struct conn_val *c, 
 		count_event(OA_EV_PATH_TRUNCATED);
 	c->queued = 0;
 	if (c->q.tail - c->q.head >= OA_MAX_QUEUED) {
-		count_event(OA_EV_REQUEST_REPLACED);
+		count_event(OA_EV_REQUESTS_DROPPED);
 		return;
 	}
 	if (c->q.tail == c->q.head) {

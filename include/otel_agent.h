@@ -131,7 +131,7 @@ enum oa_event {
 	OA_EV_REQUESTS,		   /* request lines recognised */
 	OA_EV_RESPONSES,	   /* final responses matched to a request */
 	OA_EV_UNMATCHED_RESPONSES, /* status lines with no request waiting */
-	OA_EV_REQUEST_REPLACED,	   /* requests beyond the per-connection queue: not timed */
+	OA_EV_REQUESTS_DROPPED,	   /* requests beyond the per-connection queue: not timed */
 	OA_EV_PATH_TRUNCATED,	   /* path longer than OA_MAX_PATH */
 	OA_EV_NOT_HTTP,		   /* TCP connections whose first data was not HTTP/1.x */
 	OA_EV_UPGRADED,		   /* connections switched protocol (101): no longer parsed */

@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "buckets.h"
+#include "metrics/buckets.h"
 #include "cli.h"
 #include "feature_flag.h"
 #include "otel_agent.h"
-#include "route.h"
+#include "metrics/route.h"
 
 #include "version.h" /* OA_VERSION, written by the Makefile */
 

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include "buckets.h"
+#include "metrics/buckets.h"
 #include "config.h"
 
 #define KEYS "route, ignore, max-series-per-target, buckets-otel, buckets-plugin"

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include "cli.h"
 #include "otel_agent.h"
-#include "route.h"
+#include "metrics/route.h"
 
 /* Series one target process may export before new ones fold into the overflow series. */
 #define OA_DEFAULT_MAX_SERIES_PER_TARGET 2000

@@ -11,18 +11,18 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "aggregate.h"
-#include "bpf_loader.h"
-#include "buckets.h"
+#include "metrics/aggregate.h"
+#include "kernel/loader.h"
+#include "metrics/buckets.h"
 #include "cli.h"
 #include "config.h"
-#include "discover.h"
+#include "targets/discover.h"
 #include "feature_flag.h"
-#include "http_server.h"
+#include "server/http_server.h"
 #include "log.h"
-#include "reclaim.h"
-#include "render.h"
-#include "targets.h"
+#include "kernel/reclaim.h"
+#include "expose/render.h"
+#include "targets/targets.h"
 
 #include "version.h" /* OA_VERSION, written by the Makefile */
 
@@ -33,7 +33,7 @@
 #define RECLAIM_EVERY_TICKS (5000 / TICK_MS)
 
 struct agent {
-	struct bpf_agent bpf;
+	struct loader bpf;
 	struct oa_config cfg;
 	struct aggregator agg; /* what was admitted under the series cap, across scrapes */
 	char host_name[256];
@@ -130,7 +130,7 @@ static void add_running(struct agent *agent, const struct selectors *sel, struct
 	for (size_t i = 0; i < found->n; i++) {
 		const struct match *m = &found->v[i];
 
-		if (bpf_agent_add_target(&agent->bpf, m->pid) < 0)
+		if (loader_add_target(&agent->bpf, m->pid) < 0)
 			continue; /* said why; the others are still worth tracing */
 		if (m->kind == MATCH_PID) {
 			log_info("tracing pid %d (%s) and its descendants", (int)m->pid, m->comm);
@@ -169,7 +169,7 @@ static bool pid_in(const pid_t *sorted, size_t n, pid_t pid)
 
 static size_t list_targets(struct agent *agent, pid_t *out)
 {
-	int n = bpf_agent_list_targets(&agent->bpf, out, MAX_TARGETS);
+	int n = loader_list_targets(&agent->bpf, out, MAX_TARGETS);
 
 	if (n < 0)
 		return 0;
@@ -190,7 +190,7 @@ static void adopt_children(struct agent *agent, const pid_t *parents, size_t nr_
 	if (discover_descendants(parents, nr_parents, getpid(), &kids))
 		return;
 	for (size_t i = 0; i < kids.n; i++) {
-		if (bpf_agent_add_target(&agent->bpf, kids.v[i].pid) != 1)
+		if (loader_add_target(&agent->bpf, kids.v[i].pid) != 1)
 			continue;
 		match_describe(&kids.v[i], what, sizeof(what));
 		log_info("%s, added in the kernel: tracing it", what);
@@ -345,9 +345,9 @@ int main(int argc, char **argv)
 	flag = decide_flag(&opts, &found, target_flag, sizeof(target_flag));
 	if (flag.enabled) {
 		nr_bounds = buckets_union(&buckets_otel, &buckets_plugin, bounds, OA_MAX_BOUNDS);
-		if (nr_bounds < 0 || bpf_agent_preflight() ||
-		    bpf_agent_start(&agent.bpf, &opts.limits, bounds, (unsigned int)nr_bounds,
-				    &opts.sel))
+		if (nr_bounds < 0 || loader_preflight() ||
+		    loader_start(&agent.bpf, &opts.limits, bounds, (unsigned int)nr_bounds,
+				 &opts.sel))
 			goto cleanup;
 		add_running(&agent, &opts.sel, &found);
 		note[0] = '\0';
@@ -370,7 +370,7 @@ int main(int argc, char **argv)
 	ret = 0;
 cleanup:
 	http_server_stop(srv);
-	bpf_agent_stop(&agent.bpf);
+	loader_stop(&agent.bpf);
 	match_list_free(&found);
 	aggregator_free(&agent.agg);
 	config_free(&agent.cfg);

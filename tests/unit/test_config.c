@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "buckets.h"
+#include "metrics/buckets.h"
 #include "config.h"
 
 /* What a call wrote to stderr. */

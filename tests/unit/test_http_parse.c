@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "http_parse.h"
-#include "route.h"
-#include "series.h"
+#include "metrics/route.h"
+#include "metrics/series.h"
 
 #define FUZZ_ROUNDS 200000
 

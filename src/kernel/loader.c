@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Lifecycle of the BPF side: preflight checks (BTF, capabilities, tracefs),
+ * open the skeleton, set the bucket bounds and selector counts in rodata,
+ * load only the programs the selectors need, write the selectors (--port,
+ * --comm, --exe) and the --pid targets into their maps, attach, and destroy.
+ * Also the targets map's accessors for the rest of user space.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "http.skel.h"
+#include "kernel/loader.h"
+#include "metrics/buckets.h"
+#include "log.h"
+
+#define BTF_PATH	"/sys/kernel/btf/vmlinux"
+#define TRACEFS		"/sys/kernel/tracing"
+#define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
+#define OA_CAP_PERFMON	38
+#define OA_CAP_BPF	39
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !log_is_verbose())
+		return 0;
+	if (level == LIBBPF_INFO && !log_is_verbose())
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static bool has_cap(const struct __user_cap_data_struct *data, int cap)
+{
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+static int check_capabilities(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	bool admin;
+
+	if (syscall(SYS_capget, &hdr, data)) {
+		log_error("cannot read capabilities: %s", strerror(errno));
+		return -errno;
+	}
+	admin = has_cap(data, CAP_SYS_ADMIN);
+	if (!admin && !(has_cap(data, OA_CAP_BPF) && has_cap(data, OA_CAP_PERFMON))) {
+		log_error("not enough privilege to load BPF programs: run as root (sudo) or grant "
+			  "CAP_BPF and CAP_PERFMON (missing:%s%s)",
+			  has_cap(data, OA_CAP_BPF) ? "" : " CAP_BPF",
+			  has_cap(data, OA_CAP_PERFMON) ? "" : " CAP_PERFMON");
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* libbpf resolves "tracepoint/..." through tracefs, which a fresh machine may not mount. */
+static int ensure_tracefs(void)
+{
+	if (!access(TRACEFS "/events/syscalls", F_OK) ||
+	    !access(DEBUGFS_TRACING "/events/syscalls", F_OK))
+		return 0;
+	if (access(TRACEFS "/events", F_OK)) {
+		if (mount("tracefs", TRACEFS, "tracefs", 0, NULL)) {
+			int err = errno;
+
+			log_error("tracefs is not mounted and mounting it at " TRACEFS
+				  " failed (%s); mount it on the host with "
+				  "'mount -t tracefs tracefs " TRACEFS
+				  "' (in a container, bind-mount it or run privileged)",
+				  strerror(err));
+			return -err;
+		}
+		log_info("mounted tracefs at " TRACEFS);
+	}
+	if (access(TRACEFS "/events/syscalls", F_OK)) {
+		log_error("this kernel has no syscall tracepoints (" TRACEFS
+			  "/events/syscalls is missing; it needs CONFIG_FTRACE_SYSCALLS=y)");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int loader_preflight(void)
+{
+	int err;
+
+	libbpf_set_print(libbpf_print);
+	if (access(BTF_PATH, R_OK)) {
+		log_error(
+			"this kernel exposes no BTF (" BTF_PATH
+			" is missing); otel-agent needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOENT;
+	}
+	err = check_capabilities();
+	if (err)
+		return err;
+	return ensure_tracefs();
+}
+
+int loader_add_target(struct loader *a, pid_t pid)
+{
+	__u32 tgid = (__u32)pid;
+	__u8 one = 1;
+
+	if (!bpf_map_update_elem(bpf_map__fd(a->skel->maps.targets), &tgid, &one, BPF_NOEXIST))
+		return 1;
+	if (errno == EEXIST)
+		return 0;
+	log_error("cannot add pid %d to the targets map: %s", (int)pid, strerror(errno));
+	return -errno;
+}
+
+int loader_list_targets(struct loader *a, pid_t *out, size_t max)
+{
+	int fd = bpf_map__fd(a->skel->maps.targets);
+	__u32 key, next, *prev = NULL;
+	size_t n = 0;
+
+	while (n < max && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		out[n++] = (pid_t)key;
+	}
+	return (int)n;
+}
+
+/* The --exe keys: each path as given and, when it differs, resolved (symlinks, ".."). */
+static size_t exe_keys(const struct selectors *sel, struct exe_key *keys, size_t max)
+{
+	char real[PATH_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sel->nr_exes; i++) {
+		const char *paths[2] = { sel->exes[i], NULL };
+
+		if (realpath(sel->exes[i], real) && strcmp(real, sel->exes[i]))
+			paths[1] = real;
+		for (int p = 0; p < 2 && paths[p] && n < max; p++) {
+			if (strlen(paths[p]) >= sizeof(keys[n].path) - 1) {
+				log_info(
+					"--exe %s resolves to %s, longer than the %zu bytes matched; "
+					"matching the path as given only",
+					sel->exes[i], paths[p], sizeof(keys[n].path) - 2);
+				continue;
+			}
+			memset(&keys[n], 0, sizeof(keys[n]));
+			memcpy(keys[n].path, paths[p], strlen(paths[p]));
+			n++;
+		}
+	}
+	return n;
+}
+
+static int put_key(struct bpf_map *map, const void *key, const char *what)
+{
+	__u8 one = 1;
+
+	if (!bpf_map__update_elem(map, key, bpf_map__key_size(map), &one, sizeof(one), BPF_ANY))
+		return 0;
+	log_error("cannot write %s into the %s map: %s (at most %u of each selector)", what,
+		  bpf_map__name(map), strerror(errno), bpf_map__max_entries(map));
+	return -errno;
+}
+
+/* What the kernel matches processes that appear later against. */
+static int write_selectors(struct loader *a, const struct selectors *sel,
+			   const struct exe_key *exes, size_t nr_exes)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < sel->nr_ports && !err; i++) {
+		__u16 port = sel->ports[i];
+
+		err = put_key(a->skel->maps.ports, &port, "a --port");
+	}
+	for (size_t i = 0; i < sel->nr_comms && !err; i++) {
+		struct comm_key key = { 0 };
+		size_t len = strlen(sel->comms[i]);
+
+		if (len > sizeof(key.comm) - 1) {
+			len = sizeof(key.comm) - 1;
+			log_info(
+				"--comm %s is longer than the %zu characters the kernel keeps of a "
+				"process name; matching '%.*s'",
+				sel->comms[i], len, (int)len, sel->comms[i]);
+		}
+		memcpy(key.comm, sel->comms[i], len);
+		err = put_key(a->skel->maps.comms, &key, "a --comm");
+	}
+	for (size_t i = 0; i < nr_exes && !err; i++)
+		err = put_key(a->skel->maps.exes, &exes[i], "an --exe");
+	for (size_t i = 0; i < sel->nr_pids && !err; i++)
+		err = loader_add_target(a, sel->pids[i]) < 0 ? -EIO : 0;
+	return err;
+}
+
+/* Programs only a selector needs are not loaded without it: no cost for other processes. */
+static void choose_programs(struct loader *a, const struct selectors *sel)
+{
+	struct http_bpf *skel = a->skel;
+	bool ports = sel->nr_ports, comms = sel->nr_comms, exes = sel->nr_exes;
+
+	bpf_program__set_autoload(skel->progs.handle_inet_sock_set_state, ports);
+	bpf_program__set_autoload(skel->progs.handle_sys_exit_accept_port, ports);
+	bpf_program__set_autoload(skel->progs.handle_sys_exit_accept4_port, ports);
+	bpf_program__set_autoload(skel->progs.handle_sched_process_exec, comms || exes);
+	bpf_program__set_autoload(skel->progs.handle_task_rename, comms);
+}
+
+/* Appends name to list (", "-separated) unless it is there already. */
+static void list_add(char *list, size_t len, const char *name)
+{
+	size_t used = strlen(list), n = strlen(name);
+
+	for (const char *p = list; (p = strstr(p, name)); p += n) {
+		if ((p == list || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+			return;
+	}
+	snprintf(list + used, len - used, "%s%s", used ? ", " : "", name);
+}
+
+/* One line naming the hooks, from the programs' sections: the list follows http.bpf.c. */
+static void log_attached(const struct loader *a)
+{
+	char syscalls[512] = "", others[256] = "";
+	struct bpf_program *prog;
+	int n = 0;
+
+	bpf_object__for_each_program(prog, a->skel->obj)
+	{
+		const char *sec = bpf_program__section_name(prog), *hook = strrchr(sec, '/');
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		log_debug("attached %s (%s)", bpf_program__name(prog), sec);
+		n++;
+		hook = hook ? hook + 1 : sec;
+		if (!strncmp(hook, "sys_enter_", 10))
+			list_add(syscalls, sizeof(syscalls), hook + 10);
+		else if (!strncmp(hook, "sys_exit_", 9))
+			list_add(syscalls, sizeof(syscalls), hook + 9);
+		else
+			list_add(others, sizeof(others), hook);
+	}
+	log_info("attached %d BPF programs: syscall tracepoints of %s; %s", n, syscalls, others);
+}
+
+/* Map sizes the user chose, before load. */
+static int size_maps(struct loader *a, const struct map_limits *limits)
+{
+	int err = 0;
+
+	if (limits->max_series)
+		err = bpf_map__set_max_entries(a->skel->maps.series, limits->max_series);
+	if (!err && limits->max_connections)
+		err = bpf_map__set_max_entries(a->skel->maps.conns, limits->max_connections);
+	if (!err && limits->max_connections)
+		err = bpf_map__set_max_entries(a->skel->maps.reqs, limits->max_connections);
+	if (err)
+		log_error("cannot size the kernel maps: %s", strerror(-err));
+	return err;
+}
+
+int loader_start(struct loader *a, const struct map_limits *limits, const double *bounds,
+		 unsigned int nr_bounds, const struct selectors *sel)
+{
+	struct exe_key *exes = NULL;
+	size_t nr_exes;
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	if (nr_bounds > OA_MAX_BOUNDS) {
+		log_error("%u histogram bounds given, the kernel side counts at most %d", nr_bounds,
+			  OA_MAX_BOUNDS);
+		return -E2BIG;
+	}
+	exes = calloc(2 * sel->nr_exes + 1, sizeof(*exes));
+	if (!exes)
+		return -ENOMEM;
+	nr_exes = exe_keys(sel, exes, 2 * sel->nr_exes);
+	a->skel = http_bpf__open();
+	if (!a->skel) {
+		err = -errno;
+		log_error("cannot open the BPF object: %s", strerror(errno));
+		goto cleanup;
+	}
+	for (unsigned int i = 0; i < nr_bounds; i++) {
+		a->bounds[i] = bounds[i];
+		a->skel->rodata->bounds_ns[i] = (__u64)(bounds[i] * 1e9 + 0.5);
+	}
+	a->nr_bounds = nr_bounds;
+	a->skel->rodata->nr_bounds = nr_bounds;
+	for (unsigned int i = 0; i < buckets_body_size.nr && i < OA_MAX_SIZE_BOUNDS; i++) {
+		a->size_bounds[i] = buckets_body_size.bounds[i];
+		a->skel->rodata->size_bounds[i] = (__u64)buckets_body_size.bounds[i];
+		a->nr_size_bounds = i + 1;
+	}
+	a->skel->rodata->nr_size_bounds = a->nr_size_bounds;
+	a->skel->rodata->nr_ports = (__u32)sel->nr_ports;
+	a->skel->rodata->nr_comms = (__u32)sel->nr_comms;
+	a->skel->rodata->nr_exes = (__u32)nr_exes;
+	a->skel->rodata->agent_tgid = (__u32)getpid();
+	choose_programs(a, sel);
+	err = size_maps(a, limits);
+	if (err)
+		goto cleanup;
+
+	err = http_bpf__load(a->skel);
+	if (err) {
+		log_error(
+			"the kernel refused the BPF programs: %s (run with -v for the verifier log)",
+			strerror(-err));
+		goto cleanup;
+	}
+	err = write_selectors(a, sel, exes, nr_exes);
+	if (err)
+		goto cleanup;
+	err = http_bpf__attach(a->skel);
+	if (err) {
+		log_error("cannot attach the BPF programs: %s (run with -v for details)",
+			  strerror(-err));
+		goto cleanup;
+	}
+	log_attached(a);
+	free(exes);
+	return 0;
+cleanup:
+	free(exes);
+	loader_stop(a);
+	return err;
+}
+
+void loader_stop(struct loader *a)
+{
+	if (!a)
+		return;
+	http_bpf__destroy(a->skel);
+	a->skel = NULL;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Lifecycle of the BPF side: checks, open, configure, load, fill targets, attach, destroy. */
+#ifndef OA_KERNEL_LOADER_H
+#define OA_KERNEL_LOADER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include "cli.h"
+#include "otel_agent.h"
+
+struct http_bpf;
+
+struct loader {
+	struct http_bpf *skel;
+	double bounds[OA_MAX_BOUNDS]; /* seconds, ascending: what the kernel buckets by */
+	unsigned int nr_bounds;
+	double size_bounds[OA_MAX_SIZE_BOUNDS]; /* bytes, ascending: body sizes */
+	unsigned int nr_size_bounds;
+};
+
+/*
+ * What must hold before anything is loaded: BTF, privileges, tracefs
+ * (mounted here if it is not). Prints one actionable line and returns
+ * -errno on failure.
+ */
+int loader_preflight(void);
+
+/*
+ * Loads and attaches with the given bucket bounds (seconds, ascending) and
+ * selectors: the --pid processes are targets from the start, the --port,
+ * --comm and --exe values are what the kernel matches new processes against.
+ * Processes already running that a selector matches are added afterwards
+ * with loader_add_target (discover.c finds them).
+ */
+int loader_start(struct loader *a, const struct map_limits *limits, const double *bounds,
+		 unsigned int nr_bounds, const struct selectors *sel);
+
+/* 1 when pid was added to the targets map, 0 when it was there already, -errno on failure. */
+int loader_add_target(struct loader *a, pid_t pid);
+
+/* Copies at most max pids of the targets map into out; returns how many. */
+int loader_list_targets(struct loader *a, pid_t *out, size_t max);
+
+/* Accepts NULL and a never-started agent. */
+void loader_stop(struct loader *a);
+
+#endif /* OA_KERNEL_LOADER_H */

@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The metrics endpoint, on libmicrohttpd's internal polling thread. Owns
+ * routing and content negotiation (Prometheus text or OpenMetrics, gzip);
+ * a metrics body is rendered on a thread of its own, one render at a time,
+ * and sent while it is rendered (body_stream.c). libmicrohttpd's thread
+ * never waits for a render: a connection whose body is not ready is
+ * suspended, and resumed by its renderer.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <microhttpd.h>
+#include "server/body_stream.h"
+#include "server/http_server.h"
+#include "log.h"
+
+#define CT_PROMETHEUS  "text/plain; version=0.0.4; charset=utf-8"
+#define CT_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
+#define CT_TEXT	       "text/plain; charset=utf-8"
+/*
+ * A connection's memory, where libmicrohttpd puts each piece of a chunked
+ * body before sending it: at its default (32 KiB) a 21 MB body took 660
+ * calls and sends; with room for one of our chunks, 85.
+ */
+#define CONNECTION_MEMORY (BODY_CHUNK_LEN + 16 * 1024)
+
+/*
+ * A connection with no progress for this long is closed. Renders take
+ * turns and each waits for its reader, so a scraper that stops reading
+ * would otherwise hold up every scrape after it; an idle keep-alive
+ * connection is closed too (scrapers reconnect).
+ */
+static unsigned int connection_timeout_s = 30;
+
+void http_server_set_connection_timeout(unsigned int seconds)
+{
+	connection_timeout_s = seconds;
+}
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	bool enabled;
+	char health_note[256];
+	render_fn render;
+	void *ctx;
+	struct stream_gate *gate; /* one render at a time */
+};
+
+/* One media range of an Accept header: "type/subtype; version=1.0.0; q=0.5". */
+struct media_range {
+	char type[64];
+	char version[16];
+	bool has_version;
+	double q;
+};
+
+int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	size_t host_len;
+	int err;
+
+	if (!colon || colon == listen || !colon[1])
+		return -EINVAL;
+	host_len = (size_t)(colon - listen);
+	if (listen[0] == '[') {
+		if (host_len < 3 || listen[host_len - 1] != ']')
+			return -EINVAL;
+		listen++;
+		host_len -= 2;
+	}
+	if (host_len >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, listen, host_len);
+	host[host_len] = '\0';
+	err = getaddrinfo(host, colon + 1, &hints, &res);
+	if (err || !res)
+		return -EINVAL;
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+bool accepts_gzip(const char *value)
+{
+	const char *p = value;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+		char item[128];
+		const char *name = item, *q;
+
+		if (n < sizeof(item)) {
+			memcpy(item, p, n);
+			item[n] = '\0';
+			while (*name == ' ' || *name == '\t')
+				name++;
+			if (!strncasecmp(name, "gzip", 4) &&
+			    strchr(" \t;", name[4] ? name[4] : ' ')) {
+				/* "gzip;q=0" explicitly refuses it */
+				q = strstr(name, "q=");
+				return !q || strtod(q + 2, NULL) > 0;
+			}
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return s;
+}
+
+/* Parses one media range (n bytes at p); false when it is not one. */
+static bool parse_range(const char *p, size_t n, struct media_range *r)
+{
+	char item[256], *save = NULL, *tok;
+
+	if (n >= sizeof(item))
+		return false;
+	memcpy(item, p, n);
+	item[n] = '\0';
+	tok = strtok_r(item, ";", &save);
+	if (!tok)
+		return false;
+	snprintf(r->type, sizeof(r->type), "%s", trim(tok));
+	r->version[0] = '\0';
+	r->has_version = false;
+	r->q = 1;
+	while ((tok = strtok_r(NULL, ";", &save))) {
+		char *eq = strchr(tok, '='), *name, *value, *end;
+		size_t vn;
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		name = trim(tok);
+		value = trim(eq + 1);
+		vn = strlen(value);
+		if (vn >= 2 && value[0] == '"' && value[vn - 1] == '"') {
+			value[vn - 1] = '\0';
+			value++;
+		}
+		if (!strcasecmp(name, "q")) {
+			r->q = strtod(value, &end);
+			if (end == value || *end || !(r->q >= 0))
+				r->q = 0; /* not a qvalue: not acceptable */
+			if (r->q > 1)
+				r->q = 1;
+		} else if (!strcasecmp(name, "version")) {
+			snprintf(r->version, sizeof(r->version), "%s", value);
+			r->has_version = true;
+		}
+	}
+	return r->type[0] != '\0';
+}
+
+static double max_q(double a, double b)
+{
+	return a > b ? a : b;
+}
+
+enum oa_format negotiate_format(const char *accept)
+{
+	double om = -1, text = -1, text_any = -1, any = -1, q_text;
+	const char *p = accept;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+		struct media_range r;
+
+		if (parse_range(p, n, &r)) {
+			if (!strcasecmp(r.type, "application/openmetrics-text")) {
+				if (!r.has_version || !strcmp(r.version, "1.0.0"))
+					om = max_q(om, r.q);
+			} else if (!strcasecmp(r.type, "text/plain")) {
+				text = max_q(text, r.q);
+			} else if (!strcasecmp(r.type, "text/*")) {
+				text_any = max_q(text_any, r.q);
+			} else if (!strcmp(r.type, "*/*")) {
+				any = max_q(any, r.q);
+			}
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	q_text = text >= 0 ? text : text_any >= 0 ? text_any : any >= 0 ? any : 0;
+	return om > 0 && om >= q_text ? OA_FORMAT_OPENMETRICS : OA_FORMAT_PROMETHEUS;
+}
+
+const char *format_content_type(enum oa_format fmt)
+{
+	return fmt == OA_FORMAT_OPENMETRICS ? CT_OPENMETRICS : CT_PROMETHEUS;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
+			     struct MHD_Response *resp, const char *type, const char *vary,
+			     bool gzipped)
+{
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (gzipped)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, vary);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
+				  const char *text)
+{
+	char *body = strdup(text);
+	struct MHD_Response *resp;
+
+	if (!body)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		free(body);
+	return reply(conn, status, resp, CT_TEXT, "Accept-Encoding", false);
+}
+
+/* The stream's waker: called with its lock held, which libmicrohttpd never holds (body_stream.c). */
+static void suspend_connection(void *conn)
+{
+	MHD_suspend_connection(conn);
+}
+
+static void resume_connection(void *conn)
+{
+	MHD_resume_connection(conn);
+}
+
+static const struct body_waker mhd_waker = {
+	.suspend = suspend_connection,
+	.resume = resume_connection,
+};
+
+/* libmicrohttpd asks for the next bytes of a metrics body. */
+static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n = body_stream_read(cls, buf, max);
+
+	(void)pos; /* asked in order */
+	if (n > 0)
+		return n;
+	if (n == BODY_AGAIN)
+		return 0; /* suspended: asked again once resumed */
+	return n ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* The response is gone: sent, or the client left before the end. */
+static void release_body(void *cls)
+{
+	body_stream_release(cls);
+}
+
+/*
+ * Called again (same *req_ctx, the stream) after each suspension, until
+ * the body is ready to send: the response is created then.
+ */
+static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connection *conn,
+				     enum oa_endpoint ep, void **req_ctx)
+{
+	const char *ae =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	const char *accept =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	/* /metrics stays what the plugin served: Prometheus text, whatever is asked */
+	bool negotiates = ep == EP_OTEL;
+	enum oa_format fmt = negotiates ? negotiate_format(accept) : OA_FORMAT_PROMETHEUS;
+	const char *vary = negotiates ? "Accept, Accept-Encoding" : "Accept-Encoding";
+	struct body_stream *bs;
+	struct MHD_Response *resp;
+	bool complete = false, gzipped;
+	uint64_t size = 0;
+	int ret;
+
+	bs = *req_ctx;
+	if (!bs) {
+		bs = body_stream_start(srv->gate, srv->render, srv->ctx, ep, fmt,
+				       ae && accepts_gzip(ae), conn);
+		if (!bs)
+			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					  "cannot start rendering\n");
+		*req_ctx = bs; /* request_done releases it if the request ends here */
+	}
+	/* wait (suspended) for the end of the render or BODY_QUEUE_MAX bytes of it */
+	ret = body_stream_poll(bs, &complete, &size);
+	if (ret == BODY_AGAIN)
+		return MHD_YES;
+	*req_ctx = NULL; /* from here on the response owns bs, or nothing does */
+	/* an error before the first bytes still gets a status that says so */
+	if (ret) {
+		body_stream_release(bs);
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "rendering failed\n");
+	}
+	gzipped = body_stream_gzipped(bs);
+	/* a body rendered whole has a Content-Length; a larger one goes out chunked */
+	resp = MHD_create_response_from_callback(complete ? size : MHD_SIZE_UNKNOWN, BODY_CHUNK_LEN,
+						 read_body, bs, release_body);
+	if (!resp)
+		body_stream_release(bs);
+	return reply(conn, MHD_HTTP_OK, resp, format_content_type(fmt), vary, gzipped);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_ctx)
+{
+	struct http_server *srv = cls;
+	char note[300];
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+	if (!strcmp(url, "/healthz")) {
+		snprintf(note, sizeof(note), "%s%s\n",
+			 srv->enabled ? "ok" : "disabled: ", srv->enabled ? "" : srv->health_note);
+		return reply_text(conn, MHD_HTTP_OK, note);
+	}
+	if (srv->enabled && !strcmp(url, "/metrics/otel"))
+		return serve_metrics(srv, conn, EP_OTEL, req_ctx);
+	if (srv->enabled && !strcmp(url, "/metrics"))
+		return serve_metrics(srv, conn, EP_PLUGIN, req_ctx);
+	if (!srv->enabled && (!strcmp(url, "/metrics") || !strcmp(url, "/metrics/otel"))) {
+		snprintf(note, sizeof(note), "metrics disabled: %s\n", srv->health_note);
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, note);
+	}
+	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found; try /metrics/otel or /metrics\n");
+}
+
+/* A request ended: a stream no response took (a suspended request cut short) is released. */
+static void request_done(void *cls, struct MHD_Connection *conn, void **req_ctx,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (*req_ctx)
+		body_stream_release(*req_ctx);
+	*req_ctx = NULL;
+}
+
+/*
+ * libmicrohttpd's own messages: to the debug log, so that a failure is the
+ * agent's one clear line (MHD's bind error even names the wrong port).
+ */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_debug("libmicrohttpd: %s", msg);
+}
+
+struct http_server *http_server_serve(const char *listen, bool enabled, const char *health_note,
+				      render_fn render, void *ctx)
+{
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	struct http_server *srv;
+	unsigned int flags =
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+
+	if (parse_listen(listen, &addr, &addr_len)) {
+		log_error(
+			"--listen '%s' is not ADDR:PORT (for example 127.0.0.1:9464 or [::1]:9464)",
+			listen);
+		errno = EINVAL;
+		return NULL;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return NULL;
+	srv->enabled = enabled;
+	snprintf(srv->health_note, sizeof(srv->health_note), "%s", health_note ? health_note : "");
+	srv->render = render;
+	srv->ctx = ctx;
+	srv->gate = stream_gate_new(&mhd_waker);
+	if (!srv->gate) {
+		free(srv);
+		return NULL;
+	}
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
+				       (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				       (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
+				       mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_done,
+				       NULL, MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_s,
+				       MHD_OPTION_END);
+	if (!srv->daemon) {
+		int err = errno ? errno : EADDRINUSE;
+
+		log_error("cannot listen on %s: %s", listen, strerror(err));
+		stream_gate_free(srv->gate);
+		free(srv);
+		errno = err;
+		return NULL;
+	}
+	return srv;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	/* no connection may stay suspended through MHD_stop_daemon: resume them all, for good */
+	stream_gate_close(srv->gate);
+	MHD_stop_daemon(srv->daemon);
+	/* the responses are gone: renders still running stop at their next chunk */
+	stream_gate_free(srv->gate);
+	free(srv);
+}
+
+size_t http_server_peak_body_chunks(struct http_server *srv)
+{
+	return stream_gate_peak_chunks(srv->gate);
+}

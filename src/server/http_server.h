@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The metrics endpoint (libmicrohttpd): routing, content negotiation, gzip. */
+#ifndef OA_HTTP_SERVER_H
+#define OA_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "expose/render.h"
+
+enum oa_endpoint {
+	EP_OTEL,   /* /metrics/otel */
+	EP_PLUGIN, /* /metrics */
+};
+
+/*
+ * Writes the body of an endpoint in fmt (always OA_FORMAT_PROMETHEUS for
+ * /metrics). Called on a render thread, never two at once; what it writes
+ * is sent while it writes. Non-zero makes the request answer 500 when
+ * nothing was sent yet (BODY_QUEUE_MAX bytes, body_stream.h), and cuts the
+ * response short after that, so that the scraper fails it.
+ */
+typedef int (*render_fn)(void *ctx, enum oa_endpoint ep, enum oa_format fmt, FILE *out);
+
+struct http_server;
+
+/* "127.0.0.1:9464", "[::1]:9464", "localhost:9464" -> a socket address. */
+int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len);
+
+/* True when an Accept-Encoding value accepts gzip (a q=0 refuses it). */
+bool accepts_gzip(const char *accept_encoding);
+
+/*
+ * The format to answer an Accept header with: OpenMetrics 1.0.0 when it is
+ * named (application/openmetrics-text without a version or with
+ * version=1.0.0) with a q at least that of Prometheus text (text/plain, else
+ * text/ *, else * / *); Prometheus text otherwise, also with no header.
+ */
+enum oa_format negotiate_format(const char *accept);
+
+/* The Content-Type of a format. */
+const char *format_content_type(enum oa_format fmt);
+
+/*
+ * Serves /metrics/otel (in the format the scraper's Accept header asks
+ * for), /metrics (Prometheus text) and /healthz on listen. When disabled,
+ * the metrics paths answer 404 and /healthz says why (health_note).
+ */
+struct http_server *http_server_serve(const char *listen, bool enabled, const char *health_note,
+				      render_fn render, void *ctx);
+
+void http_server_stop(struct http_server *srv);
+
+/*
+ * The most chunks of metrics bodies (BODY_CHUNK_LEN bytes each,
+ * body_stream.h) held at once since the server started, all scrapes
+ * together.
+ */
+size_t http_server_peak_body_chunks(struct http_server *srv);
+
+/*
+ * Seconds without progress after which a connection is closed (30 unless
+ * set), for servers started afterwards; the tests shorten it.
+ */
+void http_server_set_connection_timeout(unsigned int seconds);
+
+#endif /* OA_HTTP_SERVER_H */

@@ -1,0 +1,654 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Bucket bounds (union, validation, parsing), the merge of series that share
+ * a route, the per-target cardinality cap (admission, stability across
+ * scrapes, exact totals, bounded memory), and reading the kernel's series map.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "metrics/aggregate.h"
+#include "metrics/buckets.h"
+
+static void test_union(void **state)
+{
+	static const double want[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+				       0.5,   0.75,  1,	   2.5,	  5,	7.5,   10 };
+	double out[OA_MAX_BOUNDS];
+	int n;
+
+	(void)state;
+	n = buckets_union(&buckets_otel, &buckets_plugin, out, OA_MAX_BOUNDS);
+	assert_int_equal(n, 15);
+	for (int i = 0; i < n; i++)
+		assert_true(out[i] == want[i]);
+	/* every endpoint bound is in the union, so both histograms are exact */
+	for (unsigned int i = 0; i < buckets_plugin.nr; i++) {
+		bool found = false;
+
+		for (int j = 0; j < n; j++)
+			found |= out[j] == buckets_plugin.bounds[i];
+		assert_true(found);
+	}
+	assert_int_equal(buckets_union(&buckets_otel, &buckets_plugin, out, 14), -1);
+}
+
+static struct oa_series mk(__u8 method, __u16 status, const char *route, __u64 count, int bucket)
+{
+	struct oa_series s;
+
+	memset(&s, 0, sizeof(s));
+	s.method = method;
+	s.status = status;
+	s.version = OA_HTTP_11;
+	strcpy(s.route, route);
+	s.count = count;
+	s.sum_ns = count * 1000;
+	s.buckets[bucket] = count;
+	return s;
+}
+
+static void test_merge(void **state)
+{
+	struct oa_series s[5];
+	size_t n;
+
+	(void)state;
+	/* /users/1 and /users/2 both became /users/{id} in two processes */
+	s[0] = mk(OA_METHOD_GET, 200, "/users/{id}", 3, 0);
+	s[1] = mk(OA_METHOD_POST, 201, "/users", 1, 2);
+	s[2] = mk(OA_METHOD_GET, 200, "/users/{id}", 4, 5);
+	s[3] = mk(OA_METHOD_GET, 404, "/users/{id}", 2, 0);
+	s[4] = mk(OA_METHOD_GET, 200, "/users/{id}", 1, 0);
+	n = series_merge(s, 5);
+	assert_int_equal(n, 3);
+	assert_int_equal(s[0].method, OA_METHOD_GET);
+	assert_int_equal(s[0].status, 200);
+	assert_int_equal(s[0].count, 8);
+	assert_int_equal(s[0].sum_ns, 8000);
+	assert_int_equal(s[0].buckets[0], 4);
+	assert_int_equal(s[0].buckets[5], 4);
+	assert_int_equal(s[1].status, 404);
+	assert_int_equal(s[1].count, 2);
+	assert_int_equal(s[2].method, OA_METHOD_POST);
+	assert_int_equal(s[2].count, 1);
+	assert_int_equal(series_merge(s, 0), 0);
+}
+
+static void test_buckets_check(void **state)
+{
+	static const double ok[] = { 0.002, 0.02, 0.2, 2 };
+	static const double unsorted[] = { 0.1, 0.05 };
+	static const double repeat[] = { 0.1, 0.1 };
+	static const double zero[] = { 0, 0.1 };
+	static const double negative[] = { -1, 0.1 };
+	static const double inf[] = { 0.1, 1.0 / 0.0 };
+	static const double tiny[] = { 1e-10 };
+	double nan[1], many[OA_MAX_BOUNDS + 1];
+	const char *why;
+
+	(void)state;
+	nan[0] = 0.0 / 0.0;
+	for (int i = 0; i <= OA_MAX_BOUNDS; i++)
+		many[i] = 0.001 * (i + 1);
+	assert_int_equal(buckets_check(ok, 4, &why), 0);
+	assert_int_equal(buckets_check(many, OA_MAX_BOUNDS, &why), 0);
+	assert_int_equal(buckets_check(many, OA_MAX_BOUNDS + 1, &why), -1);
+	assert_int_equal(buckets_check(ok, 0, &why), -1);
+	assert_int_equal(buckets_check(unsorted, 2, &why), -1);
+	assert_int_equal(buckets_check(repeat, 2, &why), -1);
+	assert_int_equal(buckets_check(zero, 2, &why), -1);
+	assert_int_equal(buckets_check(negative, 2, &why), -1);
+	assert_int_equal(buckets_check(inf, 2, &why), -1);
+	assert_int_equal(buckets_check(nan, 1, &why), -1);
+	assert_int_equal(buckets_check(tiny, 1, &why), -1);
+}
+
+static void test_buckets_set(void **state)
+{
+	static const double mine[] = { 0.002, 0.02, 0.2 };
+	static const double bad[] = { 0.2, 0.02 };
+	double out[OA_MAX_BOUNDS];
+	int n;
+
+	(void)state;
+	assert_int_equal(buckets_set(&buckets_otel, mine, 3), 0);
+	assert_int_equal(buckets_otel.nr, 3);
+	assert_true(buckets_otel.bounds[2] == 0.2);
+	/* a refused set leaves the bounds as they were */
+	assert_int_equal(buckets_set(&buckets_otel, bad, 2), -EINVAL);
+	assert_int_equal(buckets_otel.nr, 3);
+	n = buckets_union(&buckets_otel, &buckets_plugin, out, OA_MAX_BOUNDS);
+	assert_int_equal(n, 12); /* 9 plugin bounds and 3 others */
+	assert_true(out[0] == 0.001 && out[1] == 0.002 && out[11] == 10);
+	buckets_reset();
+	assert_int_equal(buckets_otel.nr, 14);
+	assert_true(buckets_otel.bounds[0] == 0.005);
+}
+
+static void test_buckets_parse(void **state)
+{
+	double out[OA_MAX_BOUNDS];
+	const char *why;
+	char many[512];
+	size_t o = 0;
+
+	(void)state;
+	assert_int_equal(buckets_parse("0.005,0.01,0.025", out, OA_MAX_BOUNDS, &why), 3);
+	assert_true(out[0] == 0.005 && out[1] == 0.01 && out[2] == 0.025);
+	assert_int_equal(buckets_parse(" 0.5 , 1,\t2.5e0 ,10 ", out, OA_MAX_BOUNDS, &why), 4);
+	assert_true(out[2] == 2.5 && out[3] == 10);
+	assert_int_equal(buckets_parse("5e-3", out, OA_MAX_BOUNDS, &why), 1);
+	assert_true(out[0] == 0.005);
+	assert_int_equal(buckets_parse(".5,1.", out, OA_MAX_BOUNDS, &why), 2);
+	for (int i = 1; i <= OA_MAX_BOUNDS + 1; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "%s%d", i > 1 ? "," : "", i);
+	assert_int_equal(buckets_parse(many, out, OA_MAX_BOUNDS, &why), -1);
+	*strrchr(many, ',') = '\0';
+	assert_int_equal(buckets_parse(many, out, OA_MAX_BOUNDS, &why), OA_MAX_BOUNDS);
+
+	static const char *const bad[] = {
+		"",	   " ",	  "0.1,", ",0.1", "0.1,,0.2", "0.1 0.2", "+Inf",
+		"0.1,inf", "nan", "-0.1", "+0.1", "0x10",     "1e",	 "1e+",
+		"0.2,0.1", "abc", "0",	  "1,1",  "1e-12",    "1e10",	 "0.1;0.2",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (buckets_parse(bad[i], out, OA_MAX_BOUNDS, &why) != -1)
+			fail_msg("'%s': want an error", bad[i]);
+		assert_non_null(why);
+	}
+	assert_int_equal(buckets_parse(NULL, out, OA_MAX_BOUNDS, &why), -1);
+}
+
+/* A kernel series of target tgid: count requests of 1 ms each in bucket 1. */
+static struct kernel_series ks(__u32 tgid, __u8 method, __u16 status, const char *path, __u64 count)
+{
+	struct kernel_series k;
+
+	memset(&k, 0, sizeof(k));
+	k.tgid = tgid;
+	k.s = mk(method, status, path, count, 1);
+	k.s.req_body.count = count; /* 10 bytes each, in size bucket 2 */
+	k.s.req_body.sum = 10 * count;
+	k.s.req_body.buckets[2] = count;
+	k.s.resp_body.count = count;
+	return k;
+}
+
+static __u64 sum_counts(const struct oa_snapshot *snap)
+{
+	__u64 n = 0;
+
+	for (size_t i = 0; i < snap->nr_series; i++)
+		n += snap->series[i].count;
+	return n;
+}
+
+static const struct oa_series *find(const struct oa_snapshot *snap, __u8 method, __u16 status,
+				    const char *route)
+{
+	for (size_t i = 0; i < snap->nr_series; i++) {
+		const struct oa_series *s = &snap->series[i];
+
+		if (!s->overflow && s->method == method && s->status == status &&
+		    !strcmp(s->route, route))
+			return s;
+	}
+	return NULL;
+}
+
+/* All overflow series summed (the renderer exports them as one); NULL if there are none. */
+static const struct oa_series *find_overflow(const struct oa_snapshot *snap)
+{
+	static struct oa_series sum;
+	bool any = false;
+
+	memset(&sum, 0, sizeof(sum));
+	for (size_t i = 0; i < snap->nr_series; i++) {
+		const struct oa_series *s = &snap->series[i];
+
+		if (!s->overflow)
+			continue;
+		/* only status and error are kept, for the renderer's filters */
+		assert_int_equal(s->method, OA_METHOD_OTHER);
+		assert_int_equal(s->version, 0);
+		assert_string_equal(s->route, "");
+		sum.count += s->count;
+		sum.sum_ns += s->sum_ns;
+		sum.req_body.count += s->req_body.count;
+		sum.req_body.sum += s->req_body.sum;
+		sum.req_body.buckets[2] += s->req_body.buckets[2];
+		sum.resp_body.count += s->resp_body.count;
+		for (int b = 0; b < OA_NR_BUCKETS; b++)
+			sum.buckets[b] += s->buckets[b];
+		any = true;
+	}
+	return any ? &sum : NULL;
+}
+
+/* How many overflow series there are. */
+static size_t nr_overflow(const struct oa_snapshot *snap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < snap->nr_series; i++)
+		n += snap->series[i].overflow;
+	return n;
+}
+
+/* aggregate_series on a copy, as each scrape reads the kernel map afresh. */
+static void scrape(struct aggregator *agg, const struct kernel_series *kernel, size_t n,
+		   struct oa_snapshot *snap)
+{
+	struct kernel_series *in = calloc(n ? n : 1, sizeof(*in));
+
+	assert_non_null(in);
+	memcpy(in, kernel, n * sizeof(*in));
+	memset(snap, 0, sizeof(*snap));
+	assert_int_equal(aggregate_series(agg, in, n, snap), 0);
+	free(in);
+}
+
+static void test_routes_and_ignore(void **state)
+{
+	static const char *const templates[] = { "/api/users/{user}" };
+	static const char *const ignores[] = { "/healthz", "/internal/*" };
+	const struct route_rules rules = { templates, 1, ignores, 2 };
+	struct kernel_series k[6];
+	struct aggregator agg;
+	struct oa_snapshot snap;
+
+	(void)state;
+	k[0] = ks(10, OA_METHOD_GET, 200, "/api/users/{id}", 3);
+	k[1] = ks(10, OA_METHOD_GET, 200, "/api/users/alice", 2);
+	k[2] = ks(11, OA_METHOD_GET, 200, "/api/users/{id}", 4);
+	k[3] = ks(10, OA_METHOD_GET, 200, "/healthz", 50);
+	k[4] = ks(11, OA_METHOD_GET, 200, "/internal/{id}/state", 7);
+	k[5] = ks(10, OA_METHOD_GET, 200, "/t/dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", 1);
+	assert_int_equal(aggregator_init(&agg, &rules, 2000), 0);
+	/* the second scrape takes the routes from the memo of the first, the third one a subset */
+	for (int round = 0; round < 3; round++) {
+		scrape(&agg, k, round < 2 ? 6 : 3, &snap);
+		assert_int_equal(snap.nr_series, round < 2 ? 2 : 1);
+		assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/api/users/{user}")->count, 9);
+		assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/api/users/{user}")->req_body.sum,
+				 90);
+		if (round < 2)
+			assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/t/{token}")->count, 1);
+		assert_int_equal(snap.requests_ignored, round < 2 ? 57 : 0);
+		assert_int_equal(snap.series_overflowed, 0);
+		assert_null(find_overflow(&snap));
+		snapshot_free(&snap);
+	}
+	aggregator_free(&agg);
+	aggregator_free(&agg); /* twice is harmless */
+}
+
+/* 12 routes of one target under a cap of 5, seen over two scrapes. */
+static void test_cap(void **state)
+{
+	struct kernel_series k[14];
+	const struct oa_series *s;
+	struct aggregator agg;
+	struct oa_snapshot snap;
+	char path[32];
+	__u64 sent = 0;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 5), 0);
+	/* scrape 1: five routes, in no particular order, all admitted */
+	for (int i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "/r/%c", 'e' - i);
+		k[i] = ks(7, OA_METHOD_GET, 200, path, 1 + i);
+		sent += 1 + i;
+	}
+	scrape(&agg, k, 5, &snap);
+	assert_int_equal(snap.nr_series, 5);
+	assert_null(find_overflow(&snap));
+	assert_int_equal(sum_counts(&snap), sent);
+	snapshot_free(&snap);
+
+	/* scrape 2: seven more routes; they fold, the first five stay */
+	for (int i = 5; i < 12; i++) {
+		snprintf(path, sizeof(path), "/r/%c", 'a' + i);
+		k[i] = ks(7, OA_METHOD_GET, 200, path, 2);
+		sent += 2;
+	}
+	/* a new status on an admitted route is a new label set too */
+	k[12] = ks(7, OA_METHOD_GET, 500, "/r/a", 3);
+	sent += 3;
+	scrape(&agg, k, 13, &snap);
+	/* the overflow of each status (and error) apart, for the renderer's families */
+	assert_int_equal(snap.nr_series, 7);
+	assert_int_equal(nr_overflow(&snap), 2);
+	for (int i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "/r/%c", 'e' - i);
+		s = find(&snap, OA_METHOD_GET, 200, path);
+		assert_non_null(s);
+		assert_int_equal(s->count, 1 + i);
+	}
+	s = find_overflow(&snap);
+	assert_non_null(s);
+	assert_int_equal(s->count, 7 * 2 + 3);
+	assert_int_equal(s->buckets[1], 7 * 2 + 3);
+	assert_int_equal(s->sum_ns, (7 * 2 + 3) * 1000);
+	/* body sizes fold along */
+	assert_int_equal(s->req_body.count, 7 * 2 + 3);
+	assert_int_equal(s->req_body.sum, (7 * 2 + 3) * 10);
+	assert_int_equal(s->req_body.buckets[2], 7 * 2 + 3);
+	assert_int_equal(s->resp_body.count, 7 * 2 + 3);
+	assert_int_equal(snap.series_overflowed, 17);
+	assert_int_equal(sum_counts(&snap), sent);
+	assert_int_equal(aggregator_admitted(&agg), 5);
+	snapshot_free(&snap);
+
+	/* scrape 3: a request to an early route counts in its own series */
+	k[0].s.count++;
+	k[0].s.buckets[1]++;
+	k[6].s.count++;
+	k[6].s.buckets[1]++;
+	sent += 2;
+	scrape(&agg, k, 13, &snap);
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/r/e")->count, 2);
+	assert_int_equal(find_overflow(&snap)->count, 18);
+	assert_int_equal(sum_counts(&snap), sent);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
+}
+
+/* Equal scrapes give equal results, whatever order the kernel map lists series in. */
+/*
+ * New label sets of one scrape past the cap are admitted in label order
+ * (method, status, version, error, route: docs/configuration.md), not in
+ * the order they are exported in (route before status).
+ */
+static void test_cap_label_order(void **state)
+{
+	struct kernel_series k[3];
+	struct aggregator agg;
+	struct oa_snapshot snap;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 2), 0);
+	k[0] = ks(7, OA_METHOD_GET, 500, "/a", 1);
+	k[1] = ks(7, OA_METHOD_GET, 404, "/m", 1);
+	k[2] = ks(7, OA_METHOD_GET, 200, "/z", 1);
+	scrape(&agg, k, 3, &snap);
+	assert_non_null(find(&snap, OA_METHOD_GET, 200, "/z"));
+	assert_non_null(find(&snap, OA_METHOD_GET, 404, "/m"));
+	assert_null(find(&snap, OA_METHOD_GET, 500, "/a"));
+	assert_non_null(find_overflow(&snap));
+	/* and handed to the renderer in its order: route first */
+	assert_int_equal(snap.nr_series, 3);
+	assert_string_equal(snap.series[0].route, "/m");
+	assert_string_equal(snap.series[1].route, "/z");
+	assert_int_equal(snap.series[2].overflow, 1);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
+}
+
+static void test_cap_stable(void **state)
+{
+	enum { N = 40 };
+	struct kernel_series k[N], shuffled[N];
+	struct oa_snapshot a, b;
+	struct aggregator agg;
+	char path[32];
+	unsigned int seed = 1;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 10), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "/p%d", i);
+		k[i] = ks(1 + i % 2, (__u8)(1 + i % 3), 200, path, 1 + i);
+	}
+	/* all new at once: admitted in label order, the rest folded */
+	scrape(&agg, k, N, &a);
+	assert_int_equal(aggregator_admitted(&agg), 20);
+	assert_int_equal(a.nr_series, 21);
+	for (int round = 0; round < 5; round++) {
+		memcpy(shuffled, k, sizeof(k));
+		for (int i = N - 1; i > 0; i--) {
+			int j = (int)((seed = seed * 1103515245u + 12345u) % (unsigned int)(i + 1));
+			struct kernel_series t = shuffled[i];
+
+			shuffled[i] = shuffled[j];
+			shuffled[j] = t;
+		}
+		scrape(&agg, shuffled, N, &b);
+		assert_int_equal(b.nr_series, a.nr_series);
+		for (size_t i = 0; i < a.nr_series; i++) {
+			assert_int_equal(a.series[i].overflow, b.series[i].overflow);
+			assert_int_equal(a.series[i].count, b.series[i].count);
+			assert_string_equal(a.series[i].route, b.series[i].route);
+		}
+		snapshot_free(&b);
+	}
+	assert_int_equal(sum_counts(&a), N * (N + 1) / 2);
+	snapshot_free(&a);
+	aggregator_free(&agg);
+}
+
+/* Each target has its own cap; overflow series of all targets export as one. */
+static void test_cap_per_target(void **state)
+{
+	struct kernel_series k[9];
+	struct aggregator agg;
+	struct oa_snapshot snap;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 2), 0);
+	k[0] = ks(100, OA_METHOD_GET, 200, "/a", 1);
+	k[1] = ks(100, OA_METHOD_GET, 200, "/b", 1);
+	k[2] = ks(100, OA_METHOD_GET, 200, "/c", 5);
+	k[3] = ks(200, OA_METHOD_GET, 200, "/c", 2);
+	k[4] = ks(200, OA_METHOD_GET, 200, "/d", 2);
+	k[5] = ks(200, OA_METHOD_GET, 200, "/e", 6);
+	/* the same label set twice in one target (two raw paths, one route) is one series */
+	k[6] = ks(300, OA_METHOD_GET, 200, "/u/{id}", 1);
+	k[7] = ks(300, OA_METHOD_GET, 200, "/u/42", 1);
+	k[8] = ks(300, OA_METHOD_GET, 200, "/v", 1);
+	scrape(&agg, k, 9, &snap);
+	/* /a /b of 100, /c /d of 200 (100's /c folded), /u/{id} /v of 300, one overflow */
+	assert_int_equal(snap.nr_series, 7);
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/c")->count, 2);
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/u/{id}")->count, 2);
+	assert_null(find(&snap, OA_METHOD_GET, 200, "/e"));
+	assert_int_equal(find_overflow(&snap)->count, 11);
+	assert_int_equal(snap.series_overflowed, 11);
+	assert_int_equal(sum_counts(&snap), 20);
+	assert_int_equal(aggregator_admitted(&agg), 6);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
+}
+
+/* The registry holds at most cap label sets per target with series, however many there are. */
+static void test_cap_memory(void **state)
+{
+	enum { TARGETS = 3, ROUTES = 3000, CAP = 50 };
+	struct kernel_series *k = calloc(TARGETS * ROUTES, sizeof(*k));
+	struct aggregator agg;
+	struct oa_snapshot snap;
+	char path[32];
+
+	(void)state;
+	assert_non_null(k);
+	assert_int_equal(aggregator_init(&agg, NULL, CAP), 0);
+	for (int t = 0; t < TARGETS; t++) {
+		for (int r = 0; r < ROUTES; r++) {
+			snprintf(path, sizeof(path), "/slug-%c%d", 'a' + r % 26, r);
+			k[t * ROUTES + r] = ks(1000 + t, OA_METHOD_POST, 201, path, 1);
+		}
+	}
+	for (int round = 0; round < 3; round++) {
+		scrape(&agg, k, TARGETS * ROUTES, &snap);
+		assert_int_equal(aggregator_admitted(&agg), TARGETS * CAP);
+		/* the same 50 routes in each target: merged over targets */
+		assert_int_equal(snap.nr_series, CAP + 1);
+		assert_int_equal(sum_counts(&snap), TARGETS * ROUTES);
+		assert_int_equal(snap.series_overflowed, TARGETS * (ROUTES - CAP));
+		snapshot_free(&snap);
+	}
+	/* a target whose series left the kernel map is forgotten */
+	scrape(&agg, k, 2 * ROUTES, &snap);
+	assert_int_equal(aggregator_admitted(&agg), 2 * CAP);
+	snapshot_free(&snap);
+	scrape(&agg, k, 0, &snap);
+	assert_int_equal(aggregator_admitted(&agg), 0);
+	assert_int_equal(snap.nr_series, 0);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
+	free(k);
+}
+
+static void test_merge_overflow(void **state)
+{
+	struct oa_series s[5];
+	size_t n;
+
+	(void)state;
+	s[0] = mk(OA_METHOD_GET, 200, "/a", 1, 0);
+	s[1] = mk(OA_METHOD_GET, 200, "", 2, 0);
+	s[1].overflow = 1;
+	s[2] = mk(OA_METHOD_POST, 200, "/x", 3, 1);
+	s[2].overflow = 1; /* method, version and route of an overflow series do not count */
+	s[3] = mk(OA_METHOD_GET, 503, "", 4, 0);
+	s[3].overflow = 1;
+	s[4] = mk(OA_METHOD_GET, 200, "/a", 5, 0);
+	n = series_merge(s, 5);
+	assert_int_equal(n, 3);
+	assert_int_equal(s[0].overflow, 0);
+	assert_int_equal(s[0].count, 6);
+	assert_int_equal(s[1].overflow, 1);
+	assert_int_equal(s[1].status, 200);
+	assert_int_equal(s[1].count, 5);
+	assert_int_equal(s[1].buckets[0], 2);
+	assert_int_equal(s[1].buckets[1], 3);
+	assert_int_equal(s[2].overflow, 1);
+	assert_int_equal(s[2].status, 503);
+	assert_int_equal(s[2].count, 4);
+}
+
+#define MAP_SERIES 700 /* more than one batch */
+
+/* The series of key i, as written to each CPU's slot. */
+static void kernel_key(struct series_key *k, unsigned int i)
+{
+	memset(k, 0, sizeof(*k));
+	k->tgid = 100 + i % 3;
+	k->status = 200;
+	k->method = OA_METHOD_GET;
+	k->version = OA_HTTP_11;
+	snprintf(k->path, sizeof(k->path), "/k/%u", i);
+}
+
+static int cmp_read_path(const void *pa, const void *pb)
+{
+	const struct kernel_series *a = pa, *b = pb;
+
+	return strcmp(a->s.route, b->s.route);
+}
+
+/*
+ * The series map read in batches (or key by key on kernels without them):
+ * every series once, its per-CPU slots summed. Needs the rights to create
+ * a BPF map; skipped without them.
+ */
+static void test_read_kernel_series(void **state)
+{
+	int nr_cpus = libbpf_num_possible_cpus();
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	struct series_val *vals = calloc((size_t)(nr_cpus > 0 ? nr_cpus : 1), sizeof(*vals));
+	struct kernel_series *got = NULL;
+	struct series_key k;
+	size_t n = 0;
+	int fd;
+
+	(void)state;
+	assert_true(nr_cpus > 0);
+	assert_non_null(vals);
+	fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_HASH, "test_series", sizeof(struct series_key),
+			    sizeof(struct series_val), 4096, &opts);
+	if (fd < 0) {
+		free(vals);
+		skip(); /* not root, or no BPF */
+	}
+	for (unsigned int i = 0; i < MAP_SERIES; i++) {
+		kernel_key(&k, i);
+		for (int c = 0; c < nr_cpus; c++) {
+			vals[c].count = i + c;
+			vals[c].sum_ns = 1000ULL * (i + c);
+			vals[c].buckets[c % OA_NR_BUCKETS] = i + c;
+			vals[c].resp_body.count = 1;
+			vals[c].resp_body.buckets[2] = 1;
+		}
+		assert_int_equal(bpf_map_update_elem(fd, &k, vals, BPF_ANY), 0);
+	}
+	assert_int_equal(read_kernel_series(fd, nr_cpus, &got, &n), 0);
+	assert_int_equal(n, MAP_SERIES);
+	qsort(got, n, sizeof(*got), cmp_read_path);
+	for (size_t j = 0; j < n; j++) {
+		unsigned int i = (unsigned int)strtoul(got[j].s.route + 3, NULL, 10);
+		__u64 count = 0, bucket0 = 0;
+
+		kernel_key(&k, i);
+		assert_string_equal(got[j].s.route, k.path);
+		assert_int_equal(got[j].tgid, k.tgid);
+		assert_int_equal(got[j].s.status, 200);
+		for (int c = 0; c < nr_cpus; c++) {
+			count += i + c;
+			bucket0 += c % OA_NR_BUCKETS == 0 ? i + c : 0;
+		}
+		assert_int_equal(got[j].s.count, count);
+		assert_int_equal(got[j].s.sum_ns, 1000 * count);
+		assert_int_equal(got[j].s.buckets[0], bucket0);
+		assert_int_equal(got[j].s.resp_body.count, nr_cpus);
+		assert_int_equal(got[j].s.resp_body.buckets[2], nr_cpus);
+		if (j)
+			assert_string_not_equal(got[j - 1].s.route, got[j].s.route);
+	}
+	free(got);
+
+	/* an empty map */
+	for (unsigned int i = 0; i < MAP_SERIES; i++) {
+		kernel_key(&k, i);
+		assert_int_equal(bpf_map_delete_elem(fd, &k), 0);
+	}
+	assert_int_equal(read_kernel_series(fd, nr_cpus, &got, &n), 0);
+	assert_int_equal(n, 0);
+	free(got);
+	close(fd);
+	free(vals);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_union),
+		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_buckets_check),
+		cmocka_unit_test(test_buckets_set),
+		cmocka_unit_test(test_buckets_parse),
+		cmocka_unit_test(test_routes_and_ignore),
+		cmocka_unit_test(test_cap),
+		cmocka_unit_test(test_cap_label_order),
+		cmocka_unit_test(test_cap_stable),
+		cmocka_unit_test(test_cap_per_target),
+		cmocka_unit_test(test_cap_memory),
+		cmocka_unit_test(test_merge_overflow),
+		cmocka_unit_test(test_read_kernel_series),
+	};
+
+	return cmocka_run_group_tests_name("aggregate", tests, NULL, NULL);
+}
