@@ -91,7 +91,7 @@ struct {
 	__uint(max_entries, 16384);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct series_key);
-	__type(value, struct series_val);
+	__type(value, struct http_stats);
 } series SEC(".maps");
 
 struct {
@@ -99,7 +99,7 @@ struct {
 	__uint(max_entries, 4096);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct client_key);
-	__type(value, struct series_val);
+	__type(value, struct http_stats);
 } client_series SEC(".maps");
 
 /*
@@ -135,7 +135,7 @@ struct scratch {
 	struct req_val req;
 	struct series_key key;
 	struct client_key ckey;
-	struct series_val zero;
+	struct http_stats zero;
 };
 
 struct {
@@ -194,10 +194,10 @@ static __always_inline void add_size(struct size_hist *h, __u64 size)
  * The value of key in map, created zeroed if create is set; a failed
  * creation is counted (once per request: later lookups do not create).
  */
-static __always_inline struct series_val *series_value(struct scratch *s, void *map, void *key,
+static __always_inline struct http_stats *series_value(struct scratch *s, void *map, void *key,
 						       bool create)
 {
-	struct series_val *v = bpf_map_lookup_elem(map, key);
+	struct http_stats *v = bpf_map_lookup_elem(map, key);
 
 	if (v || !create)
 		return v;
@@ -213,7 +213,7 @@ static __always_inline struct series_val *series_value(struct scratch *s, void *
  * The series a request belongs to: by path for requests the target
  * answered, by server address for requests it sent.
  */
-static __always_inline struct series_val *series_of(struct scratch *s, const struct conn_val *c,
+static __always_inline struct http_stats *series_of(struct scratch *s, const struct conn_val *c,
 						    const struct req_val *req, __u32 tgid,
 						    __u16 status, __u8 version, __u8 error,
 						    bool create)
@@ -250,7 +250,7 @@ static __always_inline void record(struct scratch *s, const struct conn_val *c,
 				   const struct req_val *req, __u32 tgid, __u16 status,
 				   __u8 version, __u8 error, __u64 dur_ns, __u64 resp_size)
 {
-	struct series_val *v = series_of(s, c, req, tgid, status, version, error, true);
+	struct http_stats *v = series_of(s, c, req, tgid, status, version, error, true);
 	__u32 b;
 
 	if (!v)

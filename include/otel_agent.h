@@ -64,8 +64,13 @@ struct size_hist {
 	__u64 buckets[OA_NR_SIZE_BUCKETS];
 };
 
-/* Per-CPU value; buckets are not cumulative: bucket i counts bounds[i-1] < d <= bounds[i]. */
-struct series_val {
+/*
+ * What one histogram family counts for a series: requests, their duration
+ * and their body sizes. The value of the kernel's series and client_series
+ * maps (one per CPU), and of every series user space exports. Buckets are
+ * not cumulative: bucket i counts bounds[i-1] < d <= bounds[i].
+ */
+struct http_stats {
 	__u64 count;
 	__u64 sum_ns;
 	__u64 buckets[OA_NR_BUCKETS];

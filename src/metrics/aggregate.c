@@ -579,7 +579,7 @@ struct series_buf {
 static int series_append(const void *k, const void *v, void *arg)
 {
 	const struct series_key *key = k;
-	const struct series_val *vals = v;
+	const struct http_stats *vals = v;
 	struct series_buf *b = arg;
 	struct oa_series *s;
 
@@ -621,7 +621,7 @@ int read_kernel_series(int fd, int nr_cpus, struct kernel_series **out, size_t *
 	struct series_buf b = { .nr_cpus = nr_cpus };
 	int err;
 
-	err = map_walk(fd, sizeof(struct series_key), (size_t)nr_cpus * sizeof(struct series_val),
+	err = map_walk(fd, sizeof(struct series_key), (size_t)nr_cpus * sizeof(struct http_stats),
 		       series_append, &b);
 	if (err) {
 		free(b.v);

@@ -69,7 +69,7 @@ struct client_buf {
 static int client_append(const void *k, const void *v, void *arg)
 {
 	const struct client_key *key = k;
-	const struct series_val *vals = v;
+	const struct http_stats *vals = v;
 	struct client_buf *b = arg;
 	struct oa_client_series *out;
 
@@ -117,7 +117,7 @@ int clients_read(struct loader *a, struct oa_client_series **out, size_t *nr)
 	if (b.nr_cpus < 0)
 		return b.nr_cpus;
 	err = map_walk(bpf_map__fd(a->skel->maps.client_series), sizeof(struct client_key),
-		       (size_t)b.nr_cpus * sizeof(struct series_val), client_append, &b);
+		       (size_t)b.nr_cpus * sizeof(struct http_stats), client_append, &b);
 	if (err) {
 		free(b.v);
 		return err;

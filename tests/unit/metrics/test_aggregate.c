@@ -569,7 +569,7 @@ static void test_read_kernel_series(void **state)
 {
 	int nr_cpus = libbpf_num_possible_cpus();
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	struct series_val *vals = calloc((size_t)(nr_cpus > 0 ? nr_cpus : 1), sizeof(*vals));
+	struct http_stats *vals = calloc((size_t)(nr_cpus > 0 ? nr_cpus : 1), sizeof(*vals));
 	struct kernel_series *got = NULL;
 	struct series_key k;
 	size_t n = 0;
@@ -579,7 +579,7 @@ static void test_read_kernel_series(void **state)
 	assert_true(nr_cpus > 0);
 	assert_non_null(vals);
 	fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_HASH, "test_series", sizeof(struct series_key),
-			    sizeof(struct series_val), 4096, &opts);
+			    sizeof(struct http_stats), 4096, &opts);
 	if (fd < 0) {
 		free(vals);
 		skip(); /* not root, or no BPF */
