@@ -482,17 +482,13 @@ static size_t sum_run(const struct oa_series **v, size_t i, size_t n, same_fn sa
 
 	*acc = *v[i];
 	if (answered_only && acc->error) {
-		acc->count = 0;
-		acc->sum_ns = 0;
-		memset(acc->buckets, 0, sizeof(acc->buckets));
-		memset(&acc->req_body, 0, sizeof(acc->req_body));
-		memset(&acc->resp_body, 0, sizeof(acc->resp_body));
+		memset(&acc->stats, 0, sizeof(acc->stats));
 	}
 	for (j = i + 1; j < n && same(v[i], v[j]); j++) {
 		if (answered_only && v[j]->error)
 			continue;
 		acc->error = OA_CONN_OK; /* the run has answered requests */
-		series_add(acc, v[j]);
+		http_stats_add(&acc->stats, &v[j]->stats);
 	}
 	return j;
 }
@@ -526,7 +522,7 @@ static bool sum_overflow(const struct oa_series **v, size_t from, size_t n, keep
 	for (i = from; i < n; i++) {
 		if (!keep(v[i]))
 			continue;
-		series_add(acc, v[i]);
+		http_stats_add(&acc->stats, &v[i]->stats);
 		any = true;
 	}
 	return any;
@@ -793,7 +789,7 @@ static void put_line(struct expo *e, const char *head, size_t head_len, const ch
 }
 
 static void put_histogram(struct expo *e, const char *name, const struct label_text *lt,
-			  const struct hist_layout *h, const struct oa_series *v)
+			  const struct hist_layout *h, const struct http_stats *v)
 {
 	struct hist_heads hh;
 	char num[NUM_LEN];
@@ -1087,7 +1083,7 @@ static void put_body_sizes(struct expo *e, const struct oa_snapshot *s, const st
 	for (i = 0, k = 0; i < nr_regular && k < rl->n; i = next, k++) {
 		const struct oa_series *r =
 			run_of(v, i, nr_regular, same_labels_otel, false, &acc, &next);
-		const struct size_hist *h = response ? &r->resp_body : &r->req_body;
+		const struct size_hist *h = response ? &r->stats.resp_body : &r->stats.req_body;
 		struct label_text lt;
 
 		if (!h->count)
@@ -1118,15 +1114,6 @@ static void put_active(struct expo *e, const struct oa_snapshot *s)
 	}
 }
 
-/* The client series as an oa_series, for the shared histogram writer. */
-static void client_as_series(const struct oa_client_series *c, struct oa_series *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->count = c->count;
-	out->sum_ns = c->sum_ns;
-	memcpy(out->buckets, c->buckets, sizeof(out->buckets));
-}
-
 static void client_labels(struct labels *ls, const struct oa_snapshot *s,
 			  const struct oa_client_series *c, char status[NUM_LEN],
 			  char port[NUM_LEN])
@@ -1155,33 +1142,31 @@ static void put_clients(struct expo *e, const struct oa_snapshot *s, const struc
 {
 	char status[NUM_LEN], port[NUM_LEN];
 	struct label_text lt;
-	struct oa_series as;
 	struct labels ls;
 	size_t i;
 
 	put_family(e, CLIENT_DURATION, "histogram", "seconds", "Duration of HTTP client requests.");
 	for (i = 0; i < s->nr_clients; i++) {
 		client_labels(&ls, s, &s->clients[i], status, port);
-		client_as_series(&s->clients[i], &as);
 		lt = escape_labels(e, &ls);
-		put_histogram(e, CLIENT_DURATION, &lt, h, &as);
+		put_histogram(e, CLIENT_DURATION, &lt, h, &s->clients[i].stats);
 	}
 	put_family(e, CLIENT_REQ_BODY, "histogram", "bytes", "Size of HTTP client request bodies.");
 	for (i = 0; i < s->nr_clients; i++) {
-		if (!s->clients[i].req_body.count)
+		if (!s->clients[i].stats.req_body.count)
 			continue;
 		client_labels(&ls, s, &s->clients[i], status, port);
 		lt = escape_labels(e, &ls);
-		put_size_histogram(e, CLIENT_REQ_BODY, &lt, s, &s->clients[i].req_body);
+		put_size_histogram(e, CLIENT_REQ_BODY, &lt, s, &s->clients[i].stats.req_body);
 	}
 	put_family(e, CLIENT_RESP_BODY, "histogram", "bytes",
 		   "Size of HTTP client response bodies.");
 	for (i = 0; i < s->nr_clients; i++) {
-		if (!s->clients[i].resp_body.count)
+		if (!s->clients[i].stats.resp_body.count)
 			continue;
 		client_labels(&ls, s, &s->clients[i], status, port);
 		lt = escape_labels(e, &ls);
-		put_size_histogram(e, CLIENT_RESP_BODY, &lt, s, &s->clients[i].resp_body);
+		put_size_histogram(e, CLIENT_RESP_BODY, &lt, s, &s->clients[i].stats.resp_body);
 	}
 }
 
@@ -1215,13 +1200,13 @@ static void put_durations(struct expo *e, const struct oa_snapshot *s, const str
 
 		server_labels(&ls, s, r, status);
 		lt = run_labels_add(e, rl, &ls);
-		put_histogram(e, OTEL_DURATION, &lt, h, r);
+		put_histogram(e, OTEL_DURATION, &lt, h, &r->stats);
 	}
 	if (sum_overflow(v, nr_regular, s->nr_series, keep_all, &acc)) {
 		overflow_labels(&ls);
 		scope_labels(&ls, s);
 		lt = escape_labels(e, &ls);
-		put_histogram(e, OTEL_DURATION, &lt, h, &acc);
+		put_histogram(e, OTEL_DURATION, &lt, h, &acc.stats);
 	}
 }
 
@@ -1303,11 +1288,11 @@ int render_plugin(const struct oa_snapshot *s, FILE *out)
 		route_labels(&ls, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
 		label(&ls, "status", status);
-		put_u64(&e, PLUGIN_REQUESTS, &ls, acc.count);
+		put_u64(&e, PLUGIN_REQUESTS, &ls, acc.stats.count);
 	}
 	if (sum_overflow(v, nr_regular, n, keep_answered, &acc)) {
 		overflow_labels(&ls);
-		put_u64(&e, PLUGIN_REQUESTS, &ls, acc.count);
+		put_u64(&e, PLUGIN_REQUESTS, &ls, acc.stats.count);
 	}
 
 	put_family(&e, PLUGIN_DURATION, "histogram", "seconds",
@@ -1318,12 +1303,12 @@ int render_plugin(const struct oa_snapshot *s, FILE *out)
 			continue; /* only requests that ended without a response */
 		route_labels(&ls, &acc);
 		lt = escape_labels(&e, &ls);
-		put_histogram(&e, PLUGIN_DURATION, &lt, &h, &acc);
+		put_histogram(&e, PLUGIN_DURATION, &lt, &h, &acc.stats);
 	}
 	if (sum_overflow(v, nr_regular, n, keep_answered, &acc)) {
 		overflow_labels(&ls);
 		lt = escape_labels(&e, &ls);
-		put_histogram(&e, PLUGIN_DURATION, &lt, &h, &acc);
+		put_histogram(&e, PLUGIN_DURATION, &lt, &h, &acc.stats);
 	}
 
 	put_family(&e, PLUGIN_ERRORS, "counter", NULL, "Total number of HTTP requests that failed");
@@ -1334,11 +1319,11 @@ int render_plugin(const struct oa_snapshot *s, FILE *out)
 		route_labels(&ls, &acc);
 		snprintf(status, sizeof(status), "%u", acc.status);
 		label(&ls, "errorType", acc.error ? conn_error_name(acc.error) : status);
-		put_u64(&e, PLUGIN_ERRORS, &ls, acc.count);
+		put_u64(&e, PLUGIN_ERRORS, &ls, acc.stats.count);
 	}
 	if (sum_overflow(v, nr_regular, n, keep_failed, &acc)) {
 		overflow_labels(&ls);
-		put_u64(&e, PLUGIN_ERRORS, &ls, acc.count);
+		put_u64(&e, PLUGIN_ERRORS, &ls, acc.stats.count);
 	}
 	free(v);
 

@@ -450,7 +450,7 @@ size_t series_merge(struct oa_series *series, size_t n)
 	qsort(series, n, sizeof(*series), cmp_exported);
 	for (size_t i = 1; i < n; i++) {
 		if (!cmp_exported(&series[out], &series[i])) {
-			series_add(&series[out], &series[i]);
+			http_stats_add(&series[out].stats, &series[i].stats);
 			continue;
 		}
 		series[++out] = series[i];
@@ -490,7 +490,7 @@ static int cap_target(struct aggregator *agg, struct kernel_series **v, size_t n
 
 		*acc = v[i]->s;
 		for (i++; i < n && !cmp_series(acc, &v[i]->s); i++)
-			series_add(acc, &v[i]->s);
+			http_stats_add(&acc->stats, &v[i]->s.stats);
 		(*nr_out)++;
 		hash = label_hash(t->tgid, acc);
 		if (reg_has(reg, hash, t->tgid, acc))
@@ -506,7 +506,7 @@ static int cap_target(struct aggregator *agg, struct kernel_series **v, size_t n
 		acc->method = OA_METHOD_OTHER;
 		acc->version = 0;
 		memset(acc->route, 0, sizeof(acc->route));
-		*overflowed += acc->count;
+		*overflowed += acc->stats.count;
 	}
 	return 0;
 }
@@ -539,7 +539,7 @@ int aggregate_series(struct aggregator *agg, struct kernel_series *in, size_t n,
 			goto cleanup;
 		}
 		if (r->ignored) {
-			snap->requests_ignored += s->count;
+			snap->requests_ignored += s->stats.count;
 			continue;
 		}
 		memcpy(s->route, r->route, strlen(r->route) + 1);
@@ -605,14 +605,7 @@ static int series_append(const void *k, const void *v, void *arg)
 	s->error = key->error;
 	memcpy(s->route, key->path, OA_MAX_PATH);
 	s->route[OA_MAX_PATH - 1] = '\0';
-	for (int c = 0; c < b->nr_cpus; c++) {
-		s->count += vals[c].count;
-		s->sum_ns += vals[c].sum_ns;
-		for (int k = 0; k < OA_NR_BUCKETS; k++)
-			s->buckets[k] += vals[c].buckets[k];
-		size_hist_add(&s->req_body, &vals[c].req_body);
-		size_hist_add(&s->resp_body, &vals[c].resp_body);
-	}
+	http_stats_sum_cpus(&s->stats, vals, b->nr_cpus);
 	return 0;
 }
 

@@ -48,12 +48,7 @@ size_t clients_merge(struct oa_client_series *c, size_t n)
 			c[++out] = c[i];
 			continue;
 		}
-		dst->count += c[i].count;
-		dst->sum_ns += c[i].sum_ns;
-		for (int b = 0; b < OA_NR_BUCKETS; b++)
-			dst->buckets[b] += c[i].buckets[b];
-		size_hist_add(&dst->req_body, &c[i].req_body);
-		size_hist_add(&dst->resp_body, &c[i].resp_body);
+		http_stats_add(&dst->stats, &c[i].stats);
 	}
 	return out + 1;
 }
@@ -96,14 +91,7 @@ static int client_append(const void *k, const void *v, void *arg)
 	if (!inet_ntop(key->family == 6 ? AF_INET6 : AF_INET, key->addr, out->server_address,
 		       sizeof(out->server_address)))
 		strcpy(out->server_address, "unknown");
-	for (int c = 0; c < b->nr_cpus; c++) {
-		out->count += vals[c].count;
-		out->sum_ns += vals[c].sum_ns;
-		for (int i = 0; i < OA_NR_BUCKETS; i++)
-			out->buckets[i] += vals[c].buckets[i];
-		size_hist_add(&out->req_body, &vals[c].req_body);
-		size_hist_add(&out->resp_body, &vals[c].resp_body);
-	}
+	http_stats_sum_cpus(&out->stats, vals, b->nr_cpus);
 	return 0;
 }
 

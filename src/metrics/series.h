@@ -21,11 +21,7 @@ struct oa_series {
 	__u8 error;    /* enum oa_conn_error: ended without a response (status 0) */
 	__u8 overflow; /* past the cardinality limit: only otel_metric_overflow="true" is a label */
 	char route[OA_MAX_ROUTE];
-	__u64 count;
-	__u64 sum_ns;
-	__u64 buckets[OA_NR_BUCKETS]; /* not cumulative; over snapshot.bounds, last is +Inf */
-	struct size_hist req_body;    /* over snapshot.size_bounds */
-	struct size_hist resp_body;
+	struct http_stats stats; /* buckets over snapshot.bounds, body sizes over size_bounds */
 };
 
 /* Outgoing requests of the targets to one server, by outcome, over all targets. */
@@ -36,11 +32,7 @@ struct oa_client_series {
 	__u8 version;
 	__u8 error;
 	char server_address[48]; /* the address connect() was given, as text */
-	__u64 count;
-	__u64 sum_ns;
-	__u64 buckets[OA_NR_BUCKETS];
-	struct size_hist req_body;
-	struct size_hist resp_body;
+	struct http_stats stats;
 };
 
 struct oa_target {
@@ -74,22 +66,9 @@ struct oa_snapshot {
 };
 
 /* Adds the counts of src to dst: series merged over CPUs, targets or routes. */
-static inline void size_hist_add(struct size_hist *dst, const struct size_hist *src)
-{
-	dst->count += src->count;
-	dst->sum += src->sum;
-	for (int b = 0; b < OA_NR_SIZE_BUCKETS; b++)
-		dst->buckets[b] += src->buckets[b];
-}
+void http_stats_add(struct http_stats *dst, const struct http_stats *src);
 
-static inline void series_add(struct oa_series *dst, const struct oa_series *src)
-{
-	dst->count += src->count;
-	dst->sum_ns += src->sum_ns;
-	for (int b = 0; b < OA_NR_BUCKETS; b++)
-		dst->buckets[b] += src->buckets[b];
-	size_hist_add(&dst->req_body, &src->req_body);
-	size_hist_add(&dst->resp_body, &src->resp_body);
-}
+/* Sets dst to the sum of a per-CPU map value (nr_cpus values, as a lookup returns them). */
+void http_stats_sum_cpus(struct http_stats *dst, const struct http_stats *percpu, int nr_cpus);
 
 #endif /* OA_SERIES_H */

@@ -55,9 +55,9 @@ static void observe(struct oa_series *s, __u64 ns)
 
 	for (i = 0; i < NR_BOUNDS && ns > (__u64)(bounds[i] * NS + 0.5); i++)
 		;
-	s->buckets[i]++;
-	s->count++;
-	s->sum_ns += ns;
+	s->stats.buckets[i]++;
+	s->stats.count++;
+	s->stats.sum_ns += ns;
 }
 
 static void init_snapshot(struct oa_snapshot *snap, struct oa_series *series, size_t n)
@@ -736,7 +736,7 @@ static void test_sum_formatting(void **state)
 	(void)state;
 	init_snapshot(&snap, &s, 1);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		s.sum_ns = cases[i].ns;
+		s.stats.sum_ns = cases[i].ns;
 		text = render(render_plugin, &snap);
 		snprintf(line, sizeof(line),
 			 "http_request_duration_seconds_sum{method=\"GET\",path=\"/\"} %s",
@@ -1326,25 +1326,25 @@ static void test_sizes_active_clients(void **state)
 	observe(&s, NS / 100);
 	observe(&s, NS / 100);
 	/* request bodies of 10 and 2000 bytes; one response of 70 bytes */
-	s.req_body.count = 2;
-	s.req_body.sum = 2010;
-	s.req_body.buckets[0] = 1;
-	s.req_body.buckets[2] = 1;
-	s.resp_body.count = 1;
-	s.resp_body.sum = 70;
-	s.resp_body.buckets[1] = 1;
+	s.stats.req_body.count = 2;
+	s.stats.req_body.sum = 2010;
+	s.stats.req_body.buckets[0] = 1;
+	s.stats.req_body.buckets[2] = 1;
+	s.stats.resp_body.count = 1;
+	s.stats.resp_body.sum = 70;
+	s.stats.resp_body.buckets[1] = 1;
 	memset(&c, 0, sizeof(c));
 	c.method = OA_METHOD_GET;
 	c.status = 404;
 	c.version = OA_HTTP_11;
 	c.server_port = 6379;
 	strcpy(c.server_address, "10.1.2.3");
-	c.count = 3;
-	c.sum_ns = 3 * NS / 1000;
-	c.buckets[1] = 3; /* 0.005 */
-	c.resp_body.count = 3;
-	c.resp_body.sum = 30;
-	c.resp_body.buckets[0] = 3;
+	c.stats.count = 3;
+	c.stats.sum_ns = 3 * NS / 1000;
+	c.stats.buckets[1] = 3; /* 0.005 */
+	c.stats.resp_body.count = 3;
+	c.stats.resp_body.sum = 30;
+	c.stats.resp_body.buckets[0] = 3;
 	init_snapshot(&snap, &s, 1);
 	snap.size_bounds = size_bounds;
 	snap.nr_size_bounds = 3;
@@ -1444,10 +1444,10 @@ static void test_sum_formatting_fast(void **state)
 
 		snprintf(route, sizeof(route), "/s/%zu", i);
 		s[i] = mk(OA_METHOD_GET, 200, OA_HTTP_11, route);
-		s[i].count = 1;
-		s[i].buckets[0] = 1;
+		s[i].stats.count = 1;
+		s[i].stats.buckets[0] = 1;
 		/* the edges, then random ones of every order of magnitude */
-		s[i].sum_ns = i < sizeof(edges) / sizeof(edges[0]) ? edges[i] : r >> (i % 64);
+		s[i].stats.sum_ns = i < sizeof(edges) / sizeof(edges[0]) ? edges[i] : r >> (i % 64);
 	}
 	init_snapshot(&snap, s, n);
 	text = render(render_plugin, &snap);
@@ -1456,10 +1456,10 @@ static void test_sum_formatting_fast(void **state)
 		const char *v = strstr(p, "} ") + 2;
 
 		assert_true(k < n);
-		ref_seconds(want, sizeof(want), s[k].sum_ns);
+		ref_seconds(want, sizeof(want), s[k].stats.sum_ns);
 		if (strncmp(v, want, strlen(want)) || v[strlen(want)] != '\n')
 			fail_msg("sum of %llu ns: got %.30s, want %s",
-				 (unsigned long long)s[k].sum_ns, v, want);
+				 (unsigned long long)s[k].stats.sum_ns, v, want);
 		found++;
 	}
 	assert_int_equal(found, n);

@@ -52,9 +52,9 @@ static struct oa_series mk(__u8 method, __u16 status, const char *route, __u64 c
 	s.status = status;
 	s.version = OA_HTTP_11;
 	strcpy(s.route, route);
-	s.count = count;
-	s.sum_ns = count * 1000;
-	s.buckets[bucket] = count;
+	s.stats.count = count;
+	s.stats.sum_ns = count * 1000;
+	s.stats.buckets[bucket] = count;
 	return s;
 }
 
@@ -74,14 +74,14 @@ static void test_merge(void **state)
 	assert_int_equal(n, 3);
 	assert_int_equal(s[0].method, OA_METHOD_GET);
 	assert_int_equal(s[0].status, 200);
-	assert_int_equal(s[0].count, 8);
-	assert_int_equal(s[0].sum_ns, 8000);
-	assert_int_equal(s[0].buckets[0], 4);
-	assert_int_equal(s[0].buckets[5], 4);
+	assert_int_equal(s[0].stats.count, 8);
+	assert_int_equal(s[0].stats.sum_ns, 8000);
+	assert_int_equal(s[0].stats.buckets[0], 4);
+	assert_int_equal(s[0].stats.buckets[5], 4);
 	assert_int_equal(s[1].status, 404);
-	assert_int_equal(s[1].count, 2);
+	assert_int_equal(s[1].stats.count, 2);
 	assert_int_equal(s[2].method, OA_METHOD_POST);
-	assert_int_equal(s[2].count, 1);
+	assert_int_equal(s[2].stats.count, 1);
 	assert_int_equal(series_merge(s, 0), 0);
 }
 
@@ -179,10 +179,10 @@ static struct kernel_series ks(__u32 tgid, __u8 method, __u16 status, const char
 	memset(&k, 0, sizeof(k));
 	k.tgid = tgid;
 	k.s = mk(method, status, path, count, 1);
-	k.s.req_body.count = count; /* 10 bytes each, in size bucket 2 */
-	k.s.req_body.sum = 10 * count;
-	k.s.req_body.buckets[2] = count;
-	k.s.resp_body.count = count;
+	k.s.stats.req_body.count = count; /* 10 bytes each, in size bucket 2 */
+	k.s.stats.req_body.sum = 10 * count;
+	k.s.stats.req_body.buckets[2] = count;
+	k.s.stats.resp_body.count = count;
 	return k;
 }
 
@@ -191,7 +191,7 @@ static __u64 sum_counts(const struct oa_snapshot *snap)
 	__u64 n = 0;
 
 	for (size_t i = 0; i < snap->nr_series; i++)
-		n += snap->series[i].count;
+		n += snap->series[i].stats.count;
 	return n;
 }
 
@@ -224,14 +224,14 @@ static const struct oa_series *find_overflow(const struct oa_snapshot *snap)
 		assert_int_equal(s->method, OA_METHOD_OTHER);
 		assert_int_equal(s->version, 0);
 		assert_string_equal(s->route, "");
-		sum.count += s->count;
-		sum.sum_ns += s->sum_ns;
-		sum.req_body.count += s->req_body.count;
-		sum.req_body.sum += s->req_body.sum;
-		sum.req_body.buckets[2] += s->req_body.buckets[2];
-		sum.resp_body.count += s->resp_body.count;
+		sum.stats.count += s->stats.count;
+		sum.stats.sum_ns += s->stats.sum_ns;
+		sum.stats.req_body.count += s->stats.req_body.count;
+		sum.stats.req_body.sum += s->stats.req_body.sum;
+		sum.stats.req_body.buckets[2] += s->stats.req_body.buckets[2];
+		sum.stats.resp_body.count += s->stats.resp_body.count;
 		for (int b = 0; b < OA_NR_BUCKETS; b++)
-			sum.buckets[b] += s->buckets[b];
+			sum.stats.buckets[b] += s->stats.buckets[b];
 		any = true;
 	}
 	return any ? &sum : NULL;
@@ -281,11 +281,14 @@ static void test_routes_and_ignore(void **state)
 	for (int round = 0; round < 3; round++) {
 		scrape(&agg, k, round < 2 ? 6 : 3, &snap);
 		assert_int_equal(snap.nr_series, round < 2 ? 2 : 1);
-		assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/api/users/{user}")->count, 9);
-		assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/api/users/{user}")->req_body.sum,
-				 90);
+		assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/api/users/{user}")->stats.count,
+				 9);
+		assert_int_equal(
+			find(&snap, OA_METHOD_GET, 200, "/api/users/{user}")->stats.req_body.sum,
+			90);
 		if (round < 2)
-			assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/t/{token}")->count, 1);
+			assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/t/{token}")->stats.count,
+					 1);
 		assert_int_equal(snap.requests_ignored, round < 2 ? 57 : 0);
 		assert_int_equal(snap.series_overflowed, 0);
 		assert_null(find_overflow(&snap));
@@ -336,32 +339,32 @@ static void test_cap(void **state)
 		snprintf(path, sizeof(path), "/r/%c", 'e' - i);
 		s = find(&snap, OA_METHOD_GET, 200, path);
 		assert_non_null(s);
-		assert_int_equal(s->count, 1 + i);
+		assert_int_equal(s->stats.count, 1 + i);
 	}
 	s = find_overflow(&snap);
 	assert_non_null(s);
-	assert_int_equal(s->count, 7 * 2 + 3);
-	assert_int_equal(s->buckets[1], 7 * 2 + 3);
-	assert_int_equal(s->sum_ns, (7 * 2 + 3) * 1000);
+	assert_int_equal(s->stats.count, 7 * 2 + 3);
+	assert_int_equal(s->stats.buckets[1], 7 * 2 + 3);
+	assert_int_equal(s->stats.sum_ns, (7 * 2 + 3) * 1000);
 	/* body sizes fold along */
-	assert_int_equal(s->req_body.count, 7 * 2 + 3);
-	assert_int_equal(s->req_body.sum, (7 * 2 + 3) * 10);
-	assert_int_equal(s->req_body.buckets[2], 7 * 2 + 3);
-	assert_int_equal(s->resp_body.count, 7 * 2 + 3);
+	assert_int_equal(s->stats.req_body.count, 7 * 2 + 3);
+	assert_int_equal(s->stats.req_body.sum, (7 * 2 + 3) * 10);
+	assert_int_equal(s->stats.req_body.buckets[2], 7 * 2 + 3);
+	assert_int_equal(s->stats.resp_body.count, 7 * 2 + 3);
 	assert_int_equal(snap.series_overflowed, 17);
 	assert_int_equal(sum_counts(&snap), sent);
 	assert_int_equal(aggregator_admitted(&agg), 5);
 	snapshot_free(&snap);
 
 	/* scrape 3: a request to an early route counts in its own series */
-	k[0].s.count++;
-	k[0].s.buckets[1]++;
-	k[6].s.count++;
-	k[6].s.buckets[1]++;
+	k[0].s.stats.count++;
+	k[0].s.stats.buckets[1]++;
+	k[6].s.stats.count++;
+	k[6].s.stats.buckets[1]++;
 	sent += 2;
 	scrape(&agg, k, 13, &snap);
-	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/r/e")->count, 2);
-	assert_int_equal(find_overflow(&snap)->count, 18);
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/r/e")->stats.count, 2);
+	assert_int_equal(find_overflow(&snap)->stats.count, 18);
 	assert_int_equal(sum_counts(&snap), sent);
 	snapshot_free(&snap);
 	aggregator_free(&agg);
@@ -430,7 +433,7 @@ static void test_cap_stable(void **state)
 		assert_int_equal(b.nr_series, a.nr_series);
 		for (size_t i = 0; i < a.nr_series; i++) {
 			assert_int_equal(a.series[i].overflow, b.series[i].overflow);
-			assert_int_equal(a.series[i].count, b.series[i].count);
+			assert_int_equal(a.series[i].stats.count, b.series[i].stats.count);
 			assert_string_equal(a.series[i].route, b.series[i].route);
 		}
 		snapshot_free(&b);
@@ -462,10 +465,10 @@ static void test_cap_per_target(void **state)
 	scrape(&agg, k, 9, &snap);
 	/* /a /b of 100, /c /d of 200 (100's /c folded), /u/{id} /v of 300, one overflow */
 	assert_int_equal(snap.nr_series, 7);
-	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/c")->count, 2);
-	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/u/{id}")->count, 2);
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/c")->stats.count, 2);
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/u/{id}")->stats.count, 2);
 	assert_null(find(&snap, OA_METHOD_GET, 200, "/e"));
-	assert_int_equal(find_overflow(&snap)->count, 11);
+	assert_int_equal(find_overflow(&snap)->stats.count, 11);
 	assert_int_equal(snap.series_overflowed, 11);
 	assert_int_equal(sum_counts(&snap), 20);
 	assert_int_equal(aggregator_admitted(&agg), 6);
@@ -529,15 +532,15 @@ static void test_merge_overflow(void **state)
 	n = series_merge(s, 5);
 	assert_int_equal(n, 3);
 	assert_int_equal(s[0].overflow, 0);
-	assert_int_equal(s[0].count, 6);
+	assert_int_equal(s[0].stats.count, 6);
 	assert_int_equal(s[1].overflow, 1);
 	assert_int_equal(s[1].status, 200);
-	assert_int_equal(s[1].count, 5);
-	assert_int_equal(s[1].buckets[0], 2);
-	assert_int_equal(s[1].buckets[1], 3);
+	assert_int_equal(s[1].stats.count, 5);
+	assert_int_equal(s[1].stats.buckets[0], 2);
+	assert_int_equal(s[1].stats.buckets[1], 3);
 	assert_int_equal(s[2].overflow, 1);
 	assert_int_equal(s[2].status, 503);
-	assert_int_equal(s[2].count, 4);
+	assert_int_equal(s[2].stats.count, 4);
 }
 
 #define MAP_SERIES 700 /* more than one batch */
@@ -610,11 +613,11 @@ static void test_read_kernel_series(void **state)
 			count += i + c;
 			bucket0 += c % OA_NR_BUCKETS == 0 ? i + c : 0;
 		}
-		assert_int_equal(got[j].s.count, count);
-		assert_int_equal(got[j].s.sum_ns, 1000 * count);
-		assert_int_equal(got[j].s.buckets[0], bucket0);
-		assert_int_equal(got[j].s.resp_body.count, nr_cpus);
-		assert_int_equal(got[j].s.resp_body.buckets[2], nr_cpus);
+		assert_int_equal(got[j].s.stats.count, count);
+		assert_int_equal(got[j].s.stats.sum_ns, 1000 * count);
+		assert_int_equal(got[j].s.stats.buckets[0], bucket0);
+		assert_int_equal(got[j].s.stats.resp_body.count, nr_cpus);
+		assert_int_equal(got[j].s.stats.resp_body.buckets[2], nr_cpus);
 		if (j)
 			assert_string_not_equal(got[j - 1].s.route, got[j].s.route);
 	}

@@ -18,12 +18,12 @@ static struct oa_client_series mk(const char *addr, __u16 port, __u16 status, __
 	c.method = OA_METHOD_GET;
 	c.version = OA_HTTP_11;
 	c.status = status;
-	c.count = count;
-	c.sum_ns = count * 10;
-	c.buckets[1] = count;
-	c.resp_body.count = count;
-	c.resp_body.sum = count * 100;
-	c.resp_body.buckets[2] = count;
+	c.stats.count = count;
+	c.stats.sum_ns = count * 10;
+	c.stats.buckets[1] = count;
+	c.stats.resp_body.count = count;
+	c.stats.resp_body.sum = count * 100;
+	c.stats.resp_body.buckets[2] = count;
 	return c;
 }
 
@@ -42,12 +42,12 @@ static void test_merge(void **state)
 	assert_string_equal(c[1].server_address, "10.0.0.2");
 	assert_int_equal(c[1].server_port, 80);
 	assert_int_equal(c[1].status, 200);
-	assert_int_equal(c[1].count, 7);
-	assert_int_equal(c[1].sum_ns, 70);
-	assert_int_equal(c[1].buckets[1], 7);
-	assert_int_equal(c[1].resp_body.count, 7);
-	assert_int_equal(c[1].resp_body.sum, 700);
-	assert_int_equal(c[1].resp_body.buckets[2], 7);
+	assert_int_equal(c[1].stats.count, 7);
+	assert_int_equal(c[1].stats.sum_ns, 70);
+	assert_int_equal(c[1].stats.buckets[1], 7);
+	assert_int_equal(c[1].stats.resp_body.count, 7);
+	assert_int_equal(c[1].stats.resp_body.sum, 700);
+	assert_int_equal(c[1].stats.resp_body.buckets[2], 7);
 	assert_int_equal(c[2].status, 503);
 	assert_int_equal(c[3].server_port, 8080);
 	assert_int_equal(clients_merge(c, 0), 0);
