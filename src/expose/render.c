@@ -379,11 +379,6 @@ invalid:
 	return -1;
 }
 
-static unsigned int method_key(__u8 m)
-{
-	return m < OA_METHOD_COUNT ? m : OA_METHOD_OTHER;
-}
-
 static const char *conn_error_name(__u8 e)
 {
 	return conn_error_names[e < OA_CONN_ERROR_COUNT ? e : OA_CONN_CLOSED];
@@ -391,41 +386,19 @@ static const char *conn_error_name(__u8 e)
 
 static const char *method_name(__u8 m)
 {
-	return method_names[method_key(m)];
+	return method_names[series_method(m)];
 }
 
-/* Only the versions that become a label value; others are exported as unknown. */
-static unsigned int version_key(__u8 v)
-{
-	return v == OA_HTTP_10 || v == OA_HTTP_11 ? v : 0;
-}
-
-/* Overflow series last, so that the others are one run and the overflow ones another. */
+/* series_cmp over an index of pointers. */
 static int cmp_series(const void *pa, const void *pb)
 {
-	const struct oa_series *a = *(const struct oa_series *const *)pa;
-	const struct oa_series *b = *(const struct oa_series *const *)pb;
-	int c;
-
-	if (!a->overflow != !b->overflow)
-		return a->overflow ? 1 : -1;
-	if (method_key(a->method) != method_key(b->method))
-		return method_key(a->method) < method_key(b->method) ? -1 : 1;
-	c = strncmp(a->route, b->route, OA_MAX_ROUTE);
-	if (c)
-		return c;
-	if (a->status != b->status)
-		return a->status < b->status ? -1 : 1;
-	if (a->error != b->error)
-		return a->error < b->error ? -1 : 1;
-	if (version_key(a->version) != version_key(b->version))
-		return version_key(a->version) < version_key(b->version) ? -1 : 1;
-	return 0;
+	return series_cmp(*(const struct oa_series *const *)pa,
+			  *(const struct oa_series *const *)pb);
 }
 
 static int same_route(const struct oa_series *a, const struct oa_series *b)
 {
-	return method_key(a->method) == method_key(b->method) &&
+	return series_method(a->method) == series_method(b->method) &&
 	       strncmp(a->route, b->route, OA_MAX_ROUTE) == 0;
 }
 
@@ -436,7 +409,7 @@ static int same_status(const struct oa_series *a, const struct oa_series *b)
 
 static int same_labels_otel(const struct oa_series *a, const struct oa_series *b)
 {
-	return same_status(a, b) && version_key(a->version) == version_key(b->version);
+	return same_status(a, b) && series_version(a->version) == series_version(b->version);
 }
 
 /*
@@ -1020,7 +993,7 @@ static void server_labels(struct labels *ls, const struct oa_snapshot *s,
 	if (!acc->error)
 		label(ls, "http_response_status_code", status);
 	label(ls, "url_scheme", "http");
-	if (version_key(acc->version))
+	if (series_version(acc->version))
 		label(ls, "network_protocol_version", acc->version == OA_HTTP_10 ? "1.0" : "1.1");
 	label_n(ls, "http_route", acc->route, strnlen(acc->route, OA_MAX_ROUTE));
 	if (acc->error)
@@ -1101,7 +1074,7 @@ static void put_active(struct expo *e, const struct oa_snapshot *s)
 	size_t i;
 
 	for (i = 0; i < s->nr_series; i++)
-		seen[method_key(s->series[i].method)] = !s->series[i].overflow;
+		seen[series_method(s->series[i].method)] = !s->series[i].overflow;
 	put_family(e, OTEL_ACTIVE, "gauge", NULL, "Number of active HTTP server requests.");
 	for (i = 0; i < OA_METHOD_COUNT; i++) {
 		if (!seen[i] && !s->active[i])
@@ -1127,7 +1100,7 @@ static void client_labels(struct labels *ls, const struct oa_snapshot *s,
 	if (!c->error)
 		label(ls, "http_response_status_code", status);
 	label(ls, "url_scheme", "http");
-	if (version_key(c->version))
+	if (series_version(c->version))
 		label(ls, "network_protocol_version", c->version == OA_HTTP_10 ? "1.0" : "1.1");
 	/* for a client, 4xx is an error too */
 	if (c->error)

@@ -413,32 +413,10 @@ static int cmp_series(const void *pa, const void *pb)
 	return a->overflow ? 0 : strncmp(a->route, b->route, OA_MAX_ROUTE);
 }
 
-/*
- * The order render.c exports series in (method, route, status, error,
- * version; overflow last), so that it only has to check it; the same
- * series are equal as in cmp_series.
- */
-static int cmp_exported(const void *pa, const void *pb)
+/* series_cmp for qsort. */
+static int cmp_exported(const void *a, const void *b)
 {
-	const struct oa_series *a = pa, *b = pb;
-	int c;
-
-	if (a->overflow != b->overflow)
-		return a->overflow < b->overflow ? -1 : 1;
-	if (!a->overflow && a->method != b->method)
-		return a->method < b->method ? -1 : 1;
-	if (!a->overflow) {
-		c = strncmp(a->route, b->route, OA_MAX_ROUTE);
-		if (c)
-			return c;
-	}
-	if (a->status != b->status)
-		return a->status < b->status ? -1 : 1;
-	if (a->error != b->error)
-		return a->error < b->error ? -1 : 1;
-	if (!a->overflow && a->version != b->version)
-		return a->version < b->version ? -1 : 1;
-	return 0;
+	return series_cmp(a, b);
 }
 
 size_t series_merge(struct oa_series *series, size_t n)
@@ -449,7 +427,7 @@ size_t series_merge(struct oa_series *series, size_t n)
 		return 0;
 	qsort(series, n, sizeof(*series), cmp_exported);
 	for (size_t i = 1; i < n; i++) {
-		if (!cmp_exported(&series[out], &series[i])) {
+		if (!series_cmp(&series[out], &series[i])) {
 			http_stats_add(&series[out].stats, &series[i].stats);
 			continue;
 		}

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Arithmetic on the counts of a series, shared by the server and client series. */
+/*
+ * What every user of a series agrees on: the order series are exported in,
+ * and the arithmetic on their counts (shared by server and client series).
+ */
 #include <string.h>
 #include "metrics/series.h"
 
@@ -26,4 +29,26 @@ void http_stats_sum_cpus(struct http_stats *dst, const struct http_stats *percpu
 	memset(dst, 0, sizeof(*dst));
 	for (int c = 0; c < nr_cpus; c++)
 		http_stats_add(dst, &percpu[c]);
+}
+
+int series_cmp(const struct oa_series *a, const struct oa_series *b)
+{
+	int c;
+
+	if (!a->overflow != !b->overflow)
+		return a->overflow ? 1 : -1;
+	if (!a->overflow) {
+		if (series_method(a->method) != series_method(b->method))
+			return series_method(a->method) < series_method(b->method) ? -1 : 1;
+		c = strncmp(a->route, b->route, OA_MAX_ROUTE);
+		if (c)
+			return c;
+	}
+	if (a->status != b->status)
+		return a->status < b->status ? -1 : 1;
+	if (a->error != b->error)
+		return a->error < b->error ? -1 : 1;
+	if (!a->overflow && series_version(a->version) != series_version(b->version))
+		return series_version(a->version) < series_version(b->version) ? -1 : 1;
+	return 0;
 }

@@ -65,6 +65,26 @@ struct oa_snapshot {
 	const struct oa_resource *resources;
 };
 
+/* The method a label shows: unknown values are exported as _OTHER. */
+static inline unsigned int series_method(__u8 m)
+{
+	return m < OA_METHOD_COUNT ? m : OA_METHOD_OTHER;
+}
+
+/* The version a label shows: only 1.0 and 1.1, anything else is unknown (0). */
+static inline unsigned int series_version(__u8 v)
+{
+	return v == OA_HTTP_10 || v == OA_HTTP_11 ? v : 0;
+}
+
+/*
+ * The order series are exported in: by method, route, status, error and
+ * version as labelled, overflow series last and told apart only by status
+ * and error (the rest of their labels is not exported). 0 means the two
+ * are one exported series.
+ */
+int series_cmp(const struct oa_series *a, const struct oa_series *b);
+
 /* Adds the counts of src to dst: series merged over CPUs, targets or routes. */
 void http_stats_add(struct http_stats *dst, const struct http_stats *src);
 
