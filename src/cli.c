@@ -83,46 +83,32 @@ void cli_usage(FILE *out)
 		OA_DEFAULT_LISTEN);
 }
 
-/* A map size: 1 .. OA_MAX_MAP_ENTRIES. */
-static int parse_map_size(const char *opt, const char *s, unsigned int *out)
+int parse_positive(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
 	unsigned long v;
 
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < 1 || v > OA_MAX_MAP_ENTRIES) {
+	if (errno || *end || v < 1 || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* A map size: 1 .. OA_MAX_MAP_ENTRIES. */
+static int parse_map_size(const char *opt, const char *s, unsigned int *out)
+{
+	unsigned long v;
+
+	if (parse_positive(s, OA_MAX_MAP_ENTRIES, &v)) {
 		fprintf(stderr, "otel-agent: %s takes a number from 1 to %u, got '%s'\n", opt,
 			OA_MAX_MAP_ENTRIES, s);
-		return -1;
+		return -EINVAL;
 	}
 	*out = (unsigned int)v;
-	return 0;
-}
-
-static int parse_pid(const char *s, pid_t *pid)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0 || v > INT_MAX)
-		return -1;
-	*pid = (pid_t)v;
-	return 0;
-}
-
-static int parse_port(const char *s, unsigned short *port)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0 || v > 65535)
-		return -1;
-	*port = (unsigned short)v;
 	return 0;
 }
 
@@ -133,7 +119,7 @@ static int parse_buckets(const char *opt, const char *s, double *out, unsigned i
 
 	if (n < 0) {
 		fprintf(stderr, "otel-agent: %s '%s': %s\n", opt, s, why);
-		return -1;
+		return -EINVAL;
 	}
 	*nr = (unsigned int)n;
 	return 0;
@@ -147,89 +133,91 @@ static bool too_many(size_t n, size_t max, const char *opt)
 	return true;
 }
 
-/* Adds one selector option's value; prints one line and returns -1 when it is malformed. */
+/* Adds one selector option's value; prints one line and returns -EINVAL when it is malformed. */
 static int add_selector(struct selectors *sel, int opt, const char *arg)
 {
+	unsigned long v;
+
 	switch (opt) {
 	case 'p':
 		if (too_many(sel->nr_pids, OA_MAX_PIDS, "--pid"))
-			return -1;
-		if (parse_pid(arg, &sel->pids[sel->nr_pids])) {
+			return -EINVAL;
+		if (parse_positive(arg, INT_MAX, &v)) {
 			fprintf(stderr, "otel-agent: --pid needs a positive number, got '%s'\n",
 				arg);
-			return -1;
+			return -EINVAL;
 		}
-		sel->nr_pids++;
+		sel->pids[sel->nr_pids++] = (pid_t)v;
 		return 0;
 	case OPT_PORT:
 		if (too_many(sel->nr_ports, OA_MAX_PORTS, "--port"))
-			return -1;
-		if (parse_port(arg, &sel->ports[sel->nr_ports])) {
+			return -EINVAL;
+		if (parse_positive(arg, 65535, &v)) {
 			fprintf(stderr, "otel-agent: --port needs a TCP port 1-65535, got '%s'\n",
 				arg);
-			return -1;
+			return -EINVAL;
 		}
-		sel->nr_ports++;
+		sel->ports[sel->nr_ports++] = (unsigned short)v;
 		return 0;
 	case OPT_COMM:
 		if (too_many(sel->nr_comms, OA_MAX_COMMS, "--comm"))
-			return -1;
+			return -EINVAL;
 		if (!arg[0] || strchr(arg, '\n')) {
 			fprintf(stderr,
 				"otel-agent: --comm needs a process name (as in /proc/PID/comm), got '%s'\n",
 				arg);
-			return -1;
+			return -EINVAL;
 		}
 		sel->comms[sel->nr_comms++] = arg;
 		return 0;
 	case OPT_EXE:
 		if (too_many(sel->nr_exes, OA_MAX_EXES, "--exe"))
-			return -1;
+			return -EINVAL;
 		if (arg[0] != '/' || strlen(arg) > OA_MAX_EXE - 2) {
 			fprintf(stderr,
 				"otel-agent: --exe needs an absolute path of at most %d bytes, got '%s'\n",
 				OA_MAX_EXE - 2, arg);
-			return -1;
+			return -EINVAL;
 		}
 		sel->exes[sel->nr_exes++] = arg;
 		return 0;
 	}
-	return -1;
+	return -EINVAL;
 }
 
-/* Adds one --route or --ignore; prints one line and returns -1 when it is malformed. */
+/* Adds one --route or --ignore; prints one line and returns -EINVAL when it is malformed. */
 static int add_route_opt(struct export_opts *exp, int opt, const char *arg)
 {
 	const char *why;
 
 	if (opt == OPT_ROUTE) {
 		if (too_many(exp->nr_routes, OA_MAX_ROUTE_OPTS, "--route"))
-			return -1;
+			return -EINVAL;
 		if (route_check_template(arg, &why)) {
 			fprintf(stderr, "otel-agent: --route '%s' %s\n", arg, why);
-			return -1;
+			return -EINVAL;
 		}
 		exp->routes[exp->nr_routes++] = arg;
 		return 0;
 	}
 	if (too_many(exp->nr_ignores, OA_MAX_ROUTE_OPTS, "--ignore"))
-		return -1;
+		return -EINVAL;
 	if (route_check_pattern(arg, &why)) {
 		fprintf(stderr, "otel-agent: --ignore '%s' %s\n", arg, why);
-		return -1;
+		return -EINVAL;
 	}
 	exp->ignores[exp->nr_ignores++] = arg;
 	return 0;
 }
 
-/* The options of struct export_opts; returns -1 after printing one line when malformed. */
+/* The options of struct export_opts; returns -EINVAL after printing one line when malformed. */
 static int export_opt(struct export_opts *exp, int opt, const char *arg)
 {
 	switch (opt) {
 	case OPT_CONFIG:
 		if (!arg[0]) {
 			fprintf(stderr, "otel-agent: --config needs a file name\n");
-			return -1;
+			return -EINVAL;
 		}
 		exp->config = arg;
 		return 0;
@@ -245,7 +233,7 @@ static int export_opt(struct export_opts *exp, int opt, const char *arg)
 		return parse_buckets("--buckets-plugin", arg, exp->buckets_plugin,
 				     &exp->nr_buckets_plugin);
 	}
-	return -1;
+	return -EINVAL;
 }
 
 enum cli_result cli_parse(int argc, char **argv, struct options *opts)

@@ -54,53 +54,115 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* 1 .. OA_MAX_MAP_ENTRIES, decimal. */
-static int parse_count(const char *s, unsigned int *out)
-{
-	char *end;
-	unsigned long v;
+/* Where a line is reported and what was seen before it. */
+struct line_ctx {
+	struct oa_config *cfg;
+	const char *name;
+	unsigned int lineno;
+	struct seen_lines *seen;
+};
 
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < 1 || v > OA_MAX_MAP_ENTRIES)
-		return -1;
-	*out = (unsigned int)v;
-	return 0;
-}
-
-static int once(unsigned int *seen, const char *name, unsigned int lineno, const char *key)
+static int once(const struct line_ctx *l, unsigned int *seen, const char *key)
 {
 	if (*seen) {
-		bad_line(name, lineno, "%s is given twice (first on line %u)", key, *seen);
-		return -1;
+		bad_line(l->name, l->lineno, "%s is given twice (first on line %u)", key, *seen);
+		return -EINVAL;
 	}
-	*seen = lineno;
+	*seen = l->lineno;
 	return 0;
 }
 
-static int set_buckets(const char *name, unsigned int lineno, const char *key, const char *value,
-		       double *out, unsigned int *nr)
+static int set_route(const struct line_ctx *l, const char *value)
 {
 	const char *why;
-	int n = buckets_parse(value, out, OA_MAX_BOUNDS, &why);
 
+	if (route_check_template(value, &why)) {
+		bad_line(l->name, l->lineno, "route '%s' %s", value, why);
+		return -EINVAL;
+	}
+	if (l->cfg->nr_routes >= OA_MAX_CONFIG_ROUTES) {
+		bad_line(l->name, l->lineno, "more than %d route templates", OA_MAX_CONFIG_ROUTES);
+		return -EINVAL;
+	}
+	return add_str(&l->cfg->routes, &l->cfg->nr_routes, value);
+}
+
+static int set_ignore(const struct line_ctx *l, const char *value)
+{
+	const char *why;
+
+	if (route_check_pattern(value, &why)) {
+		bad_line(l->name, l->lineno, "ignore '%s' %s", value, why);
+		return -EINVAL;
+	}
+	if (l->cfg->nr_ignores >= OA_MAX_CONFIG_IGNORES) {
+		bad_line(l->name, l->lineno, "more than %d ignore patterns", OA_MAX_CONFIG_IGNORES);
+		return -EINVAL;
+	}
+	return add_str(&l->cfg->ignores, &l->cfg->nr_ignores, value);
+}
+
+static int set_max_series(const struct line_ctx *l, const char *value)
+{
+	int err = once(l, &l->seen->max_series_per_target, "max-series-per-target");
+	unsigned long v;
+
+	if (err)
+		return err;
+	if (parse_positive(value, OA_MAX_MAP_ENTRIES, &v)) {
+		bad_line(l->name, l->lineno,
+			 "max-series-per-target takes a number from 1 to %u, got '%s'",
+			 OA_MAX_MAP_ENTRIES, value);
+		return -EINVAL;
+	}
+	l->cfg->max_series_per_target = (unsigned int)v;
+	return 0;
+}
+
+static int set_buckets(const struct line_ctx *l, const char *key, const char *value,
+		       unsigned int *seen, double *out, unsigned int *nr)
+{
+	const char *why;
+	int n = once(l, seen, key);
+
+	if (n)
+		return n;
+	n = buckets_parse(value, out, OA_MAX_BOUNDS, &why);
 	if (n < 0) {
-		bad_line(name, lineno, "%s '%s': %s", key, value, why);
-		return -1;
+		bad_line(l->name, l->lineno, "%s '%s': %s", key, value, why);
+		return -EINVAL;
 	}
 	*nr = (unsigned int)n;
 	return 0;
 }
 
-/* One line without its end; returns -1 after reporting it, -ENOMEM on allocation failure. */
-static int parse_line(struct oa_config *cfg, char *line, const char *name, unsigned int lineno,
-		      struct seen_lines *seen)
+static int set_buckets_otel(const struct line_ctx *l, const char *value)
 {
-	char *key, *value, *p;
-	const char *why;
-	size_t klen;
+	return set_buckets(l, "buckets-otel", value, &l->seen->buckets_otel, l->cfg->buckets_otel,
+			   &l->cfg->nr_buckets_otel);
+}
+
+static int set_buckets_plugin(const struct line_ctx *l, const char *value)
+{
+	return set_buckets(l, "buckets-plugin", value, &l->seen->buckets_plugin,
+			   l->cfg->buckets_plugin, &l->cfg->nr_buckets_plugin);
+}
+
+static const struct {
+	const char *key;
+	int (*set)(const struct line_ctx *l, const char *value);
+} keys[] = {
+	{ "route", set_route },
+	{ "ignore", set_ignore },
+	{ "max-series-per-target", set_max_series },
+	{ "buckets-otel", set_buckets_otel },
+	{ "buckets-plugin", set_buckets_plugin },
+};
+
+/* Cuts a comment and the blanks around what is left; returns its start. */
+static char *strip_line(char *line)
+{
+	char *p;
 
 	for (p = line; *p; p++) {
 		if (*p == '#' && (p == line || is_blank(p[-1]))) {
@@ -112,109 +174,71 @@ static int parse_line(struct oa_config *cfg, char *line, const char *name, unsig
 		line++;
 	for (p = line + strlen(line); p > line && is_blank(p[-1]); p--)
 		p[-1] = '\0';
-	if (!*line)
+	return line;
+}
+
+/* One line without its end: 0, -EINVAL after reporting it, or -ENOMEM. */
+static int parse_line(const struct line_ctx *l, char *line)
+{
+	char *key = strip_line(line), *value;
+
+	if (!*key)
 		return 0;
-	key = line;
-	klen = strcspn(key, " \t");
-	value = key + klen;
+	value = key + strcspn(key, " \t");
 	if (*value)
 		*value++ = '\0';
 	while (is_blank(*value))
 		value++;
-	if (strcmp(key, "route") && strcmp(key, "ignore") && strcmp(key, "max-series-per-target") &&
-	    strcmp(key, "buckets-otel") && strcmp(key, "buckets-plugin")) {
-		bad_line(name, lineno, "unknown key '%s' (known: " KEYS ")", key);
-		return -1;
-	}
-	if (!*value) {
-		bad_line(name, lineno, "%s needs a value", key);
-		return -1;
-	}
-	if (!strcmp(key, "route")) {
-		if (route_check_template(value, &why)) {
-			bad_line(name, lineno, "route '%s' %s", value, why);
-			return -1;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(key, keys[i].key))
+			continue;
+		if (!*value) {
+			bad_line(l->name, l->lineno, "%s needs a value", key);
+			return -EINVAL;
 		}
-		if (cfg->nr_routes >= OA_MAX_CONFIG_ROUTES) {
-			bad_line(name, lineno, "more than %d route templates",
-				 OA_MAX_CONFIG_ROUTES);
-			return -1;
-		}
-		return add_str(&cfg->routes, &cfg->nr_routes, value);
+		return keys[i].set(l, value);
 	}
-	if (!strcmp(key, "ignore")) {
-		if (route_check_pattern(value, &why)) {
-			bad_line(name, lineno, "ignore '%s' %s", value, why);
-			return -1;
-		}
-		if (cfg->nr_ignores >= OA_MAX_CONFIG_IGNORES) {
-			bad_line(name, lineno, "more than %d ignore patterns",
-				 OA_MAX_CONFIG_IGNORES);
-			return -1;
-		}
-		return add_str(&cfg->ignores, &cfg->nr_ignores, value);
-	}
-	if (!strcmp(key, "max-series-per-target")) {
-		if (once(&seen->max_series_per_target, name, lineno, key))
-			return -1;
-		if (parse_count(value, &cfg->max_series_per_target)) {
-			bad_line(name, lineno,
-				 "max-series-per-target takes a number from 1 to %u, got '%s'",
-				 OA_MAX_MAP_ENTRIES, value);
-			return -1;
-		}
-		return 0;
-	}
-	if (!strcmp(key, "buckets-otel")) {
-		if (once(&seen->buckets_otel, name, lineno, key))
-			return -1;
-		return set_buckets(name, lineno, key, value, cfg->buckets_otel,
-				   &cfg->nr_buckets_otel);
-	}
-	if (once(&seen->buckets_plugin, name, lineno, key))
-		return -1;
-	return set_buckets(name, lineno, key, value, cfg->buckets_plugin, &cfg->nr_buckets_plugin);
+	bad_line(l->name, l->lineno, "unknown key '%s' (known: " KEYS ")", key);
+	return -EINVAL;
 }
 
 int config_parse(FILE *in, const char *name, struct oa_config *cfg)
 {
 	struct seen_lines seen = { 0 };
+	struct line_ctx l = { .cfg = cfg, .name = name, .seen = &seen };
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
-	unsigned int lineno = 0;
 	int ret = 0;
 
 	while ((len = getline(&line, &cap, in)) >= 0) {
-		int err;
+		int err = 0;
 
-		lineno++;
+		l.lineno++;
 		if (len > 0 && line[len - 1] == '\n')
 			line[--len] = '\0';
 		if (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		if ((size_t)len != strlen(line)) {
-			bad_line(name, lineno, "has a NUL byte: not a text file?");
-			ret = -1;
-			continue;
+			bad_line(name, l.lineno, "has a NUL byte: not a text file?");
+			err = -EINVAL;
+		} else if (len > OA_MAX_CONFIG_LINE) {
+			bad_line(name, l.lineno, "longer than %d bytes", OA_MAX_CONFIG_LINE);
+			err = -EINVAL;
+		} else {
+			err = parse_line(&l, line);
 		}
-		if (len > OA_MAX_CONFIG_LINE) {
-			bad_line(name, lineno, "longer than %d bytes", OA_MAX_CONFIG_LINE);
-			ret = -1;
-			continue;
-		}
-		err = parse_line(cfg, line, name, lineno, &seen);
 		if (err == -ENOMEM) {
 			fprintf(stderr, "otel-agent: %s: out of memory\n", name);
-			ret = -1;
+			ret = err;
 			break;
 		}
 		if (err)
-			ret = -1;
+			ret = err;
 	}
 	if (ferror(in)) {
-		fprintf(stderr, "otel-agent: cannot read %s: %s\n", name, strerror(errno));
-		ret = -1;
+		ret = -errno;
+		fprintf(stderr, "otel-agent: cannot read %s: %s\n", name, strerror(-ret));
 	}
 	free(line);
 	return ret;
@@ -226,9 +250,10 @@ static int load_file(const char *path, struct oa_config *cfg)
 	int err;
 
 	if (!in) {
+		err = -errno;
 		fprintf(stderr, "otel-agent: cannot read the config file %s: %s\n", path,
-			strerror(errno));
-		return -1;
+			strerror(-err));
+		return err;
 	}
 	err = config_parse(in, path, cfg);
 	fclose(in);
@@ -253,7 +278,7 @@ static int check_bounds_fit(const struct oa_config *cfg)
 		"more than the %d distinct bounds the kernel counts; use fewer, or the same ones "
 		"in both\n",
 		otel.nr, plugin.nr, OA_MAX_BOUNDS);
-	return -1;
+	return -EINVAL;
 }
 
 int config_build(const struct export_opts *exp, struct oa_config *cfg)
@@ -275,6 +300,7 @@ int config_build(const struct export_opts *exp, struct oa_config *cfg)
 	if (cfg->nr_routes > OA_MAX_CONFIG_ROUTES || cfg->nr_ignores > OA_MAX_CONFIG_IGNORES) {
 		fprintf(stderr, "otel-agent: at most %d route templates and %d ignore patterns\n",
 			OA_MAX_CONFIG_ROUTES, OA_MAX_CONFIG_IGNORES);
+		err = -EINVAL;
 		goto fail;
 	}
 	if (exp->max_series_per_target)
@@ -289,7 +315,8 @@ int config_build(const struct export_opts *exp, struct oa_config *cfg)
 		memcpy(cfg->buckets_plugin, exp->buckets_plugin, sizeof(cfg->buckets_plugin));
 		cfg->nr_buckets_plugin = exp->nr_buckets_plugin;
 	}
-	if (check_bounds_fit(cfg))
+	err = check_bounds_fit(cfg);
+	if (err)
 		goto fail;
 	cfg->rules.templates = (const char *const *)cfg->routes;
 	cfg->rules.nr_templates = cfg->nr_routes;
@@ -298,7 +325,7 @@ int config_build(const struct export_opts *exp, struct oa_config *cfg)
 	return 0;
 fail:
 	config_free(cfg);
-	return -1;
+	return err;
 }
 
 int config_apply_buckets(const struct oa_config *cfg)

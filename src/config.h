@@ -36,7 +36,8 @@ struct oa_config {
 /*
  * Reads the configuration file in (named name in messages) into cfg, adding
  * to what cfg has. Every bad line is reported on stderr as
- * "otel-agent: NAME:LINE: what is wrong". Returns 0, or -1 if any line was bad.
+ * "otel-agent: NAME:LINE: what is wrong". Returns 0, -EINVAL if any line was
+ * bad, or another -errno (ENOMEM, a read error).
  */
 int config_parse(FILE *in, const char *name, struct oa_config *cfg);
 
@@ -45,7 +46,8 @@ int config_parse(FILE *in, const char *name, struct oa_config *cfg);
  * options on top (--route before the file's templates, --ignore added,
  * --max-series-per-target and --buckets-* replacing the file's). Checks
  * that both endpoints' bounds together fit the kernel's OA_MAX_BOUNDS.
- * Prints one line per problem; returns 0, or -1 with cfg freed.
+ * Prints one line per problem; returns 0, or -errno (EINVAL: a bad option
+ * or line) with cfg freed.
  */
 int config_build(const struct export_opts *exp, struct oa_config *cfg);
 

@@ -4,6 +4,7 @@
  * (the agent's option, else the agent's environment, else the target's).
  * Safe by default, as the in-process plugin was: unset means disabled.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <strings.h>
 #include "feature_flag.h"
@@ -14,14 +15,14 @@ int flag_parse_value(const char *value)
 	static const char *const off[] = { "false", "0", "no", "off" };
 
 	if (!value)
-		return -1;
+		return -EINVAL;
 	for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
 		if (!strcasecmp(value, on[i]))
 			return 1;
 		if (!strcasecmp(value, off[i]))
 			return 0;
 	}
-	return -1;
+	return -EINVAL;
 }
 
 static bool is_set(const char *value)

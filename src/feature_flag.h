@@ -20,7 +20,7 @@ struct flag_decision {
 	enum flag_source source;
 };
 
-/* true/1/yes/on (any case) -> 1, false/0/no/off -> 0, anything else -> -1. */
+/* true/1/yes/on (any case) -> 1, false/0/no/off -> 0, anything else -> -EINVAL. */
 int flag_parse_value(const char *value);
 
 /*

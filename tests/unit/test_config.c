@@ -3,6 +3,7 @@
  * The configuration file (src/config.c): good and bad lines, the messages
  * with file:line, and the merge with the command-line options.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -80,7 +81,7 @@ static void test_good_file(void **state)
 
 	(void)state;
 	/* a '#' inside a value is not a comment: the template check refuses it */
-	assert_int_equal(parse(text, &cfg, &c, &err), -1);
+	assert_int_equal(parse(text, &cfg, &c, &err), -EINVAL);
 	assert_non_null(strstr(err, "test.conf:5: route '/api/hello#not-a-comment-inside-a-word'"));
 	assert_null(strstr(err, "test.conf:4"));
 	config_free(&cfg);
@@ -150,7 +151,7 @@ static void test_bad_lines(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (parse(cases[i].text, &cfg, &c, &err) != -1)
+		if (parse(cases[i].text, &cfg, &c, &err) != -EINVAL)
 			fail_msg("%s: want an error", cases[i].text);
 		if (!strstr(err, cases[i].want))
 			fail_msg("%s: want '%s' in stderr got '%s'", cases[i].text, cases[i].want,
@@ -170,7 +171,7 @@ static void test_every_bad_line_reported(void **state)
 	const char *err;
 
 	(void)state;
-	assert_int_equal(parse(text, &cfg, &c, &err), -1);
+	assert_int_equal(parse(text, &cfg, &c, &err), -EINVAL);
 	assert_non_null(strstr(err, "test.conf:2: unknown key 'bogus'"));
 	assert_non_null(strstr(err, "test.conf:4: ignore needs a value"));
 	config_free(&cfg);
@@ -187,7 +188,7 @@ static void test_long_line(void **state)
 	assert_non_null(text);
 	memset(text, '#', OA_MAX_CONFIG_LINE + 1);
 	strcpy(text + OA_MAX_CONFIG_LINE + 1, "\n");
-	assert_int_equal(parse(text, &cfg, &c, &err), -1);
+	assert_int_equal(parse(text, &cfg, &c, &err), -EINVAL);
 	assert_non_null(strstr(err, "test.conf:1: longer than 4096 bytes"));
 	config_free(&cfg);
 	free(text);
@@ -278,7 +279,7 @@ static void test_build_errors(void **state)
 	buckets_reset();
 	exp.config = "/nonexistent/otel-agent.conf";
 	capture_start(&c);
-	assert_int_equal(config_build(&exp, &cfg), -1);
+	assert_int_equal(config_build(&exp, &cfg), -ENOENT);
 	err = capture_end(&c);
 	assert_non_null(strstr(err, "cannot read the config file /nonexistent/otel-agent.conf: "
 				    "No such file or directory"));
@@ -286,7 +287,7 @@ static void test_build_errors(void **state)
 
 	exp.config = bad;
 	capture_start(&c);
-	assert_int_equal(config_build(&exp, &cfg), -1);
+	assert_int_equal(config_build(&exp, &cfg), -EINVAL);
 	err = capture_end(&c);
 	assert_non_null(strstr(err, ":2: unknown key 'nope'"));
 
@@ -298,7 +299,7 @@ static void test_build_errors(void **state)
 	}
 	exp.nr_buckets_otel = exp.nr_buckets_plugin = 20;
 	capture_start(&c);
-	assert_int_equal(config_build(&exp, &cfg), -1);
+	assert_int_equal(config_build(&exp, &cfg), -EINVAL);
 	err = capture_end(&c);
 	assert_non_null(strstr(err, "more than the 31 distinct bounds"));
 	/* shared bounds count once: 20 + 11 others fit */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The FEATURE_OTEL flag: accepted values, precedence, the target environment, the options
  * (--pid, --port, --comm, --exe, --route, --ignore, --config and the others among them). */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,10 +25,10 @@ static void test_values(void **state)
 	assert_int_equal(flag_parse_value("0"), 0);
 	assert_int_equal(flag_parse_value("NO"), 0);
 	assert_int_equal(flag_parse_value("off"), 0);
-	assert_int_equal(flag_parse_value("enabled"), -1);
-	assert_int_equal(flag_parse_value("true "), -1);
-	assert_int_equal(flag_parse_value(""), -1);
-	assert_int_equal(flag_parse_value(NULL), -1);
+	assert_int_equal(flag_parse_value("enabled"), -EINVAL);
+	assert_int_equal(flag_parse_value("true "), -EINVAL);
+	assert_int_equal(flag_parse_value(""), -EINVAL);
+	assert_int_equal(flag_parse_value(NULL), -EINVAL);
 }
 
 static void test_precedence(void **state)
