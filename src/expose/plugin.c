@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Owns /metrics (render_plugin, render.h): the families the old prom-client
+ * plugin exported, under its names and labels, then the self-metrics.
+ * Always Prometheus text: dashboards and alerts were written against it.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expose/expo.h"
+#include "expose/render.h"
+#include "expose/runs.h"
+#include "expose/self_metrics.h"
+#include "metrics/buckets.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The value of a family's last label (status is scratch space for its text). */
+typedef const char *(*value_fn)(const struct oa_series *acc, char status[NUM_LEN]);
+
+static const char *status_value(const struct oa_series *acc, char status[NUM_LEN])
+{
+	*u64_text(status, acc->status) = '\0';
+	return status;
+}
+
+/* errorType: how a request failed, its status or how its connection ended. */
+static const char *error_type_value(const struct oa_series *acc, char status[NUM_LEN])
+{
+	return acc->error ? conn_error_name(acc->error) : status_value(acc, status);
+}
+
+/*
+ * One plugin family: which series it sums into one (same), and which sums
+ * and overflow series it writes (keep); a counter of requests, or a
+ * duration histogram.
+ */
+struct plugin_family {
+	const char *name;
+	const char *help;
+	same_fn same;
+	bool answered_only; /* leave out, even from sums, what ended without a response */
+	keep_fn keep;
+	bool histogram;
+	const char *last_label; /* after method and path; NULL for none */
+	value_fn last_value;
+};
+
+/* Version is not a plugin label: series differing only by it are summed. */
+static const struct plugin_family families[] = {
+	{
+		.name = "http_requests_total",
+		.help = "Total number of HTTP requests",
+		.same = same_status,
+		/* no status: counted in http_request_errors_total only */
+		.keep = keep_answered,
+		.last_label = "status",
+		.last_value = status_value,
+	},
+	{
+		.name = "http_request_duration_seconds",
+		.help = "Duration of HTTP requests in seconds",
+		.same = same_route,
+		.answered_only = true,
+		.keep = keep_answered,
+		.histogram = true,
+	},
+	{
+		.name = "http_request_errors_total",
+		.help = "Total number of HTTP requests that failed",
+		.same = same_status,
+		.keep = keep_failed,
+		.last_label = "errorType",
+		.last_value = error_type_value,
+	},
+};
+
+/* One sample (a count) or histogram of family f. */
+static void put_value(struct expo *e, const struct plugin_family *f, const struct labels *ls,
+		      const struct hist_layout *h, const struct oa_series *acc)
+{
+	struct label_text lt;
+
+	if (!f->histogram) {
+		put_u64(e, f->name, ls, acc->stats.count);
+		return;
+	}
+	lt = escape_labels(e, ls);
+	put_histogram(e, f->name, &lt, h, &acc->stats);
+}
+
+/* Family f: a sample per route (and last label), then the overflow one. */
+static void put_plugin_family(struct expo *e, const struct plugin_family *f,
+			      const struct oa_series **v, size_t nr_regular, size_t n,
+			      const struct hist_layout *h)
+{
+	struct oa_series acc;
+	struct labels ls;
+	char status[NUM_LEN];
+	size_t i, next;
+
+	put_family(e, f->name, f->histogram ? "histogram" : "counter",
+		   f->histogram ? "seconds" : NULL, f->help);
+	for (i = 0; i < nr_regular; i = next) {
+		next = sum_run(v, i, nr_regular, f->same, f->answered_only, &acc);
+		if (!f->keep(&acc))
+			continue;
+		ls.n = 0;
+		label(&ls, "method", method_name(acc.method));
+		label_n(&ls, "path", acc.route, strnlen(acc.route, OA_MAX_ROUTE));
+		if (f->last_label)
+			label(&ls, f->last_label, f->last_value(&acc, status));
+		put_value(e, f, &ls, h, &acc);
+	}
+	if (sum_overflow(v, nr_regular, n, f->keep, &acc)) {
+		overflow_labels(&ls);
+		put_value(e, f, &ls, h, &acc);
+	}
+}
+
+int render_plugin(const struct oa_snapshot *s, FILE *out)
+{
+	const struct oa_series **v;
+	struct hist_layout h;
+	struct expo e;
+	size_t i, nr_regular;
+	int err;
+
+	err = layout_init(&h, s, out, OA_FORMAT_PROMETHEUS, buckets_plugin.bounds,
+			  buckets_plugin.nr);
+	if (err)
+		return err;
+	err = sort_series(s, &v, &nr_regular);
+	if (err)
+		return err;
+	err = expo_init(&e, OA_FORMAT_PROMETHEUS, out);
+	if (err)
+		goto cleanup;
+	for (i = 0; i < ARRAY_SIZE(families); i++)
+		put_plugin_family(&e, &families[i], v, nr_regular, s->nr_series, &h);
+	put_self_metrics(&e, s);
+	err = expo_finish(&e);
+cleanup:
+	free(v);
+	return err;
+}
