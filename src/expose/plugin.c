@@ -16,64 +16,58 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The value of a family's last label (status is scratch space for its text). */
-typedef const char *(*value_fn)(const struct oa_series *acc, char status[NUM_LEN]);
+/* Adds a family's label after method and path (status is scratch space for its text). */
+typedef void (*label_fn)(struct labels *ls, const struct oa_series *acc, char status[NUM_LEN]);
 
-static const char *status_value(const struct oa_series *acc, char status[NUM_LEN])
+static const char *status_text(const struct oa_series *acc, char status[NUM_LEN])
 {
 	*u64_text(status, acc->status) = '\0';
 	return status;
 }
 
-/* errorType: how a request failed, its status or how its connection ended. */
-static const char *error_type_value(const struct oa_series *acc, char status[NUM_LEN])
+static void status_label(struct labels *ls, const struct oa_series *acc, char status[NUM_LEN])
 {
-	return acc->error ? conn_error_name(acc->error) : status_value(acc, status);
+	label(ls, "status", status_text(acc, status));
 }
 
+/* How a request failed: its status, or how its connection ended. */
+static void error_type_label(struct labels *ls, const struct oa_series *acc, char status[NUM_LEN])
+{
+	label(ls, "errorType", acc->error ? conn_error_name(acc->error) : status_text(acc, status));
+}
+
+enum plugin_kind {
+	PLUGIN_COUNTER, /* of requests */
+	/*
+	 * a histogram of the durations of answered requests only: prom-client
+	 * observed a duration when the response was sent
+	 */
+	PLUGIN_DURATIONS,
+};
+
 /*
- * One plugin family: which series it sums into one (same), and which sums
- * and overflow series it writes (keep); a counter of requests, or a
- * duration histogram.
+ * One plugin family: which series it sums into one (same), which sums and
+ * overflow series it writes (keep), and its label after method and path
+ * (NULL: none).
  */
 struct plugin_family {
 	const char *name;
 	const char *help;
+	enum plugin_kind kind;
 	same_fn same;
-	bool answered_only; /* leave out, even from sums, what ended without a response */
 	keep_fn keep;
-	bool histogram;
-	const char *last_label; /* after method and path; NULL for none */
-	value_fn last_value;
+	label_fn last_label;
 };
 
 /* Version is not a plugin label: series differing only by it are summed. */
 static const struct plugin_family families[] = {
-	{
-		.name = "http_requests_total",
-		.help = "Total number of HTTP requests",
-		.same = same_status,
-		/* no status: counted in http_request_errors_total only */
-		.keep = keep_answered,
-		.last_label = "status",
-		.last_value = status_value,
-	},
-	{
-		.name = "http_request_duration_seconds",
-		.help = "Duration of HTTP requests in seconds",
-		.same = same_route,
-		.answered_only = true,
-		.keep = keep_answered,
-		.histogram = true,
-	},
-	{
-		.name = "http_request_errors_total",
-		.help = "Total number of HTTP requests that failed",
-		.same = same_status,
-		.keep = keep_failed,
-		.last_label = "errorType",
-		.last_value = error_type_value,
-	},
+	/* requests without a status are counted in http_request_errors_total only */
+	{ "http_requests_total", "Total number of HTTP requests", PLUGIN_COUNTER, same_status,
+	  keep_answered, status_label },
+	{ "http_request_duration_seconds", "Duration of HTTP requests in seconds", PLUGIN_DURATIONS,
+	  same_route, keep_answered, NULL },
+	{ "http_request_errors_total", "Total number of HTTP requests that failed", PLUGIN_COUNTER,
+	  same_status, keep_failed, error_type_label },
 };
 
 /* One sample (a count) or histogram of family f. */
@@ -82,7 +76,7 @@ static void put_value(struct expo *e, const struct plugin_family *f, const struc
 {
 	struct label_text lt;
 
-	if (!f->histogram) {
+	if (f->kind == PLUGIN_COUNTER) {
 		put_u64(e, f->name, ls, acc->stats.count);
 		return;
 	}
@@ -100,17 +94,19 @@ static void put_plugin_family(struct expo *e, const struct plugin_family *f,
 	char status[NUM_LEN];
 	size_t i, next;
 
-	put_family(e, f->name, f->histogram ? "histogram" : "counter",
-		   f->histogram ? "seconds" : NULL, f->help);
+	if (f->kind == PLUGIN_COUNTER)
+		put_family(e, f->name, "counter", NULL, f->help);
+	else
+		put_family(e, f->name, "histogram", "seconds", f->help);
 	for (i = 0; i < nr_regular; i = next) {
-		next = sum_run(v, i, nr_regular, f->same, f->answered_only, &acc);
+		next = sum_run(v, i, nr_regular, f->same, f->kind == PLUGIN_DURATIONS, &acc);
 		if (!f->keep(&acc))
 			continue;
 		ls.n = 0;
 		label(&ls, "method", method_name(acc.method));
 		label_n(&ls, "path", acc.route, strnlen(acc.route, OA_MAX_ROUTE));
 		if (f->last_label)
-			label(&ls, f->last_label, f->last_value(&acc, status));
+			f->last_label(&ls, &acc, status);
 		put_value(e, f, &ls, h, &acc);
 	}
 	if (sum_overflow(v, nr_regular, n, f->keep, &acc)) {
