@@ -3,7 +3,8 @@
  * Owns the exposition of a snapshot: the OpenTelemetry names for
  * /metrics/otel (Prometheus text 0.0.4 or OpenMetrics 1.0.0), the old
  * prom-client plugin's names for /metrics (Prometheus text 0.0.4 only), and
- * the agent's self-metrics at the end of both.
+ * the agent's self-metrics at the end of both. Implemented by otel.c and
+ * plugin.c; the other files of src/expose are theirs alone.
  */
 #ifndef OA_RENDER_H
 #define OA_RENDER_H
@@ -21,9 +22,9 @@ enum oa_format {
 };
 
 /*
- * All return 0, or -1 with errno set: EINVAL when the snapshot is malformed
+ * All return 0, or a negative errno: -EINVAL when the snapshot is malformed
  * or lacks one of the endpoint's bucket bounds (checked before anything is
- * written), ENOMEM, or EIO when writing failed.
+ * written), -ENOMEM, or -EIO when writing failed.
  */
 int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out);
 /* render_otel_as in Prometheus text. */

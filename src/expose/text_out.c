@@ -59,13 +59,6 @@ void text_char(struct text *t, char c)
 	text_put(t, &c, 1);
 }
 
-void text_u64(struct text *t, __u64 v)
-{
-	char num[U64_LEN];
-
-	text_put(t, num, (size_t)(u64_text(num, v) - num));
-}
-
 /* Bytes of the UTF-8 sequence at v[0..n), or 0 if it is not valid UTF-8. */
 static size_t utf8_len(const unsigned char *v, size_t n)
 {
@@ -179,11 +172,7 @@ int out_init(struct out_buf *o, FILE *f)
 	o->used = 0;
 	o->err = 0;
 	o->buf = malloc(OUT_BUF_LEN);
-	if (!o->buf) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
+	return o->buf ? 0 : -ENOMEM;
 }
 
 /* Hands what is gathered to the FILE; after an error the bytes are dropped. */
@@ -232,9 +221,5 @@ int out_finish(struct out_buf *o)
 	err = o->err;
 	free(o->buf);
 	o->buf = NULL;
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return 0;
+	return -err;
 }

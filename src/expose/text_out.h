@@ -3,7 +3,7 @@
  * Writing text fast: a growable string for the parts of a line built once
  * and copied many times, and a buffered writer that hands a FILE big blocks.
  * An exposition is hundreds of thousands of short fields; a stdio call or
- * a printf per field cost more than the bytes themselves (src/expose/render.c).
+ * a printf per field cost more than the bytes themselves (src/expose/expo.c).
  */
 #ifndef OA_TEXT_OUT_H
 #define OA_TEXT_OUT_H
@@ -28,7 +28,6 @@ void text_free(struct text *t);
 void text_put(struct text *t, const char *s, size_t n);
 void text_str(struct text *t, const char *s);
 void text_char(struct text *t, char c);
-void text_u64(struct text *t, __u64 v);
 /*
  * A label value: backslash, double quote and newline escaped; bytes that
  * are not UTF-8 (scrapers reject the whole exposition for one) become U+FFFD.
@@ -56,7 +55,7 @@ struct out_buf {
 	int err;
 };
 
-/* Returns 0, or -1 with errno ENOMEM. */
+/* 0, or -ENOMEM. */
 int out_init(struct out_buf *o, FILE *f);
 void out_put(struct out_buf *o, const char *s, size_t n);
 /*
@@ -65,7 +64,7 @@ void out_put(struct out_buf *o, const char *s, size_t n);
  */
 char *out_reserve(struct out_buf *o, size_t n);
 void out_commit(struct out_buf *o, const char *end);
-/* Writes what is gathered; 0, or -1 with errno set (the first error). Frees the buffer. */
+/* Writes what is gathered; 0, or -errno of the first error. Frees the buffer. */
 int out_finish(struct out_buf *o);
 
 #endif /* OA_TEXT_OUT_H */

@@ -394,7 +394,7 @@ static bool render_body(struct body_stream *bs)
 		log_error("rendering %s failed: out of memory", endpoint_path(bs->ep));
 		return false;
 	}
-	/* render.c hands over 64 KiB blocks: straight to stream_write, no stdio copy */
+	/* the renderer hands over 64 KiB blocks: straight to stream_write, no stdio copy */
 	setvbuf(f, NULL, _IONBF, 0);
 	err = bs->render(bs->ctx, bs->ep, bs->fmt, f);
 	if (fclose(f) && !err)
@@ -404,7 +404,7 @@ static bool render_body(struct body_stream *bs)
 	if (!err && !queue_fill(bs))
 		err = -EIO;
 	if (err && !bs->stopped)
-		log_error("rendering %s failed (%d)", endpoint_path(bs->ep), err);
+		log_error("rendering %s failed: %s", endpoint_path(bs->ep), strerror(-err));
 	return !err;
 }
 
