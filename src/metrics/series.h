@@ -2,7 +2,7 @@
 /*
  * The user-space view of the metrics at one scrape: series aggregated from
  * the kernel maps by route, plus the agent's own counters. Produced by
- * aggregate.c, consumed by render.c.
+ * metrics/aggregate.c, consumed by the renderers in src/expose/.
  */
 #ifndef OA_SERIES_H
 #define OA_SERIES_H

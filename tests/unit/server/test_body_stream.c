@@ -139,7 +139,7 @@ static void unblock(struct fake *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* Writes the pattern in pieces of changing size, as render.c's buffer and stray lines would. */
+/* Writes the pattern in pieces of changing size, as the renderer's buffer (expose/text_out.c) and stray lines would. */
 static int fake_render(void *ctx, enum oa_endpoint ep, enum oa_format fmt, FILE *out)
 {
 	struct fake *f = ctx;
