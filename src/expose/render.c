@@ -21,7 +21,7 @@
 
 #include "metrics/buckets.h"
 #include "expose/render.h"
-#include "targets/targets.h"
+#include "targets/resource.h"
 #include "expose/text_out.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
