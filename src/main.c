@@ -22,7 +22,8 @@
 #include "log.h"
 #include "kernel/reclaim.h"
 #include "expose/render.h"
-#include "targets/targets.h"
+#include "targets/proc.h"
+#include "targets/resource.h"
 
 #include "version.h" /* OA_VERSION, written by the Makefile */
 
@@ -36,6 +37,7 @@ struct agent {
 	struct loader bpf;
 	struct oa_config cfg;
 	struct aggregator agg; /* what was admitted under the series cap, across scrapes */
+	struct resource_cache resources; /* the targets' resources, kept while they live */
 	char host_name[256];
 };
 
@@ -51,8 +53,8 @@ static int render_endpoint(void *ctx, enum oa_endpoint ep, enum oa_format fmt, F
 		return err;
 	snap.host_name = agent->host_name;
 	snap.version = OA_VERSION;
-	/* NULL when memory is short: target_info then has pid and service_name only */
-	snap.resources = target_resources(snap.targets, snap.nr_targets);
+	/* the scrape's one read of the targets' resources: target_info and service names */
+	resources_read(&agent->resources, &snap);
 	err = ep == EP_OTEL ? render_otel_as(&snap, fmt, out) : render_plugin(&snap, out);
 	snapshot_free(&snap);
 	return err;
@@ -68,7 +70,7 @@ static struct flag_decision decide_flag(const struct options *opts, const struct
 {
 	target_value[0] = '\0';
 	for (size_t i = 0; i < found->n; i++) {
-		if (!target_getenv(found->v[i].pid, "FEATURE_OTEL", target_value, len) &&
+		if (!proc_getenv(found->v[i].pid, "FEATURE_OTEL", target_value, len) &&
 		    target_value[0])
 			break;
 	}
@@ -212,13 +214,14 @@ static void watch_targets(struct agent *agent, struct target_watch *w, bool repo
 		size_t nr_matched = 0;
 
 		for (size_t i = 0; i < nr_fresh; i++) {
-			pid_t pid = w->fresh[i], ppid = 0;
+			pid_t pid = w->fresh[i];
+			struct proc_stat st;
 
-			if (target_comm(pid, comm, sizeof(comm)))
+			if (proc_comm(pid, comm, sizeof(comm)))
 				snprintf(comm, sizeof(comm), "?");
-			if (!proc_ppid(pid, &ppid) && pid_in(w->now, n, ppid)) {
+			if (!proc_stat_read(pid, &st) && pid_in(w->now, n, st.ppid)) {
 				log_info("tracing pid %d (%s): forked by pid %d", (int)pid, comm,
-					 (int)ppid);
+					 (int)st.ppid);
 				continue;
 			}
 			log_info("tracing pid %d (%s): added in the kernel (it matched --port, "
@@ -270,7 +273,7 @@ static void wait_for_signal(struct agent *agent, const struct options *opts, boo
 			break;
 		}
 		for (size_t i = 0; i < opts->sel.nr_pids; i++) {
-			if (!gone[i] && !target_exists(opts->sel.pids[i])) {
+			if (!gone[i] && !proc_exists(opts->sel.pids[i])) {
 				gone[i] = true;
 				log_info("target pid %d exited; still serving what it counted",
 					 opts->sel.pids[i]);
@@ -321,12 +324,13 @@ int main(int argc, char **argv)
 		log_error("cannot set up the configuration: out of memory");
 		goto cleanup;
 	}
+	resource_cache_init(&agent.resources);
 	log_debug("%zu route templates, %zu ignore patterns, at most %u series per target; "
 		  "%u /metrics/otel and %u /metrics bucket bounds",
 		  agent.cfg.nr_routes, agent.cfg.nr_ignores, agent.cfg.max_series_per_target,
 		  buckets_otel.nr, buckets_plugin.nr);
 	for (size_t i = 0; i < opts.sel.nr_pids; i++) {
-		if (!target_exists(opts.sel.pids[i])) {
+		if (!proc_exists(opts.sel.pids[i])) {
 			log_error("no process with pid %d", opts.sel.pids[i]);
 			goto cleanup;
 		}
@@ -373,6 +377,7 @@ cleanup:
 	loader_stop(&agent.bpf);
 	match_list_free(&found);
 	aggregator_free(&agent.agg);
+	resource_cache_free(&agent.resources);
 	config_free(&agent.cfg);
 	if (!ret && flag.enabled)
 		log_info("detached");

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "expose/target_info.h"
-#include "targets/targets.h"
+#include "targets/resource.h"
 
 /* The attributes found for every target, and room for OTEL_RESOURCE_ATTRIBUTES. */
 #define NR_DETECTED	 6

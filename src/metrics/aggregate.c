@@ -27,7 +27,7 @@
 #include "log.h"
 #include "kernel/map_walk.h"
 #include "metrics/route.h"
-#include "targets/targets.h"
+#include "targets/proc.h"
 
 /* A label set one target was allowed to export. */
 struct reg_entry {
@@ -617,25 +617,6 @@ static int read_series(struct aggregator *agg, struct loader *a, struct oa_snaps
 	return err;
 }
 
-/*
- * The service.name of each target. target_resources keeps what it read of
- * a process (its environment above all) for as long as the process lives;
- * reading /proc/PID/environ of every target at every scrape cost more.
- */
-static void service_names(struct oa_target *targets, size_t n)
-{
-	const struct oa_resource *r = target_resources(targets, n);
-
-	for (size_t i = 0; i < n; i++) {
-		if (r)
-			snprintf(targets[i].service_name, sizeof(targets[i].service_name), "%s",
-				 r[i].service_name);
-		else
-			target_service_name((pid_t)targets[i].pid, targets[i].service_name,
-					    sizeof(targets[i].service_name));
-	}
-}
-
 /* Lists live targets (forked workers included) and forgets the ones that exited. */
 static int read_targets(struct loader *a, struct oa_snapshot *snap)
 {
@@ -647,7 +628,7 @@ static int read_targets(struct loader *a, struct oa_snapshot *snap)
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (!target_exists((pid_t)key)) {
+		if (!proc_exists((pid_t)key)) {
 			log_info("target pid %u exited; dropped (its series stay)", key);
 			bpf_map_delete_elem(fd, &key);
 			prev = NULL; /* iteration order may change after a delete: restart */
@@ -666,7 +647,6 @@ static int read_targets(struct loader *a, struct oa_snapshot *snap)
 		}
 		targets[n++].pid = key;
 	}
-	service_names(targets, n);
 	snap->targets = targets;
 	snap->nr_targets = n;
 	return 0;

@@ -59,8 +59,8 @@ struct oa_snapshot {
 	__u64 series_overflowed; /* measurements folded into the overflow series (user space) */
 	__u64 requests_ignored;	 /* requests on routes matching an ignore pattern (user space) */
 	/*
-	 * NULL, or one resource per target in the same order (target_resources,
-	 * targets.h): target_info's attributes. NULL: pid and service_name only.
+	 * NULL, or one resource per target in the same order (resources_read,
+	 * resource.h): target_info's attributes. NULL: pid and service_name only.
 	 */
 	const struct oa_resource *resources;
 };

@@ -49,29 +49,6 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-int proc_stat_parse(const char *stat, pid_t *ppid, char *comm, size_t comm_len)
-{
-	const char *open = strchr(stat, '(');
-	const char *close = strrchr(stat, ')');
-	size_t len;
-	char state;
-	int pp;
-
-	if (!open || !close || close < open)
-		return -1;
-	if (sscanf(close + 1, " %c %d", &state, &pp) != 2)
-		return -1;
-	if (comm && comm_len) {
-		len = (size_t)(close - open - 1);
-		if (len >= comm_len)
-			len = comm_len - 1;
-		memcpy(comm, open + 1, len);
-		comm[len] = '\0';
-	}
-	*ppid = (pid_t)pp;
-	return 0;
-}
-
 /* "0100007F:1F90" or a 32-digit IPv6 address and ":PORT" -> the port (hex). */
 static int parse_local_port(const char *addr, unsigned short *port)
 {
@@ -168,29 +145,6 @@ static bool is_pid_name(const char *s)
 	return true;
 }
 
-static ssize_t read_small_file(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	size_t n;
-
-	if (!f)
-		return -1;
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
-int proc_ppid(pid_t pid, pid_t *ppid)
-{
-	char path[64], stat[1024];
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small_file(path, stat, sizeof(stat)) <= 0)
-		return -1;
-	return proc_stat_parse(stat, ppid, NULL, 0);
-}
-
 /* Every process (thread group) /proc lists, kernel threads left out. */
 static int read_proc_table(struct proc_info **out, size_t *nr)
 {
@@ -207,17 +161,16 @@ static int read_proc_table(struct proc_info **out, size_t *nr)
 		return err;
 	}
 	while ((de = readdir(dir))) {
-		char path[64], stat[1024];
+		struct proc_stat st;
 		struct proc_info p;
 
 		if (!is_pid_name(de->d_name))
 			continue;
 		p.pid = (pid_t)atoi(de->d_name);
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)p.pid);
-		if (read_small_file(path, stat, sizeof(stat)) <= 0)
+		if (proc_stat_read(p.pid, &st))
 			continue; /* exited meanwhile */
-		if (proc_stat_parse(stat, &p.ppid, p.comm, sizeof(p.comm)))
-			continue;
+		p.ppid = st.ppid;
+		memcpy(p.comm, st.comm, sizeof(p.comm));
 		if (p.pid == 2 || p.ppid == 2)
 			continue; /* kthreadd and kernel threads: no syscalls to trace */
 		if (grow((void **)&procs, &cap, n, sizeof(*procs))) {
@@ -357,14 +310,10 @@ static unsigned short proc_listen_port(pid_t pid, const struct listen_socks *soc
 /* The --exe a process runs (as given or its resolved path), or NULL. */
 static const char *proc_exe_match(pid_t pid, const struct selectors *sel, char (*real)[PATH_MAX])
 {
-	char path[64], exe[PATH_MAX];
-	ssize_t n;
+	char exe[PATH_MAX];
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
+	if (proc_exe(pid, exe, sizeof(exe)))
 		return NULL;
-	exe[n] = '\0';
 	for (size_t i = 0; i < sel->nr_exes; i++) {
 		if (!strcmp(exe, sel->exes[i]) || (real[i][0] && !strcmp(exe, real[i])))
 			return sel->exes[i];

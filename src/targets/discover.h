@@ -11,9 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include "cli.h"
-
-/* TASK_COMM_LEN: 15 characters and a NUL. */
-#define OA_COMM_LEN 16
+#include "targets/proc.h"
 
 /* Why a process is traced from the start. */
 enum match_kind {
@@ -61,9 +59,6 @@ int discover_targets(const struct selectors *sel, pid_t self, struct match_list 
  */
 int discover_descendants(const pid_t *roots, size_t nr_roots, pid_t self, struct match_list *out);
 
-/* The parent of pid from /proc/PID/stat; -1 when pid is gone. */
-int proc_ppid(pid_t pid, pid_t *ppid);
-
 const struct match *match_list_find(const struct match_list *l, pid_t pid);
 void match_list_free(struct match_list *l);
 
@@ -71,13 +66,6 @@ void match_list_free(struct match_list *l);
 void match_describe(const struct match *m, char *out, size_t len);
 
 /* Pure parsers and helpers (unit-tested on strings). */
-
-/*
- * /proc/PID/stat contents -> ppid and comm. The comm is between the first
- * '(' and the last ')', since it may itself contain spaces and parentheses.
- * Returns 0, or -1 when the text is not a stat line.
- */
-int proc_stat_parse(const char *stat, pid_t *ppid, char *comm, size_t comm_len);
 
 /*
  * One line of /proc/net/tcp or /proc/net/tcp6 -> local port, state (0x0A is

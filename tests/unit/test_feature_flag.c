@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "feature_flag.h"
 #include "otel_agent.h"
-#include "targets/targets.h"
+#include "targets/proc.h"
 
 static void test_values(void **state)
 {

@@ -3,7 +3,7 @@
  * Unit tests for src/expose (render.h): hand-built snapshots rendered to memory and
  * checked line by line, then parsed back to check the exposition rules (of
  * Prometheus text and of OpenMetrics). Also what target_info is made of:
- * the resource attributes of src/targets/targets.c (OTEL_RESOURCE_ATTRIBUTES,
+ * the resource attributes of src/targets/resource.c (OTEL_RESOURCE_ATTRIBUTES,
  * service.instance.id).
  */
 #include <stdarg.h>
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "expose/render.h"
-#include "targets/targets.h"
+#include "targets/resource.h"
 
 #define NR_BOUNDS 15
 #define NS	  1000000000ULL
@@ -1240,40 +1240,21 @@ static void test_instance_id(void **state)
 	assert_string_equal(id, "db7147d5-13c0-5fc1-b3fb-7ac7444a89ad");
 }
 
-static void test_proc_start_ticks(void **state)
-{
-	unsigned long long t = 0;
-
-	(void)state;
-	assert_int_equal(proc_start_ticks("32734 (cat) R 32691 32691 24678 0 -1 4194304 98 0 0 0 "
-					  "0 0 0 0 20 0 1 0 444906 3133440 409 1844674",
-					  &t),
-			 0);
-	assert_int_equal(t, 444906);
-	/* a comm with spaces and ')' */
-	assert_int_equal(proc_start_ticks("7 (a) b) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
-					  "99\n",
-					  &t),
-			 0);
-	assert_int_equal(t, 99);
-	assert_int_equal(proc_start_ticks("7 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0", &t), -1);
-	assert_int_equal(proc_start_ticks("7 (a) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 x", &t),
-			 -1);
-	assert_int_equal(proc_start_ticks("no parenthesis", &t), -1);
-}
-
 /* This test process as a target: what /proc and the environments give. */
 static void test_target_resource_self(void **state)
 {
 	struct oa_target t[2] = { { (__u32)getpid(), "" }, { (__u32)getppid(), "" } };
+	struct oa_snapshot snap = { .targets = t, .nr_targets = 2 };
+	struct resource_cache cache;
 	const struct oa_resource *rs;
 	struct oa_resource r;
 	char id[OA_UUID_LEN];
 
 	(void)state;
+	resource_cache_init(&cache);
 	unsetenv("OTEL_SERVICE_NAME");
 	setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,process.pid=1,team=x", 1);
-	assert_int_equal(target_resource(getpid(), &r), 0);
+	assert_int_equal(resource_read(&cache, getpid(), &r), 0);
 	assert_int_equal(r.pid, getpid());
 	assert_string_equal(r.service_name, "from-attrs");
 	assert_string_equal(r.executable_name, "test_render");
@@ -1288,27 +1269,50 @@ static void test_target_resource_self(void **state)
 
 	/* OTEL_SERVICE_NAME beats service.name in OTEL_RESOURCE_ATTRIBUTES */
 	setenv("OTEL_SERVICE_NAME", "svc", 1);
-	assert_int_equal(target_resource(getpid(), &r), 0);
+	assert_int_equal(resource_read(&cache, getpid(), &r), 0);
 	assert_string_equal(r.service_name, "svc");
-	unsetenv("OTEL_SERVICE_NAME");
-	unsetenv("OTEL_RESOURCE_ATTRIBUTES");
 
 	/* the same process keeps its id; another one has another */
-	rs = target_resources(t, 2);
+	resources_read(&cache, &snap);
+	rs = snap.resources;
 	assert_non_null(rs);
 	assert_int_equal(rs[0].pid, getpid());
 	assert_int_equal(rs[1].pid, getppid());
 	assert_string_equal(rs[0].instance_id, r.instance_id);
 	assert_string_not_equal(rs[1].instance_id, r.instance_id);
+	/* the targets' service names are the resources' */
+	assert_string_equal(t[0].service_name, "svc");
+	assert_string_equal(t[1].service_name, rs[1].service_name);
 	snprintf(id, sizeof(id), "%s", rs[1].instance_id);
-	rs = target_resources(&t[1], 1);
+
+	/* what was read of a process is kept while it stays a target: its service name too */
+	unsetenv("OTEL_SERVICE_NAME");
+	unsetenv("OTEL_RESOURCE_ATTRIBUTES");
+	resources_read(&cache, &snap);
+	assert_string_equal(snap.resources[0].service_name, "svc");
+	assert_string_equal(t[0].service_name, "svc");
+	/* one that is no longer a target is forgotten, and read again if it comes back */
+	snap.targets = &t[1];
+	snap.nr_targets = 1;
+	resources_read(&cache, &snap);
+	rs = snap.resources;
 	assert_non_null(rs);
 	assert_string_equal(rs[0].instance_id, id);
-	assert_null(target_resources(t, 0));
+	snap.targets = t;
+	snap.nr_targets = 2;
+	resources_read(&cache, &snap);
+	assert_string_equal(snap.resources[0].service_name, "test_render");
+	assert_string_equal(snap.resources[0].instance_id, r.instance_id);
+	assert_string_equal(t[0].service_name, "test_render");
+	snap.nr_targets = 0;
+	resources_read(&cache, &snap);
+	assert_null(snap.resources);
 
-	/* a process that is gone: -1, and no id */
-	assert_int_equal(target_resource(0x7ffffff0, &r), -1);
+	/* a process that is gone: -ENOENT, and no id */
+	assert_int_equal(resource_read(&cache, 0x7ffffff0, &r), -ENOENT);
 	assert_string_equal(r.instance_id, "");
+	resource_cache_free(&cache);
+	resource_cache_free(&cache);
 }
 
 static const double size_bounds[] = { 64, 1024, 16384 };
@@ -1578,7 +1582,6 @@ int main(void)
 		cmocka_unit_test(test_target_info_resources),
 		cmocka_unit_test(test_resource_attrs_parse),
 		cmocka_unit_test(test_instance_id),
-		cmocka_unit_test(test_proc_start_ticks),
 		cmocka_unit_test(test_target_resource_self),
 	};
 

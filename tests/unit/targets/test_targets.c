@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Target selection at start: the /proc parsers and the descendant walk, on strings and tables. */
+/*
+ * Target selection at start (src/targets/discover.c): the /proc/net/tcp and
+ * fd link parsers, --comm matching and the descendant walk, on strings and
+ * tables. The stat parser they share is tested in test_proc.c.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,37 +11,6 @@
 #include <string.h>
 #include <cmocka.h>
 #include "targets/discover.h"
-
-static void test_stat(void **state)
-{
-	char comm[OA_COMM_LEN];
-	pid_t ppid = 0;
-
-	(void)state;
-	assert_int_equal(proc_stat_parse("21488 (cat) R 21484 21484 13178 0 -1 4194304 98 0", &ppid,
-					 comm, sizeof(comm)),
-			 0);
-	assert_int_equal(ppid, 21484);
-	assert_string_equal(comm, "cat");
-
-	/* a comm may hold spaces and parentheses: it ends at the last ')' */
-	assert_int_equal(proc_stat_parse("7 (a) b) (c) S 42 7 7 0", &ppid, comm, sizeof(comm)), 0);
-	assert_int_equal(ppid, 42);
-	assert_string_equal(comm, "a) b) (c");
-
-	/* pid 1 has ppid 0; a comm is cut to the buffer */
-	assert_int_equal(proc_stat_parse("1 (systemd) S 0 1 1 0", &ppid, comm, 4), 0);
-	assert_int_equal(ppid, 0);
-	assert_string_equal(comm, "sys");
-	assert_int_equal(proc_stat_parse("1 (x) S 5", &ppid, NULL, 0), 0);
-	assert_int_equal(ppid, 5);
-
-	assert_int_equal(proc_stat_parse("", &ppid, comm, sizeof(comm)), -1);
-	assert_int_equal(proc_stat_parse("12 (node S 1 2", &ppid, comm, sizeof(comm)), -1);
-	assert_int_equal(proc_stat_parse("12 node) S 1 2", &ppid, comm, sizeof(comm)), -1);
-	assert_int_equal(proc_stat_parse("12 (node) S", &ppid, comm, sizeof(comm)), -1);
-	assert_int_equal(proc_stat_parse("12 (node) S x", &ppid, comm, sizeof(comm)), -1);
-}
 
 static void test_net_tcp(void **state)
 {
@@ -217,9 +190,11 @@ static void test_describe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stat),	    cmocka_unit_test(test_net_tcp),
-		cmocka_unit_test(test_socket_link), cmocka_unit_test(test_comm),
-		cmocka_unit_test(test_descendants), cmocka_unit_test(test_descendants_loop),
+		cmocka_unit_test(test_net_tcp),
+		cmocka_unit_test(test_socket_link),
+		cmocka_unit_test(test_comm),
+		cmocka_unit_test(test_descendants),
+		cmocka_unit_test(test_descendants_loop),
 		cmocka_unit_test(test_describe),
 	};
 

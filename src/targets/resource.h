@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Target processes as /proc shows them: existence, name, environment, and
- * the OpenTelemetry resource each one is (service, instance, process).
+ * The OpenTelemetry resource each target process is (service, instance,
+ * process): what target_info says and where service.name comes from, read
+ * once per scrape and kept per process while it lives.
  */
-#ifndef OA_TARGETS_H
-#define OA_TARGETS_H
+#ifndef OA_RESOURCE_H
+#define OA_RESOURCE_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -37,23 +37,43 @@ struct oa_resource {
 	char attrs[OA_RESOURCE_ATTRS_LEN];
 };
 
-bool target_exists(pid_t pid);
+/*
+ * What the resources of one scrape keep for the next: this boot's id, and
+ * the last resources read, to find a process again. Owned by whoever
+ * scrapes (resource_cache_init at start, resource_cache_free at exit).
+ */
+struct resource_cache {
+	char boot_id[64];	   /* "unknown" if the kernel does not say */
+	struct oa_resource *known; /* the last resources_read result */
+	size_t *known_by_pid;	   /* indexes of known, sorted by pid */
+	size_t nr_known;
+};
 
-/* The process name (/proc/PID/comm, without the newline); -1 if it is gone. */
-int target_comm(pid_t pid, char *out, size_t outlen);
-
-/* Finds NAME in a NUL-separated NAME=VALUE block (as /proc/PID/environ); NULL if absent. */
-const char *environ_find(const char *block, size_t len, const char *name);
-
-/* Copies the target's value of NAME into out; -1 if unset or unreadable. */
-int target_getenv(pid_t pid, const char *name, char *out, size_t outlen);
+/* Reads this boot's id; the cache starts empty. */
+void resource_cache_init(struct resource_cache *c);
+/* Accepts a zeroed or freed cache. */
+void resource_cache_free(struct resource_cache *c);
 
 /*
- * service.name: OTEL_SERVICE_NAME (the agent's, else the target's), else
- * service.name in OTEL_RESOURCE_ATTRIBUTES (the agent's, else the
- * target's), else the executable's base name.
+ * The one read of the targets' resources in a scrape: snap->resources gets
+ * one resource per target of snap->targets, in the same order, and each
+ * target its service_name from it. What does not change while a process
+ * lives is read once per process (pid and start time) and kept in c for as
+ * long as the process stays among the targets; the command is read again
+ * each time. snap->resources is owned by c, valid until the next call.
+ * With no targets, or when memory is short, snap->resources is NULL, c is
+ * left as it was, and each service name is read alone. Not thread-safe:
+ * it runs while rendering a scrape, and renders run one at a time
+ * (body_stream.c).
  */
-void target_service_name(pid_t pid, char *out, size_t outlen);
+void resources_read(struct resource_cache *c, struct oa_snapshot *snap);
+
+/*
+ * Reads the resource of a process from /proc, with c's boot id (not its
+ * kept resources). Returns 0, or -errno when the process is gone (r then
+ * has what could be read).
+ */
+int resource_read(const struct resource_cache *c, pid_t pid, struct oa_resource *r);
 
 /*
  * Parses OTEL_RESOURCE_ATTRIBUTES ("key1=value1,key2=value2", keys and
@@ -67,9 +87,6 @@ int resource_attrs_parse(const char *text, char *out, size_t outlen);
 /* The value of key in a parsed attribute list; NULL if absent. */
 const char *resource_attr(const char *attrs, const char *key);
 
-/* The starttime field (22) of a /proc/PID/stat line; -1 if malformed. */
-int proc_start_ticks(const char *stat, unsigned long long *ticks);
-
 /*
  * service.instance.id of a process: the UUID v5, in the namespace semantic
  * conventions give for it, of "BOOT_ID:PID:START_TICKS". The same process
@@ -79,17 +96,4 @@ int proc_start_ticks(const char *stat, unsigned long long *ticks);
 void resource_instance_id(const char *boot_id, pid_t pid, unsigned long long start_ticks,
 			  char out[OA_UUID_LEN]);
 
-/* Reads the resource of a process from /proc; -1 if it is gone (r has what could be read). */
-int target_resource(pid_t pid, struct oa_resource *r);
-
-/*
- * The resources of targets[0..n), in the same order, for
- * oa_snapshot.resources. What does not change while a process lives is read
- * once per process (pid and start time) and kept between calls; the
- * command is read again each time. The array is valid until the next call.
- * NULL when n is 0 or memory is short. Not thread-safe: it is called while
- * rendering a scrape, and renders run one at a time (body_stream.c).
- */
-const struct oa_resource *target_resources(const struct oa_target *targets, size_t n);
-
-#endif /* OA_TARGETS_H */
+#endif /* OA_RESOURCE_H */
