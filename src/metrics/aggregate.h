@@ -11,28 +11,24 @@
 #include "metrics/route.h"
 #include "metrics/series.h"
 
+struct route_memo;
 struct series_registry;
 
 /*
- * State kept across scrapes: the label sets each target process was allowed
- * to export. A label set (method, status, version, error, route) admitted
- * once stays admitted; past max_per_target admitted ones, a target's new
- * label sets fold into its overflow series, for good. The overflow series
- * (oa_series.overflow) keep status and error, so that the renderer can
- * still tell answered and failed requests apart (on /metrics), and clear
- * method, version and route; all of them are exported as one series per
- * family labelled otel_metric_overflow="true".
+ * State kept across scrapes: the routes of the kernel's paths
+ * (route_memo.h) and the label sets each target process was allowed to
+ * export (cardinality.h). Past max_per_target admitted label sets, a
+ * target's new ones fold into its overflow series, for good. The overflow
+ * series (oa_series.overflow) keep status and error, so that the renderer
+ * can still tell answered and failed requests apart (on /metrics), and
+ * clear method, version and route; all of them are exported as one series
+ * per family labelled otel_metric_overflow="true".
  */
 struct aggregator {
 	const struct route_rules *rules; /* NULL: the heuristic only, nothing ignored */
-	unsigned int max_per_target;
-	struct series_registry *reg;
-};
-
-/* One kernel series with its per-CPU values summed; s.route holds the path the kernel keyed. */
-struct kernel_series {
-	__u32 tgid;
-	struct oa_series s;
+	unsigned long scrape;		 /* counts calls of aggregate_series */
+	struct route_memo *memo;
+	struct series_registry *registry;
 };
 
 /* rules must outlive agg. Returns 0 or -ENOMEM. */
@@ -40,8 +36,6 @@ int aggregator_init(struct aggregator *agg, const struct route_rules *rules,
 		    unsigned int max_per_target);
 /* Accepts a zeroed or freed agg. */
 void aggregator_free(struct aggregator *agg);
-/* Label sets admitted, over all targets: at most max_per_target times the targets with series. */
-size_t aggregator_admitted(const struct aggregator *agg);
 
 /*
  * Turns the kernel series in[0..n) into snap->series (allocated; freed by
@@ -64,14 +58,6 @@ int read_kernel_series(int fd, int nr_cpus, struct kernel_series **out, size_t *
 
 /* Fills snap from the agent's maps; snap owns its arrays until snapshot_free. */
 int aggregate_snapshot(struct aggregator *agg, struct loader *a, struct oa_snapshot *snap);
-
-/*
- * Sorts series by (overflow, method, route, status, error, version), the
- * order they are exported in, and merges equal ones in place, summing
- * counts and buckets; overflow series are equal when their status and
- * error are. Returns the new number of series.
- */
-size_t series_merge(struct oa_series *series, size_t n);
 
 void snapshot_free(struct oa_snapshot *snap);
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "metrics/buckets.h"
@@ -32,22 +33,22 @@ int buckets_check(const double *bounds, unsigned int nr, const char **why)
 
 	if (!nr) {
 		*why = "no bounds given";
-		return -1;
+		return -EINVAL;
 	}
 	if (nr > OA_MAX_BOUNDS) {
 		*why = "more than 31 bounds";
-		return -1;
+		return -EINVAL;
 	}
 	for (i = 0; i < nr; i++) {
 		if (!isfinite(bounds[i]) || bounds[i] < BUCKETS_MIN_BOUND ||
 		    bounds[i] > BUCKETS_MAX_BOUND) {
 			*why = "a bound is not a number of seconds from 0.000000001 to 1000000000 "
 			       "(+Inf is implied: leave it out)";
-			return -1;
+			return -EINVAL;
 		}
 		if (i && !(bounds[i - 1] < bounds[i])) {
 			*why = "the bounds are not strictly increasing";
-			return -1;
+			return -EINVAL;
 		}
 	}
 	return 0;
@@ -67,41 +68,38 @@ int buckets_set(struct bucket_set *set, const double *bounds, unsigned int nr)
 	return 0;
 }
 
-void buckets_reset(void)
-{
-	buckets_otel.bounds = otel_bounds;
-	buckets_otel.nr = ARRAY_SIZE(otel_bounds);
-	buckets_plugin.bounds = plugin_bounds;
-	buckets_plugin.nr = ARRAY_SIZE(plugin_bounds);
-}
-
-static int is_blank(char c)
+static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 /* A decimal number: digits, at most one '.', an optional exponent; no sign, no hex, no inf. */
-static int is_decimal(const char *s, size_t n)
+static bool is_decimal(const char *s, size_t n)
 {
 	size_t i = 0, digits = 0;
 
-	while (i < n && (s[i] >= '0' && s[i] <= '9'))
+	while (i < n && is_digit(s[i]))
 		i++, digits++;
 	if (i < n && s[i] == '.')
-		for (i++; i < n && (s[i] >= '0' && s[i] <= '9'); i++)
+		for (i++; i < n && is_digit(s[i]); i++)
 			digits++;
 	if (!digits)
-		return 0;
+		return false;
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
 		size_t exp = 0;
 
 		i++;
 		if (i < n && (s[i] == '+' || s[i] == '-'))
 			i++;
-		for (; i < n && (s[i] >= '0' && s[i] <= '9'); i++)
+		for (; i < n && is_digit(s[i]); i++)
 			exp++;
 		if (!exp)
-			return 0;
+			return false;
 	}
 	return i == n;
 }
@@ -114,7 +112,7 @@ int buckets_parse(const char *list, double *out, unsigned int max, const char **
 
 	if (!list) {
 		*why = "no bounds given";
-		return -1;
+		return -EINVAL;
 	}
 	for (;;) {
 		size_t len;
@@ -127,16 +125,16 @@ int buckets_parse(const char *list, double *out, unsigned int max, const char **
 		if (!len) {
 			*why = *p || n ? "an empty item: give numbers separated by single commas"
 				       : "no bounds given";
-			return -1;
+			return -EINVAL;
 		}
 		if (len >= sizeof(num) || !is_decimal(p, len)) {
 			*why = "an item is not a decimal number of seconds (as in 0.005,0.01,0.1; "
 			       "+Inf is implied)";
-			return -1;
+			return -EINVAL;
 		}
 		if (n == max) {
 			*why = "more than 31 bounds";
-			return -1;
+			return -EINVAL;
 		}
 		memcpy(num, p, len);
 		num[len] = '\0';
@@ -146,7 +144,7 @@ int buckets_parse(const char *list, double *out, unsigned int max, const char **
 			break;
 		p++; /* the comma */
 	}
-	return buckets_check(out, n, why) ? -1 : (int)n;
+	return buckets_check(out, n, why) ? -EINVAL : (int)n;
 }
 
 int buckets_union(const struct bucket_set *a, const struct bucket_set *b, double *out,
@@ -166,7 +164,7 @@ int buckets_union(const struct bucket_set *a, const struct bucket_set *b, double
 			j++;
 		}
 		if (n == max)
-			return -1;
+			return -E2BIG;
 		out[n++] = next;
 	}
 	return (int)n;

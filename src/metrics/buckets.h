@@ -21,7 +21,10 @@ struct bucket_set {
 
 /* Body-size histograms (bytes), counted by the kernel as they are. */
 extern const struct bucket_set buckets_body_size;
-/* /metrics/otel: OpenTelemetry's advisory bounds (http.server.request.duration), or configured. */
+/*
+ * The bounds in force, set once at start-up (config_apply_buckets).
+ * /metrics/otel: OpenTelemetry's advisory bounds (http.server.request.duration), or configured.
+ */
 extern struct bucket_set buckets_otel;
 /* /metrics: the plugin's prom-client bounds, or configured. */
 extern struct bucket_set buckets_plugin;
@@ -29,24 +32,21 @@ extern struct bucket_set buckets_plugin;
 /*
  * Whether bounds[0..nr) can be an endpoint's bounds: 1 to OA_MAX_BOUNDS of
  * them, each finite, from BUCKETS_MIN_BOUND to BUCKETS_MAX_BOUND seconds,
- * strictly increasing. Returns 0, or -1 with *why saying what is wrong.
+ * strictly increasing. Returns 0, or -EINVAL with *why saying what is wrong.
  */
 int buckets_check(const double *bounds, unsigned int nr, const char **why);
 
 /* Copies checked bounds into set (set->bounds then points at set->own); -EINVAL if not valid. */
 int buckets_set(struct bucket_set *set, const double *bounds, unsigned int nr);
 
-/* Puts the built-in bounds back into both sets. */
-void buckets_reset(void);
-
 /*
  * Parses "0.005,0.01,0.1" (decimal numbers in seconds, separated by commas,
  * blanks around them allowed) into out (room for max) and checks them as
- * buckets_check does. Returns how many, or -1 with *why set.
+ * buckets_check does. Returns how many, or -EINVAL with *why set.
  */
 int buckets_parse(const char *list, double *out, unsigned int max, const char **why);
 
-/* Writes the sorted union of a and b (no repeats) to out; returns its size, or -1 past max. */
+/* Writes the sorted union of a and b (no repeats) to out; returns its size, or -E2BIG past max. */
 int buckets_union(const struct bucket_set *a, const struct bucket_set *b, double *out,
 		  unsigned int max);
 

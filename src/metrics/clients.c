@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -15,6 +16,7 @@
 #include "http.skel.h"
 #include "metrics/clients.h"
 #include "kernel/map_walk.h"
+#include "metrics/stats_map.h"
 
 static int cmp_client(const void *pa, const void *pb)
 {
@@ -36,82 +38,43 @@ static int cmp_client(const void *pa, const void *pb)
 
 size_t clients_merge(struct oa_client_series *c, size_t n)
 {
-	size_t out = 0;
-
-	if (!n)
-		return 0;
-	qsort(c, n, sizeof(*c), cmp_client);
-	for (size_t i = 1; i < n; i++) {
-		struct oa_client_series *dst = &c[out];
-
-		if (cmp_client(dst, &c[i])) {
-			c[++out] = c[i];
-			continue;
-		}
-		http_stats_add(&dst->stats, &c[i].stats);
-	}
-	return out + 1;
+	return http_stats_merge(c, n, sizeof(*c), offsetof(struct oa_client_series, stats),
+				cmp_client);
 }
 
-/* The client series read so far, grown as the map is read. */
-struct client_buf {
-	struct oa_client_series *v;
-	size_t n, cap;
-	int nr_cpus;
-};
-
-/* map_walk's callback: appends one client series, its per-CPU values summed; -ENOMEM. */
-static int client_append(const void *k, const void *v, void *arg)
+/* stats_map_read's fill for the client series map: the key's labels, the server as text. */
+static struct http_stats *fill_client(void *elem, const void *k)
 {
 	const struct client_key *key = k;
-	const struct http_stats *vals = v;
-	struct client_buf *b = arg;
-	struct oa_client_series *out;
+	struct oa_client_series *c = elem;
 
-	if (!key) { /* the walk starts over */
-		b->n = 0;
-		return 0;
-	}
-	if (b->n == b->cap) {
-		size_t ncap = b->cap ? 2 * b->cap : 16;
-		struct oa_client_series *grown = realloc(b->v, ncap * sizeof(*grown));
-
-		if (!grown)
-			return -ENOMEM;
-		b->v = grown;
-		b->cap = ncap;
-	}
-	out = &b->v[b->n++];
-	memset(out, 0, sizeof(*out));
-	out->status = key->status;
-	out->server_port = key->port;
-	out->method = key->method;
-	out->version = key->version;
-	out->error = key->error;
-	if (!inet_ntop(key->family == 6 ? AF_INET6 : AF_INET, key->addr, out->server_address,
-		       sizeof(out->server_address)))
-		strcpy(out->server_address, "unknown");
-	http_stats_sum_cpus(&out->stats, vals, b->nr_cpus);
-	return 0;
+	c->status = key->status;
+	c->server_port = key->port;
+	c->method = key->method;
+	c->version = key->version;
+	c->error = key->error;
+	if (!inet_ntop(key->family == 6 ? AF_INET6 : AF_INET, key->addr, c->server_address,
+		       sizeof(c->server_address)))
+		strcpy(c->server_address, "unknown");
+	return &c->stats;
 }
 
 int clients_read(struct loader *a, struct oa_client_series **out, size_t *nr)
 {
-	struct client_buf b = { .nr_cpus = libbpf_num_possible_cpus() };
+	struct stats_array c = { .size = sizeof(**out) };
+	int nr_cpus = libbpf_num_possible_cpus();
 	int err;
 
 	*out = NULL;
 	*nr = 0;
-	if (b.nr_cpus < 0)
-		return b.nr_cpus;
-	err = map_walk(bpf_map__fd(a->skel->maps.client_series), sizeof(struct client_key),
-		       (size_t)b.nr_cpus * sizeof(struct http_stats), client_append, &b);
-	if (err) {
-		free(b.v);
+	if (nr_cpus < 0)
+		return nr_cpus;
+	err = stats_map_read(bpf_map__fd(a->skel->maps.client_series), sizeof(struct client_key),
+			     nr_cpus, fill_client, &c);
+	if (err)
 		return err;
-	}
-	*out = b.v;
-	*nr = clients_merge(b.v, b.n);
+	*out = c.v;
+	*nr = clients_merge(c.v, c.n);
 	return 0;
 }
 

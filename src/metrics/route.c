@@ -7,6 +7,7 @@
  * {token}, while words, versions ("v1") and file names stay, as they name
  * the route. The route is then matched against the ignore patterns.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "metrics/route.h"
@@ -22,54 +23,59 @@
 _Static_assert(OA_MAX_ROUTE - 1 == 191, "route_check_template says 191 bytes");
 _Static_assert(ROUTE_MAX_PATTERN == 255, "route_check_pattern says 255 bytes");
 
-static int is_digit(char c)
+static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-static int is_hex(char c)
+static bool is_hex(char c)
 {
 	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static int is_number(const char *s, size_t n)
+static bool is_number(const char *s, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (!is_digit(s[i]))
-			return 0;
+			return false;
 	return n > 0;
 }
 
-static int is_uuid(const char *s, size_t n)
+static bool is_uuid(const char *s, size_t n)
 {
 	size_t i;
 
 	if (n != UUID_LEN)
-		return 0;
+		return false;
 	for (i = 0; i < n; i++) {
-		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
 
 		if (dash ? s[i] != '-' : !is_hex(s[i]))
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
-static int is_hex_id(const char *s, size_t n)
+static bool is_hex_id(const char *s, size_t n)
 {
 	size_t i;
-	int digit = 0;
+	bool digit = false;
 
 	if (n < MIN_HEX_ID)
-		return 0;
+		return false;
 	for (i = 0; i < n; i++) {
 		if (!is_hex(s[i]))
-			return 0;
+			return false;
 		digit |= is_digit(s[i]);
 	}
 	return digit;
+}
+
+bool route_is_id(const char *s, size_t n)
+{
+	return s && (is_number(s, n) || is_uuid(s, n) || is_hex_id(s, n));
 }
 
 enum char_class {
@@ -135,7 +141,7 @@ static void put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
 	*o += n;
 }
 
-static int collapse(const char *path, char *out, size_t outlen, bool tokens)
+int route_heuristic(const char *path, char *out, size_t outlen)
 {
 	size_t o = 0;
 
@@ -151,9 +157,9 @@ static int collapse(const char *path, char *out, size_t outlen, bool tokens)
 			path++;
 			continue;
 		}
-		if (is_number(path, n) || is_uuid(path, n) || is_hex_id(path, n))
+		if (route_is_id(path, n))
 			put(out, outlen, &o, ROUTE_ID, strlen(ROUTE_ID));
-		else if (tokens && route_is_token(path, n))
+		else if (route_is_token(path, n))
 			put(out, outlen, &o, ROUTE_TOKEN, strlen(ROUTE_TOKEN));
 		else
 			put(out, outlen, &o, path, n);
@@ -161,16 +167,6 @@ static int collapse(const char *path, char *out, size_t outlen, bool tokens)
 	}
 	out[o] = '\0';
 	return (int)o;
-}
-
-int route_template(const char *path, char *out, size_t outlen)
-{
-	return collapse(path, out, outlen, false);
-}
-
-int route_heuristic(const char *path, char *out, size_t outlen)
-{
-	return collapse(path, out, outlen, true);
 }
 
 static bool is_placeholder(const char *seg, size_t n)
@@ -185,25 +181,25 @@ int route_check_template(const char *tmpl, const char **why)
 
 	if (!tmpl || !*tmpl) {
 		*why = "is empty";
-		return -1;
+		return -EINVAL;
 	}
 	len = strlen(tmpl);
 	if (tmpl[0] != '/') {
 		*why = "must start with '/'";
-		return -1;
+		return -EINVAL;
 	}
 	if (len >= OA_MAX_ROUTE) {
 		*why = "is too long (at most 191 bytes)";
-		return -1;
+		return -EINVAL;
 	}
 	for (i = 0; i < len; i++) {
 		if (tmpl[i] < 0x21 || tmpl[i] > 0x7e) {
 			*why = "has a blank or a byte that is not printable ASCII";
-			return -1;
+			return -EINVAL;
 		}
 		if (tmpl[i] == '?' || tmpl[i] == '#') {
 			*why = "has '?' or '#': the query and fragment are never part of a route";
-			return -1;
+			return -EINVAL;
 		}
 	}
 	for (seg = tmpl; *seg;) {
@@ -215,7 +211,7 @@ int route_check_template(const char *tmpl, const char **why)
 		if (braces && (braces != 2 || !is_placeholder(seg, n))) {
 			*why = "has a brace outside a placeholder: a placeholder is a whole segment "
 			       "with a name, as in /users/{id}";
-			return -1;
+			return -EINVAL;
 		}
 		seg += n;
 		if (*seg)
@@ -252,17 +248,17 @@ int route_check_pattern(const char *pattern, const char **why)
 
 	if (!pattern || !*pattern) {
 		*why = "is empty";
-		return -1;
+		return -EINVAL;
 	}
 	len = strlen(pattern);
 	if (len > ROUTE_MAX_PATTERN) {
 		*why = "is too long (at most 255 bytes)";
-		return -1;
+		return -EINVAL;
 	}
 	for (i = 0; i < len; i++) {
 		if (pattern[i] < 0x21 || pattern[i] > 0x7e) {
 			*why = "has a blank or a byte that is not printable ASCII";
-			return -1;
+			return -EINVAL;
 		}
 	}
 	return 0;
@@ -294,13 +290,13 @@ bool route_glob(const char *p, const char *s)
 	return !*p;
 }
 
-int route_resolve(const struct route_rules *rules, const char *path, char *out, size_t outlen)
+bool route_resolve(const struct route_rules *rules, const char *path, char *out, size_t outlen)
 {
 	size_t i;
 	bool matched = false;
 
 	if (!out || outlen == 0)
-		return 0;
+		return false;
 	if (!path || !*path)
 		path = "/";
 	for (i = 0; rules && i < rules->nr_templates && !matched; i++) {
@@ -320,7 +316,7 @@ int route_resolve(const struct route_rules *rules, const char *path, char *out, 
 		route_heuristic(path, out, outlen);
 	for (i = 0; rules && i < rules->nr_ignores; i++) {
 		if (route_glob(rules->ignores[i], out))
-			return 1;
+			return true;
 	}
-	return 0;
+	return false;
 }

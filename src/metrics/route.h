@@ -21,15 +21,12 @@
 #define ROUTE_MAX_PATTERN 255
 
 /*
- * The id rules the kernel applies as it parses a request line
- * (include/http_parse.h), on a raw path: a segment becomes "{id}" when it
- * is all decimal digits, a UUID (8-4-4-4-12 hex), or a hex string of 16 or
- * more characters with at least one digit. Slashes are kept as they are; a
- * NULL or empty path gives "/". out is always NUL-terminated when
- * outlen > 0 and the result is cut to outlen - 1 bytes. Returns the number
- * of bytes written, not counting the NUL.
+ * What a segment of n bytes must be to become "{id}", by the rules the
+ * kernel applies as it parses a request line (include/http_parse.h): all
+ * decimal digits, a UUID (8-4-4-4-12 hex), or a hex string of 16 or more
+ * characters with at least one digit.
  */
-int route_template(const char *path, char *out, size_t outlen);
+bool route_is_id(const char *seg, size_t n);
 
 /*
  * What a segment of n bytes must be to become {token}: at least
@@ -38,14 +35,21 @@ int route_template(const char *path, char *out, size_t outlen);
  */
 bool route_is_token(const char *seg, size_t n);
 
-/* route_template, and then every random-looking segment becomes "{token}". Same contract. */
+/*
+ * Writes the heuristic's route of path to out: each segment that is an id
+ * (route_is_id) becomes "{id}", else each token (route_is_token) becomes
+ * "{token}"; slashes are kept as they are; a NULL or empty path gives "/".
+ * out is always NUL-terminated when outlen > 0 and the result is cut to
+ * outlen - 1 bytes. Returns the number of bytes written, not counting the
+ * NUL.
+ */
 int route_heuristic(const char *path, char *out, size_t outlen);
 
 /*
  * Whether tmpl is a usable route template: it starts with '/', has only
  * printable ASCII without blanks, '?' or '#', is shorter than the longest
  * exported route, and its braces only form whole-segment placeholders
- * "{name}". Returns 0, or -1 with *why saying what is wrong.
+ * "{name}". Returns 0, or -EINVAL with *why saying what is wrong.
  */
 int route_check_template(const char *tmpl, const char **why);
 
@@ -57,7 +61,10 @@ int route_check_template(const char *tmpl, const char **why);
  */
 bool route_match(const char *tmpl, const char *path);
 
-/* Whether a pattern is a usable ignore glob: 1..ROUTE_MAX_PATTERN printable bytes, no blanks. */
+/*
+ * Whether a pattern is a usable ignore glob: 1..ROUTE_MAX_PATTERN printable
+ * bytes, no blanks. Returns 0, or -EINVAL with *why saying what is wrong.
+ */
 int route_check_pattern(const char *pattern, const char **why);
 
 /* Glob match of the whole string: '*' matches any run of bytes ('/' included), all else itself. */
@@ -72,10 +79,11 @@ struct route_rules {
 };
 
 /*
- * Writes the route of path to out: the first template that matches, else
- * route_heuristic. Returns 1 when the route matches an ignore pattern (the
- * request is not exported), else 0. rules may be NULL (heuristic only).
+ * Writes the route of path to out (cut as route_heuristic cuts): the first
+ * template that matches, else route_heuristic. Returns whether the route
+ * matches an ignore pattern (the request is not exported). rules may be
+ * NULL (heuristic only).
  */
-int route_resolve(const struct route_rules *rules, const char *path, char *out, size_t outlen);
+bool route_resolve(const struct route_rules *rules, const char *path, char *out, size_t outlen);
 
 #endif /* OA_ROUTE_H */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * What every user of a series agrees on: the order series are exported in,
- * and the arithmetic on their counts (shared by server and client series).
+ * and the arithmetic on their counts (shared by server and client series):
+ * adding, summing over CPUs, merging equal series.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "metrics/series.h"
 
@@ -51,4 +53,39 @@ int series_cmp(const struct oa_series *a, const struct oa_series *b)
 	if (!a->overflow && series_version(a->version) != series_version(b->version))
 		return series_version(a->version) < series_version(b->version) ? -1 : 1;
 	return 0;
+}
+
+/* series_cmp for qsort. */
+static int cmp_exported(const void *a, const void *b)
+{
+	return series_cmp(a, b);
+}
+
+size_t series_merge(struct oa_series *series, size_t n)
+{
+	return http_stats_merge(series, n, sizeof(*series), offsetof(struct oa_series, stats),
+				cmp_exported);
+}
+
+size_t http_stats_merge(void *v, size_t n, size_t size, size_t stats_at,
+			int (*cmp)(const void *, const void *))
+{
+	char *first = v;
+	size_t out = 0;
+
+	if (!n)
+		return 0;
+	qsort(v, n, size, cmp);
+	for (size_t i = 1; i < n; i++) {
+		char *dst = first + out * size, *src = first + i * size;
+
+		if (!cmp(dst, src)) {
+			http_stats_add((struct http_stats *)(dst + stats_at),
+				       (const struct http_stats *)(src + stats_at));
+			continue;
+		}
+		if (++out != i)
+			memcpy(first + out * size, src, size);
+	}
+	return out + 1;
 }

@@ -35,6 +35,12 @@ struct oa_client_series {
 	struct http_stats stats;
 };
 
+/* One series as the kernel keyed it, its per-CPU values summed; s.route holds the kernel's path. */
+struct kernel_series {
+	__u32 tgid;
+	struct oa_series s;
+};
+
 struct oa_target {
 	__u32 pid;
 	char service_name[128];
@@ -84,6 +90,21 @@ static inline unsigned int series_version(__u8 v)
  * are one exported series.
  */
 int series_cmp(const struct oa_series *a, const struct oa_series *b);
+
+/*
+ * Sorts series in the order they are exported in (series_cmp) and merges
+ * equal ones in place, summing their counts. Returns the new number of
+ * series.
+ */
+size_t series_merge(struct oa_series *series, size_t n);
+
+/*
+ * Sorts v[0..n) (elements of size bytes, each with its struct http_stats
+ * at stats_at) by cmp and sums each run of equal elements into its first:
+ * what series_merge and clients_merge share. Returns how many are left.
+ */
+size_t http_stats_merge(void *v, size_t n, size_t size, size_t stats_at,
+			int (*cmp)(const void *, const void *));
 
 /* Adds the counts of src to dst: series merged over CPUs, targets or routes. */
 void http_stats_add(struct http_stats *dst, const struct http_stats *src);

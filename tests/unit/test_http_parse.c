@@ -420,7 +420,29 @@ static void fill_fuzz(char *b, size_t len, __u64 *x)
 }
 
 /*
- * A terminated path that fit is what route_template makes of the raw bytes:
+ * path with the id rules of user space alone (route_is_id; the heuristic
+ * also makes tokens, which the kernel does not): "{id}" for each id
+ * segment, cut to outlen - 1 bytes.
+ */
+static void ids_collapsed(const char *path, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	if (!*path)
+		path = "/";
+	while (*path && o < outlen - 1) {
+		size_t n = *path == '/' ? 1 : strcspn(path, "/");
+		int id = *path != '/' && route_is_id(path, n);
+
+		o += (size_t)snprintf(out + o, outlen - o, "%.*s", (int)(id ? strlen(ROUTE_ID) : n),
+				      id ? ROUTE_ID : path);
+		path += n;
+	}
+	out[o < outlen ? o : outlen - 1] = '\0';
+}
+
+/*
+ * A terminated path that fit is what the id rules make of the raw bytes:
  * the kernel collapses ids with the same rules as user space.
  */
 static void check_path_against_route(const char *path, size_t plen, const char *raw,
@@ -437,7 +459,7 @@ static void check_path_against_route(const char *path, size_t plen, const char *
 	}
 	memcpy(rawpath, raw, n);
 	rawpath[n] = '\0';
-	route_template(rawpath, want, sizeof(want));
+	ids_collapsed(rawpath, want, sizeof(want));
 	if (strlen(want) > OA_MAX_PATH - 1)
 		return; /* "{id}" did not fit near the end of the kept path */
 	assert_int_equal(plen, strlen(want));
