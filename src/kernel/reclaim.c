@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "http.skel.h"
+#include "array.h"
 #include "log.h"
 #include "kernel/reclaim.h"
 
@@ -56,7 +57,7 @@ static int reclaim_map(struct loader *a, const char *name, size_t key_size)
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(a->skel->obj, name);
 	struct gone_cache cache = { 0 };
-	char *stale = NULL, *next = NULL, *last = NULL;
+	char *stale = NULL, *next = NULL, *last = NULL, *grown;
 	bool first = true;
 	size_t n = 0, cap = 0, steps = 0, max_steps;
 	int fd, deleted = 0, err = 0;
@@ -82,17 +83,12 @@ static int reclaim_map(struct loader *a, const char *name, size_t key_size)
 		memcpy(last, next, key_size);
 		if (!owner_gone(key_owner_id(next), &cache))
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? 2 * cap : 64;
-			char *grown = realloc(stale, ncap * key_size);
-
-			if (!grown) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-			stale = grown;
-			cap = ncap;
+		grown = array_grow(stale, &cap, n, key_size, 64);
+		if (!grown) {
+			err = -ENOMEM;
+			goto cleanup;
 		}
+		stale = grown;
 		memcpy(stale + n * key_size, next, key_size);
 		n++;
 	}

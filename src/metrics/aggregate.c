@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "http.skel.h"
+#include "array.h"
 #include "metrics/aggregate.h"
 #include "metrics/cardinality.h"
 #include "metrics/clients.h"
@@ -163,7 +164,7 @@ static int read_series(struct aggregator *agg, struct loader *a, struct oa_snaps
 static int read_targets(struct loader *a, struct oa_snapshot *snap)
 {
 	int fd = bpf_map__fd(a->skel->maps.targets);
-	struct oa_target *targets = NULL;
+	struct oa_target *targets = NULL, *grown;
 	size_t n = 0, cap = 0;
 	__u32 key, next, *prev = NULL;
 
@@ -176,17 +177,12 @@ static int read_targets(struct loader *a, struct oa_snapshot *snap)
 			prev = NULL; /* iteration order may change after a delete: restart */
 			continue;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? 2 * cap : 8;
-			struct oa_target *grown = realloc(targets, ncap * sizeof(*grown));
-
-			if (!grown) {
-				free(targets);
-				return -ENOMEM;
-			}
-			targets = grown;
-			cap = ncap;
+		grown = array_grow(targets, &cap, n, sizeof(*targets), 8);
+		if (!grown) {
+			free(targets);
+			return -ENOMEM;
 		}
+		targets = grown;
 		targets[n++].pid = key;
 	}
 	snap->targets = targets;

@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "metrics/array.h"
+#include "array.h"
 #include "metrics/cardinality.h"
 #include "metrics/hash_table.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernel/map_walk.h"
-#include "metrics/array.h"
+#include "array.h"
 #include "metrics/series.h"
 #include "metrics/stats_map.h"
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "array.h"
 #include "targets/discover.h"
 #include "log.h"
 
@@ -32,20 +33,14 @@ struct listen_socks {
 	size_t n, cap;
 };
 
-/* Grows *v (of *cap elements of size) to hold at least n + 1. */
+/* Room for element n of *v (array_grow, starting at 16); -ENOMEM leaves *v as it was. */
 static int grow(void **v, size_t *cap, size_t n, size_t size)
 {
-	size_t ncap;
-	void *p;
+	void *p = array_grow(*v, cap, n, size, 16);
 
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? 2 * *cap : 16;
-	p = realloc(*v, ncap * size);
 	if (!p)
 		return -ENOMEM;
 	*v = p;
-	*cap = ncap;
 	return 0;
 }
 

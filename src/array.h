@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Arrays that grow by doubling as the series of a scrape and the targets come. */
+/* Arrays that grow by doubling as their elements come (series, targets, processes, map keys). */
 #ifndef OA_ARRAY_H
 #define OA_ARRAY_H
 

@@ -4,7 +4,7 @@
  * copies in all.
  */
 #include <stdlib.h>
-#include "metrics/array.h"
+#include "array.h"
 
 void *array_grow(void *v, size_t *cap, size_t n, size_t size, size_t first)
 {
