@@ -14,9 +14,15 @@ ALL_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -
 LDLIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Ivmlinux/$(ARCH) -Wall -Werror
 
-# The BPF object depends on every header it includes (explicit: no pattern wildcards).
-BPF_HDRS   := include/otel_agent.h include/http_parse.h bpf/sock.bpf.h bpf/counters.bpf.h \
-	      bpf/targets.bpf.h bpf/conn.bpf.h bpf/frame.bpf.h $(VMLINUX)
+# The BPF compilation units, linked into the one object the skeleton is made
+# from; each depends on every header (explicit: no pattern wildcards). The
+# maps' definitions come first: bpftool 7.1's linker gives a map or variable
+# declared extern before its definition offset 0, and the skeleton then fails.
+BPF_SRCS   := bpf/maps.bpf.c bpf/http.bpf.c bpf/targets.bpf.c bpf/frame.bpf.c
+BPF_OBJS   := $(patsubst bpf/%.c,$(OUTPUT)/bpf/%.o,$(BPF_SRCS))
+BPF_HDRS   := include/otel_agent.h include/http_parse.h bpf/maps.bpf.h bpf/counters.bpf.h \
+	      bpf/map_insert.bpf.h bpf/sock.bpf.h bpf/targets.bpf.h bpf/conn.bpf.h \
+	      bpf/frame.bpf.h $(VMLINUX)
 # src/ is grouped by pipeline stage (docs/architecture.md); tests/unit/ mirrors it.
 AGENT_SRCS := $(wildcard src/*.c src/*/*.c)
 AGENT_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(AGENT_SRCS))
@@ -42,9 +48,14 @@ otel-agent: $(AGENT_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/http.bpf.o: bpf/http.bpf.c $(BPF_HDRS) | $(OUTPUT)
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
 	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/http.bpf.o: $(BPF_OBJS) | $(OUTPUT)
+	$(call msg,BPF-LINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
 
 $(OUTPUT)/http.skel.h: $(OUTPUT)/http.bpf.o
 	$(call msg,GEN-SKEL,$@)

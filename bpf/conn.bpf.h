@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Per-connection state and what happens to a request: queued when its
- * request line has been read, answered by a final status line (recorded
- * into the series), or ended by a close or reset (recorded as an error).
+ * What happens to a request on a connection (struct conn_val, maps.bpf.h):
+ * queued when its request line has been read, answered by a final status
+ * line (recorded into the series), or ended by a close or reset (recorded
+ * as an error).
  */
 #ifndef CONN_BPF_H
 #define CONN_BPF_H
@@ -11,145 +12,12 @@
 #include <bpf/bpf_helpers.h>
 #include "otel_agent.h"
 #include "http_parse.h"
+#include "maps.bpf.h"
 #include "counters.bpf.h"
+#include "map_insert.bpf.h"
 
 /* Requests a connection may have waiting (HTTP pipelining); more are counted, not timed. */
 #define OA_MAX_QUEUED 16
-
-enum conn_kind {
-	CONN_UNKNOWN,  /* no complete first line yet */
-	CONN_SERVER,   /* requests are read, responses written */
-	CONN_CLIENT,   /* requests are written, responses read: the target is the client */
-	CONN_NOT_HTTP, /* first data was not HTTP/1.x: ignored from then on */
-	CONN_UPGRADED, /* switched protocol after a 101: ignored from then on */
-	CONN_IGNORED,  /* not a TCP socket (file, pipe, Unix socket) */
-};
-
-/* Where a direction's byte stream is, message by message. */
-enum msg_phase {
-	PH_START,      /* at the first byte of a message */
-	PH_FIRST_LINE, /* inside a request line (it may span reads) */
-	PH_HEADERS,    /* inside the header block */
-	PH_BODY,       /* body_left bytes of body to pass over */
-	PH_UNFRAMED,   /* chunked or close-delimited body: resynchronise at a syscall's start */
-};
-
-struct dir_state {
-	__u32 body_left;
-	__u32 content_length;
-	__u8 phase;
-	__u8 at_line_start; /* the last data ended right after a '\n' */
-	__u8 chunked;
-	__u8 no_body; /* response to HEAD, 1xx, 204, 304 */
-	__u8 interim; /* a 1xx response: the final one is still to come */
-	__u8 cl_seen; /* a Content-Length header was seen */
-	__u8 _pad[2];
-};
-
-struct conn_val {
-	struct conn_queue q; /* first: user space reads it (otel_agent.h) */
-	__u64 line_start_ns; /* when the request line being read began */
-	__u16 line_len;	     /* bytes of the current request line so far */
-	__u8 kind;	     /* enum conn_kind */
-	__u8 reset;	     /* a read or write failed with a reset */
-	__u8 fresh;    /* accepted or connected while traced: its first data starts a message */
-	__u8 outbound; /* the target connected it: it would be the client */
-	__u8 queued;   /* the request whose headers are being read is in the queue */
-	__u8 answer_pending; /* `answer` is answered and not recorded yet: its size is to come */
-	__u8 peer_family;    /* 4 or 6, for an outbound connection */
-	__u16 peer_port;     /* host order */
-	__u8 _pad[2];
-	__u8 peer_addr[16];
-	__u16 answer_status;
-	__u8 answer_version;
-	__u8 _pad2[5];
-	__u64 answer_dur_ns;
-	struct req_val answer; /* the request last answered, until its response's size is known */
-	struct dir_state req;  /* requests: read by a server, written by a client */
-	struct dir_state resp; /* responses: written by a server, read by a client */
-	struct http_req_parser parser;
-	char path[OA_MAX_PATH];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 32768);
-	__type(key, struct conn_key);
-	__type(value, struct conn_val);
-} conns SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 32768);
-	__type(key, struct req_key);
-	__type(value, struct req_val);
-} reqs SEC(".maps");
-
-/* Allocated as series appear: a preallocated per-CPU map costs max_entries x CPUs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 16384);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct series_key);
-	__type(value, struct http_stats);
-} series SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 4096);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct client_key);
-	__type(value, struct http_stats);
-} client_series SEC(".maps");
-
-/*
- * Where the framing is in the bytes of one syscall (frame.bpf.h): the
- * segment being framed, and the iovecs and messages still to come.
- */
-struct frame {
-	__u64 base;	  /* user address of the segment being framed */
-	__u64 iov;	  /* user address of the next struct iovec */
-	__u64 mmsg;	  /* user address of the next struct mmsghdr */
-	__u64 bytes_left; /* bytes of the current message not given to a segment yet */
-	__u32 iov_left;	  /* iovecs left in the current message */
-	__u32 msg_left;	  /* mmsghdr messages left */
-	__u32 len;	  /* bytes in this segment */
-	__u32 pos;	  /* next byte to look at */
-	__u32 chunk_off;  /* segment offset of scratch.buf[0] */
-	__u32 chunk_len;  /* bytes valid in scratch.buf */
-	__u32 tgid;
-	__s32 fd;
-	__u8 first;	    /* the next segment starts the syscall's data */
-	__u8 syscall_start; /* pos 0 is the first byte the syscall moved */
-	__u8 resync;	    /* trying to pick up an unframed stream */
-	__u8 stop;
-	__u8 _pad[4];
-};
-
-/* Per-CPU working memory: too large for the 512-byte BPF stack. */
-struct scratch {
-	struct frame fr;
-	char buf[HTTP_WINDOW];
-	char pad[16]; /* word reads near the end of buf stay inside the value */
-	struct conn_val conn;
-	struct req_val req;
-	struct series_key key;
-	struct client_key ckey;
-	struct http_stats zero;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch SEC(".maps");
-
-/* Histogram bounds in nanoseconds and in bytes, ascending; set by the loader before load. */
-const volatile __u64 bounds_ns[OA_MAX_BOUNDS] = {};
-const volatile __u32 nr_bounds = 0;
-const volatile __u64 size_bounds[OA_MAX_SIZE_BOUNDS] = {};
-const volatile __u32 nr_size_bounds = 0;
 
 static __always_inline struct scratch *get_scratch(void)
 {
@@ -201,12 +69,7 @@ static __always_inline struct http_stats *series_value(struct scratch *s, void *
 
 	if (v || !create)
 		return v;
-	/* another CPU may create it first: then the lookup below finds it */
-	bpf_map_update_elem(map, key, &s->zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(map, key);
-	if (!v)
-		count_map_error(OA_ERR_SERIES);
-	return v;
+	return insert_and_lookup(map, key, &s->zero, OA_ERR_SERIES);
 }
 
 /*

@@ -7,23 +7,7 @@
 #ifndef COUNTERS_BPF_H
 #define COUNTERS_BPF_H
 
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include "otel_agent.h"
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, OA_EV_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, OA_ERR_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} map_errors SEC(".maps");
+#include "maps.bpf.h"
 
 static __always_inline void count_event(__u32 ev)
 {

@@ -17,6 +17,12 @@
 #ifndef FRAME_BPF_H
 #define FRAME_BPF_H
 
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "otel_agent.h"
+#include "http_parse.h"
+#include "maps.bpf.h"
+#include "counters.bpf.h"
 #include "conn.bpf.h"
 
 /* Steps one syscall's data may take; past it the stream is resynchronised later. */
@@ -33,7 +39,7 @@
 /*
  * bpf_loop's context lives on the stack and only points at the per-CPU
  * scratch (where the position in the stream is kept, struct frame in
- * conn.bpf.h) and the connection. Kept out of the stack, the position is
+ * maps.bpf.h) and the connection. Kept out of the stack, the position is
  * not tracked by the verifier, so the step callback is verified once
  * rather than once per possible position.
  */
@@ -408,28 +414,12 @@ static __always_inline int shared_step(struct frame_ctx *f, struct dir_state *d,
 
 /*
  * Feeds up to n request-line bytes (at most LINE_BYTES) from s->buf at off
- * to c's parser. A global function: the verifier checks it once, on its
- * own, instead of in every state of the step that calls it. Returns the
- * bytes used, with LINE_DONE when the line ended or LINE_FAILED when it is
- * not a request line.
+ * to c's parser. Returns the bytes used, with LINE_DONE when the line ended
+ * or LINE_FAILED when it is not a request line. A global function
+ * (frame.bpf.c): the verifier checks it once, on its own, instead of in
+ * every state of the step that calls it.
  */
-__noinline int feed_request_line(struct conn_val *c, struct scratch *s, __u32 off, __u32 n)
-{
-	__u32 k;
-	int r = 0;
-
-	if (!c || !s)
-		return LINE_FAILED;
-#pragma clang loop unroll(full)
-	for (k = 0; k < LINE_BYTES; k++) {
-		if (k >= n)
-			return k;
-		r = http_request_step(&c->parser, c->path, s->buf[(off + k) & HTTP_WINDOW_MASK]);
-		if (r)
-			return (k + 1) | (r > 0 ? LINE_DONE : LINE_FAILED);
-	}
-	return LINE_BYTES;
-}
+int feed_request_line(struct conn_val *c, struct scratch *s, __u32 off, __u32 n);
 
 /*
  * Feeds request-line bytes to the parser: 1 to stop, 0 to go on. When the

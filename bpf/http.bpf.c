@@ -1,31 +1,34 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Kernel side of otel-agent: syscall tracepoints of the target processes.
- * Enter programs save the arguments of reads and writes; exit programs hand
- * the bytes that moved on a TCP socket to the HTTP framing (frame.bpf.h),
- * which queues requests and records answered ones in per-CPU series
- * (conn.bpf.h). close, shutdown and accept end what a connection left
- * unanswered. Nothing is sent to user space per request: the loader reads
- * the maps when it is scraped.
+ * Exit programs hand the bytes a read or write moved on a TCP socket to
+ * the HTTP framing (frame.bpf.h), which queues requests and records
+ * answered ones in per-CPU series (conn.bpf.h). accept, connect, close and
+ * shutdown start and end connections; what a connection left unanswered is
+ * recorded as an error. Nothing is sent to user space per request: the
+ * loader reads the maps (maps.bpf.h) when it is scraped. Which processes
+ * are targets is kept by targets.bpf.c, linked into the same object.
  */
 #include "vmlinux.h"
+#include <asm-generic/errno.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "otel_agent.h"
 #include "http_parse.h"
-#include "sock.bpf.h"
+#include "maps.bpf.h"
 #include "counters.bpf.h"
+#include "map_insert.bpf.h"
+#include "sock.bpf.h"
 #include "targets.bpf.h"
 #include "conn.bpf.h"
 #include "frame.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define OA_ECONNRESET 104
-#define OA_SHUT_WR    1
-#define OA_SHUT_RDWR  2
+#define OA_SHUT_WR   1
+#define OA_SHUT_RDWR 2
 
 /* How a syscall's data is laid out in user memory. */
 enum io_kind {
@@ -70,12 +73,7 @@ static __always_inline struct conn_val *conn_for_read(struct scratch *s, struct 
 		return c;
 	__builtin_memset(&s->conn, 0, sizeof(s->conn));
 	s->conn.kind = fd_is_tcp_socket(ck->fd) ? CONN_UNKNOWN : CONN_IGNORED;
-	if (bpf_map_update_elem(&conns, ck, &s->conn, BPF_NOEXIST) == -OA_EEXIST)
-		return bpf_map_lookup_elem(&conns, ck);
-	c = bpf_map_lookup_elem(&conns, ck);
-	if (!c)
-		count_map_error(OA_ERR_CONNS);
-	return c;
+	return insert_and_lookup(&conns, ck, &s->conn, OA_ERR_CONNS);
 }
 
 /*
@@ -125,7 +123,7 @@ static __always_inline void on_read(const struct io_args *a, enum io_kind kind, 
 	struct frame_ctx f = {};
 	struct conn_val *c;
 
-	if (ret == -OA_ECONNRESET) {
+	if (ret == -ECONNRESET) {
 		c = bpf_map_lookup_elem(&conns, &ck);
 		if (c)
 			c->reset = 1;
@@ -218,7 +216,7 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 	struct conn_val *c;
 
 	c = bpf_map_lookup_elem(&conns, &ck);
-	if (ret == -OA_ECONNRESET) {
+	if (ret == -ECONNRESET) {
 		if (c)
 			c->reset = 1;
 		return;
@@ -345,26 +343,83 @@ static __always_inline void new_conn(__s32 fd, __u64 uaddr)
 		count_map_error(OA_ERR_CONNS);
 }
 
-/* One program per syscall exit tracepoint; the work is in the functions above. */
-#define SYSCALL_EXIT(name, kind, is_read)                                \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                       \
-	int handle_sys_exit_##name(struct trace_event_raw_sys_exit *ctx) \
-	{                                                                \
-		on_io_exit(ctx->ret, kind, is_read);                     \
-		return 0;                                                \
-	}
+/* One program per syscall exit tracepoint; the work is in on_io_exit. */
+SEC("tracepoint/syscalls/sys_exit_read")
+int handle_sys_exit_read(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_PLAIN, true);
+	return 0;
+}
 
-SYSCALL_EXIT(read, IO_PLAIN, true)
-SYSCALL_EXIT(recvfrom, IO_PLAIN, true)
-SYSCALL_EXIT(readv, IO_IOVEC, true)
-SYSCALL_EXIT(recvmsg, IO_MSGHDR, true)
-SYSCALL_EXIT(recvmmsg, IO_MMSGHDR, true)
-SYSCALL_EXIT(write, IO_PLAIN, false)
-SYSCALL_EXIT(sendto, IO_PLAIN, false)
-SYSCALL_EXIT(writev, IO_IOVEC, false)
-SYSCALL_EXIT(sendmsg, IO_MSGHDR, false)
-SYSCALL_EXIT(sendmmsg, IO_MMSGHDR, false)
-SYSCALL_EXIT(sendfile64, IO_SENDFILE, false)
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int handle_sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_PLAIN, true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int handle_sys_exit_readv(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_IOVEC, true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int handle_sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_MSGHDR, true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmmsg")
+int handle_sys_exit_recvmmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_MMSGHDR, true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int handle_sys_exit_write(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_PLAIN, false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int handle_sys_exit_sendto(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_PLAIN, false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int handle_sys_exit_writev(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_IOVEC, false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int handle_sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_MSGHDR, false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int handle_sys_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_MMSGHDR, false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int handle_sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx)
+{
+	on_io_exit(ctx->ret, IO_SENDFILE, false);
+	return 0;
+}
 
 SEC("tracepoint/syscalls/sys_exit_accept")
 int handle_sys_exit_accept(struct trace_event_raw_sys_exit *ctx)

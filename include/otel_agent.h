@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Structs and constants shared by the BPF programs (bpf/http.bpf.c) and the
- * user-space loader: map keys and values, counter indexes, limits.
+ * Structs and constants shared by the BPF programs (bpf/) and the
+ * user-space loader: map sizes, map keys and values, counter indexes, limits.
  */
 #ifndef OTEL_AGENT_H
 #define OTEL_AGENT_H
@@ -9,6 +9,17 @@
 #ifndef __VMLINUX_H__
 #include <linux/types.h>
 #endif
+
+/*
+ * Kernel map sizes (entries): the maps are declared with them (bpf/maps.bpf.h),
+ * and they are the defaults --help shows for the options that resize them.
+ */
+#define OA_MAX_CONNS	     32768 /* conns and reqs; --max-connections */
+#define OA_MAX_SERIES	     16384 /* series; --max-series */
+#define OA_MAX_CLIENT_SERIES 4096  /* client_series */
+#define OA_MAX_TARGETS	     4096  /* targets: processes traced at once */
+/* Room in each selector map (ports, comms, exes); an --exe may take two entries. */
+#define OA_MAX_SELECTORS 64
 
 /* Longest path kept per series; longer paths are truncated (and flagged). */
 #define OA_MAX_PATH 128
@@ -97,7 +108,7 @@ struct conn_key {
 	__s32 fd;
 };
 
-/* The per-connection state (struct conn_val) is kernel-only: bpf/conn.bpf.h. */
+/* The per-connection state (struct conn_val) is kernel-only: bpf/maps.bpf.h. */
 
 /* A request waiting for its response: the seq-th request read on (tgid, fd). */
 struct req_key {
@@ -120,7 +131,7 @@ struct req_val {
 
 /*
  * The start of the kernel's per-connection state (struct conn_val in
- * bpf/conn.bpf.h), which user space reads to count waiting requests. The
+ * bpf/maps.bpf.h), which user space reads to count waiting requests. The
  * oldest waiting request is kept here, in the connection's own entry, so
  * the common case (one request at a time) costs no reqs map insert and
  * delete; requests pipelined behind it wait in reqs under their seq.
@@ -155,7 +166,7 @@ enum oa_map_error {
 	OA_ERR_COUNT,
 };
 
-/* Target selectors the loader writes for the kernel (bpf/targets.bpf.h). */
+/* Target selectors the loader writes for the kernel (bpf/targets.bpf.c). */
 #define OA_MAX_COMM 16	/* TASK_COMM_LEN */
 #define OA_MAX_EXE  256 /* longest --exe path matched */
 

@@ -29,6 +29,7 @@ enum {
 	OPT_BUCKETS_PLUGIN,
 };
 
+/* Defaults and limits are printed from their constants, so the text follows the code. */
 void cli_usage(FILE *out)
 {
 	fprintf(out,
@@ -52,10 +53,10 @@ void cli_usage(FILE *out)
 		"                            IPv6 as [::1]:9464)\n"
 		"      --feature-otel=BOOL   publish (true) or not (false); overrides FEATURE_OTEL\n"
 		"                            from the agent's and then the first target's environment\n"
-		"      --max-series N        kernel series map size (default 16384); past it new\n"
+		"      --max-series N        kernel series map size (default %d); past it new\n"
 		"                            series are dropped and counted\n"
 		"      --max-connections N   kernel connection and request map sizes (default\n"
-		"                            32768); past it connections are not followed, counted\n"
+		"                            %d); past it connections are not followed, counted\n"
 		"  -v, --verbose             log libbpf and per-scrape details\n"
 		"  -h, --help                show this help\n"
 		"  -V, --version             show the version\n"
@@ -76,11 +77,11 @@ void cli_usage(FILE *out)
 		"      --buckets-otel LIST   /metrics/otel histogram bounds in seconds, as in\n"
 		"                            0.005,0.01,0.1 (+Inf is implied)\n"
 		"      --buckets-plugin LIST /metrics histogram bounds; both lists together have at\n"
-		"                            most 31 distinct bounds\n"
+		"                            most %d distinct bounds\n"
 		"\n"
 		"Endpoints: /metrics/otel (OpenTelemetry names), /metrics (the plugin's names),\n"
 		"/healthz. Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN for tracefs).\n",
-		OA_DEFAULT_LISTEN);
+		OA_DEFAULT_LISTEN, OA_MAX_SERIES, OA_MAX_CONNS, OA_MAX_BOUNDS);
 }
 
 int parse_positive(const char *s, unsigned long max, unsigned long *out)

@@ -9,10 +9,11 @@
 #include <sys/types.h>
 #include "otel_agent.h"
 
-#define OA_MAX_PIDS	  64
-#define OA_MAX_PORTS	  64
-#define OA_MAX_COMMS	  64
-#define OA_MAX_EXES	  32
+#define OA_MAX_PIDS 64
+/* Each selector map holds OA_MAX_SELECTORS keys; an --exe takes two (as given and resolved). */
+#define OA_MAX_PORTS	  OA_MAX_SELECTORS
+#define OA_MAX_COMMS	  OA_MAX_SELECTORS
+#define OA_MAX_EXES	  (OA_MAX_SELECTORS / 2)
 #define OA_DEFAULT_LISTEN "127.0.0.1:9464"
 
 /* Which processes to trace; every selector also covers the descendants of what it matches. */
@@ -27,7 +28,10 @@ struct selectors {
 	size_t nr_exes;
 };
 
-/* Kernel map sizes (0: the built-in size); bigger costs kernel memory, smaller drops sooner. */
+/*
+ * Kernel map sizes (0: the built-in OA_MAX_SERIES, OA_MAX_CONNS); bigger
+ * costs kernel memory, smaller drops sooner.
+ */
 struct map_limits {
 	unsigned int max_series;      /* --max-series: distinct (process, method, status, path) */
 	unsigned int max_connections; /* --max-connections: sockets and waiting requests */

@@ -24,11 +24,10 @@
 #include "expose/render.h"
 #include "targets/proc.h"
 #include "targets/resource.h"
+#include "otel_agent.h"
 
 #include "version.h" /* OA_VERSION, written by the Makefile */
 
-/* The targets map holds at most this many processes (bpf/targets.bpf.h). */
-#define MAX_TARGETS 4096
 /* How often the main thread looks at the targets; state of exited processes is reclaimed every 5 s. */
 #define TICK_MS		    250
 #define RECLAIM_EVERY_TICKS (5000 / TICK_MS)
@@ -171,7 +170,7 @@ static bool pid_in(const pid_t *sorted, size_t n, pid_t pid)
 
 static size_t list_targets(struct agent *agent, pid_t *out)
 {
-	int n = loader_list_targets(&agent->bpf, out, MAX_TARGETS);
+	int n = loader_list_targets(&agent->bpf, out, OA_MAX_TARGETS);
 
 	if (n < 0)
 		return 0;
@@ -254,9 +253,9 @@ static void wait_for_signal(struct agent *agent, const struct options *opts, boo
 	sigset_t set;
 
 	if (enabled) {
-		watch.known = calloc(MAX_TARGETS, sizeof(pid_t));
-		watch.now = calloc(MAX_TARGETS, sizeof(pid_t));
-		watch.fresh = calloc(MAX_TARGETS, sizeof(pid_t));
+		watch.known = calloc(OA_MAX_TARGETS, sizeof(pid_t));
+		watch.now = calloc(OA_MAX_TARGETS, sizeof(pid_t));
+		watch.fresh = calloc(OA_MAX_TARGETS, sizeof(pid_t));
 		if (!watch.known || !watch.now || !watch.fresh)
 			enabled = false; /* no reports; the kernel keeps tracking regardless */
 		else

@@ -48,10 +48,12 @@ static int check_capabilities(void)
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = {};
 	bool admin;
+	int err;
 
 	if (syscall(SYS_capget, &hdr, data)) {
-		log_error("cannot read capabilities: %s", strerror(errno));
-		return -errno;
+		err = -errno;
+		log_error("cannot read capabilities: %s", strerror(-err));
+		return err;
 	}
 	admin = has_cap(data, CAP_SYS_ADMIN);
 	if (!admin && !(has_cap(data, OA_CAP_BPF) && has_cap(data, OA_CAP_PERFMON))) {
@@ -72,14 +74,14 @@ static int ensure_tracefs(void)
 		return 0;
 	if (access(TRACEFS "/events", F_OK)) {
 		if (mount("tracefs", TRACEFS, "tracefs", 0, NULL)) {
-			int err = errno;
+			int err = -errno;
 
 			log_error("tracefs is not mounted and mounting it at " TRACEFS
 				  " failed (%s); mount it on the host with "
 				  "'mount -t tracefs tracefs " TRACEFS
 				  "' (in a container, bind-mount it or run privileged)",
-				  strerror(err));
-			return -err;
+				  strerror(-err));
+			return err;
 		}
 		log_info("mounted tracefs at " TRACEFS);
 	}
@@ -112,13 +114,15 @@ int loader_add_target(struct loader *a, pid_t pid)
 {
 	__u32 tgid = (__u32)pid;
 	__u8 one = 1;
+	int err;
 
-	if (!bpf_map_update_elem(bpf_map__fd(a->skel->maps.targets), &tgid, &one, BPF_NOEXIST))
+	err = bpf_map_update_elem(bpf_map__fd(a->skel->maps.targets), &tgid, &one, BPF_NOEXIST);
+	if (!err)
 		return 1;
-	if (errno == EEXIST)
+	if (err == -EEXIST)
 		return 0;
-	log_error("cannot add pid %d to the targets map: %s", (int)pid, strerror(errno));
-	return -errno;
+	log_error("cannot add pid %d to the targets map: %s", (int)pid, strerror(-err));
+	return err;
 }
 
 int loader_list_targets(struct loader *a, pid_t *out, size_t max)
@@ -165,12 +169,14 @@ static size_t exe_keys(const struct selectors *sel, struct exe_key *keys, size_t
 static int put_key(struct bpf_map *map, const void *key, const char *what)
 {
 	__u8 one = 1;
+	int err;
 
-	if (!bpf_map__update_elem(map, key, bpf_map__key_size(map), &one, sizeof(one), BPF_ANY))
+	err = bpf_map__update_elem(map, key, bpf_map__key_size(map), &one, sizeof(one), BPF_ANY);
+	if (!err)
 		return 0;
 	log_error("cannot write %s into the %s map: %s (at most %u of each selector)", what,
-		  bpf_map__name(map), strerror(errno), bpf_map__max_entries(map));
-	return -errno;
+		  bpf_map__name(map), strerror(-err), bpf_map__max_entries(map));
+	return err;
 }
 
 /* What the kernel matches processes that appear later against. */
@@ -200,8 +206,11 @@ static int write_selectors(struct loader *a, const struct selectors *sel,
 	}
 	for (size_t i = 0; i < nr_exes && !err; i++)
 		err = put_key(a->skel->maps.exes, &exes[i], "an --exe");
-	for (size_t i = 0; i < sel->nr_pids && !err; i++)
-		err = loader_add_target(a, sel->pids[i]) < 0 ? -EIO : 0;
+	for (size_t i = 0; i < sel->nr_pids && !err; i++) {
+		int added = loader_add_target(a, sel->pids[i]);
+
+		err = added < 0 ? added : 0;
+	}
 	return err;
 }
 
@@ -292,7 +301,7 @@ int loader_start(struct loader *a, const struct map_limits *limits, const double
 	a->skel = http_bpf__open();
 	if (!a->skel) {
 		err = -errno;
-		log_error("cannot open the BPF object: %s", strerror(errno));
+		log_error("cannot open the BPF object: %s", strerror(-err));
 		goto cleanup;
 	}
 	for (unsigned int i = 0; i < nr_bounds; i++) {
