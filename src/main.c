@@ -24,6 +24,7 @@
 #include "expose/render.h"
 #include "targets/proc.h"
 #include "targets/resource.h"
+#include "targets/watch.h"
 #include "otel_agent.h"
 
 #include "version.h" /* OA_VERSION, written by the Makefile */
@@ -148,102 +149,6 @@ static void add_running(struct agent *agent, const struct selectors *sel, struct
 			 what);
 }
 
-/* The targets map as a sorted list, to tell which processes came and went since the last look. */
-struct target_watch {
-	pid_t *known;
-	size_t nr_known;
-	pid_t *now;
-	pid_t *fresh;
-};
-
-static int cmp_pid(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static bool pid_in(const pid_t *sorted, size_t n, pid_t pid)
-{
-	return bsearch(&pid, sorted, n, sizeof(pid), cmp_pid) != NULL;
-}
-
-static size_t list_targets(struct agent *agent, pid_t *out)
-{
-	int n = loader_list_targets(&agent->bpf, out, OA_MAX_TARGETS);
-
-	if (n < 0)
-		return 0;
-	qsort(out, (size_t)n, sizeof(pid_t), cmp_pid);
-	return (size_t)n;
-}
-
-/*
- * The kernel adds a process when it forks from a target or matches a
- * selector; the children a process had before it matched (Node cluster
- * workers forked before the primary listens on the --port) are added here.
- */
-static void adopt_children(struct agent *agent, const pid_t *parents, size_t nr_parents)
-{
-	struct match_list kids;
-	char what[256];
-
-	if (discover_descendants(parents, nr_parents, getpid(), &kids))
-		return;
-	for (size_t i = 0; i < kids.n; i++) {
-		if (loader_add_target(&agent->bpf, kids.v[i].pid) != 1)
-			continue;
-		match_describe(&kids.v[i], what, sizeof(what));
-		log_info("%s, added in the kernel: tracing it", what);
-	}
-	match_list_free(&kids);
-}
-
-static void watch_targets(struct agent *agent, struct target_watch *w, bool report)
-{
-	size_t n = list_targets(agent, w->now), nr_fresh = 0;
-	char comm[32];
-	pid_t *swap;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!pid_in(w->known, w->nr_known, w->now[i]))
-			w->fresh[nr_fresh++] = w->now[i];
-	}
-	if (report && nr_fresh) {
-		size_t nr_matched = 0;
-
-		for (size_t i = 0; i < nr_fresh; i++) {
-			pid_t pid = w->fresh[i];
-			struct proc_stat st;
-
-			if (proc_comm(pid, comm, sizeof(comm)))
-				snprintf(comm, sizeof(comm), "?");
-			if (!proc_stat_read(pid, &st) && pid_in(w->now, n, st.ppid)) {
-				log_info("tracing pid %d (%s): forked by pid %d", (int)pid, comm,
-					 (int)st.ppid);
-				continue;
-			}
-			log_info("tracing pid %d (%s): added in the kernel (it matched --port, "
-				 "--comm or --exe)",
-				 (int)pid, comm);
-			w->fresh[nr_matched++] = pid;
-		}
-		/* a fork has no children of its own yet; a process that matched may have */
-		if (nr_matched) {
-			adopt_children(agent, w->fresh, nr_matched);
-			n = list_targets(agent, w->now);
-		}
-	}
-	for (size_t i = 0; report && i < w->nr_known; i++) {
-		if (!pid_in(w->now, n, w->known[i]))
-			log_debug("pid %d is no longer traced (exited)", (int)w->known[i]);
-	}
-	swap = w->known;
-	w->known = w->now;
-	w->now = swap;
-	w->nr_known = n;
-}
-
 static void wait_for_signal(struct agent *agent, const struct options *opts, bool enabled)
 {
 	struct timespec tick = { .tv_nsec = TICK_MS * 1000000L };
@@ -252,15 +157,9 @@ static void wait_for_signal(struct agent *agent, const struct options *opts, boo
 	unsigned long ticks = 0;
 	sigset_t set;
 
-	if (enabled) {
-		watch.known = calloc(OA_MAX_TARGETS, sizeof(pid_t));
-		watch.now = calloc(OA_MAX_TARGETS, sizeof(pid_t));
-		watch.fresh = calloc(OA_MAX_TARGETS, sizeof(pid_t));
-		if (!watch.known || !watch.now || !watch.fresh)
-			enabled = false; /* no reports; the kernel keeps tracking regardless */
-		else
-			watch_targets(agent, &watch, false);
-	}
+	/* without memory for the watch there are no reports; the kernel keeps tracking regardless */
+	if (enabled && target_watch_init(&watch, &agent->bpf))
+		enabled = false;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -280,7 +179,7 @@ static void wait_for_signal(struct agent *agent, const struct options *opts, boo
 		}
 		if (!enabled)
 			continue;
-		watch_targets(agent, &watch, true);
+		target_watch_tick(&watch);
 		if (++ticks % RECLAIM_EVERY_TICKS == 0) {
 			int n = reclaim_stale(&agent->bpf);
 
@@ -288,9 +187,55 @@ static void wait_for_signal(struct agent *agent, const struct options *opts, boo
 				log_debug("reclaimed %d map entries of exited processes", n);
 		}
 	}
-	free(watch.known);
-	free(watch.now);
-	free(watch.fresh);
+	target_watch_free(&watch);
+}
+
+/*
+ * What does not depend on the flag: the configuration (a bad one is a
+ * usage error whatever the flag: 2), the aggregator, the --pid processes
+ * (they must exist: 1). Returns 0 or the exit code.
+ */
+static int set_up(struct agent *agent, const struct options *opts)
+{
+	if (config_build(&opts->exp, &agent->cfg))
+		return 2;
+	if (config_apply_buckets(&agent->cfg) ||
+	    aggregator_init(&agent->agg, &agent->cfg.rules, agent->cfg.max_series_per_target)) {
+		log_error("cannot set up the configuration: out of memory");
+		return 1;
+	}
+	resource_cache_init(&agent->resources);
+	log_debug("%zu route templates, %zu ignore patterns, at most %u series per target; "
+		  "%u /metrics/otel and %u /metrics bucket bounds",
+		  agent->cfg.nr_routes, agent->cfg.nr_ignores, agent->cfg.max_series_per_target,
+		  buckets_otel.nr, buckets_plugin.nr);
+	for (size_t i = 0; i < opts->sel.nr_pids; i++) {
+		if (!proc_exists(opts->sel.pids[i])) {
+			log_error("no process with pid %d", opts->sel.pids[i]);
+			return 1;
+		}
+	}
+	if (gethostname(agent->host_name, sizeof(agent->host_name) - 1))
+		snprintf(agent->host_name, sizeof(agent->host_name), "unknown");
+	return 0;
+}
+
+/* Loads and attaches the BPF side over the union of both endpoints' bounds; 0 or -errno. */
+static int start_tracing(struct agent *agent, const struct options *opts, struct match_list *found)
+{
+	double bounds[OA_MAX_BOUNDS];
+	int nr_bounds, err;
+
+	nr_bounds = buckets_union(&buckets_otel, &buckets_plugin, bounds, OA_MAX_BOUNDS);
+	if (nr_bounds < 0)
+		return nr_bounds;
+	err = loader_preflight();
+	if (!err)
+		err = loader_start(&agent->bpf, &opts->limits, bounds, (unsigned int)nr_bounds,
+				   &opts->sel);
+	if (!err)
+		add_running(agent, &opts->sel, found);
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -300,11 +245,9 @@ int main(int argc, char **argv)
 	struct match_list found = { 0 };
 	struct options opts;
 	struct flag_decision flag = { 0 };
-	char target_flag[64], note[256];
-	double bounds[OA_MAX_BOUNDS];
-	int nr_bounds;
+	char target_flag[64], note[256] = "";
 	sigset_t set;
-	int ret = 1;
+	int ret;
 
 	switch (cli_parse(argc, argv, &opts)) {
 	case CLI_OK:
@@ -315,27 +258,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_verbose(opts.verbose);
-	/* A bad config file or option combination is a usage error, whatever the flag. */
-	if (config_build(&opts.exp, &agent.cfg))
-		return 2;
-	if (config_apply_buckets(&agent.cfg) ||
-	    aggregator_init(&agent.agg, &agent.cfg.rules, agent.cfg.max_series_per_target)) {
-		log_error("cannot set up the configuration: out of memory");
+	ret = set_up(&agent, &opts);
+	if (ret)
 		goto cleanup;
-	}
-	resource_cache_init(&agent.resources);
-	log_debug("%zu route templates, %zu ignore patterns, at most %u series per target; "
-		  "%u /metrics/otel and %u /metrics bucket bounds",
-		  agent.cfg.nr_routes, agent.cfg.nr_ignores, agent.cfg.max_series_per_target,
-		  buckets_otel.nr, buckets_plugin.nr);
-	for (size_t i = 0; i < opts.sel.nr_pids; i++) {
-		if (!proc_exists(opts.sel.pids[i])) {
-			log_error("no process with pid %d", opts.sel.pids[i]);
-			goto cleanup;
-		}
-	}
-	if (gethostname(agent.host_name, sizeof(agent.host_name) - 1))
-		snprintf(agent.host_name, sizeof(agent.host_name), "unknown");
+	ret = 1;
 
 	/* Block before any thread starts, so only sigtimedwait sees them. */
 	sigemptyset(&set);
@@ -346,15 +272,9 @@ int main(int argc, char **argv)
 	if (discover_targets(&opts.sel, getpid(), &found))
 		goto cleanup;
 	flag = decide_flag(&opts, &found, target_flag, sizeof(target_flag));
-	if (flag.enabled) {
-		nr_bounds = buckets_union(&buckets_otel, &buckets_plugin, bounds, OA_MAX_BOUNDS);
-		if (nr_bounds < 0 || loader_preflight() ||
-		    loader_start(&agent.bpf, &opts.limits, bounds, (unsigned int)nr_bounds,
-				 &opts.sel))
-			goto cleanup;
-		add_running(&agent, &opts.sel, &found);
-		note[0] = '\0';
-	} else {
+	if (flag.enabled && start_tracing(&agent, &opts, &found))
+		goto cleanup;
+	if (!flag.enabled) {
 		snprintf(note, sizeof(note), "FEATURE_OTEL is not enabled (%s); nothing is loaded",
 			 flag_source_name(flag.source));
 		log_info("%s; to publish metrics start the target with FEATURE_OTEL=true or pass "
