@@ -189,25 +189,19 @@ static int add_selector(struct selectors *sel, int opt, const char *arg)
 /* Adds one --route or --ignore; prints one line and returns -EINVAL when it is malformed. */
 static int add_route_opt(struct export_opts *exp, int opt, const char *arg)
 {
+	bool route = opt == OPT_ROUTE;
+	const char *name = route ? "--route" : "--ignore";
+	const char **v = route ? exp->routes : exp->ignores;
+	size_t *n = route ? &exp->nr_routes : &exp->nr_ignores;
 	const char *why;
 
-	if (opt == OPT_ROUTE) {
-		if (too_many(exp->nr_routes, OA_MAX_ROUTE_OPTS, "--route"))
-			return -EINVAL;
-		if (route_check_template(arg, &why)) {
-			fprintf(stderr, "otel-agent: --route '%s' %s\n", arg, why);
-			return -EINVAL;
-		}
-		exp->routes[exp->nr_routes++] = arg;
-		return 0;
-	}
-	if (too_many(exp->nr_ignores, OA_MAX_ROUTE_OPTS, "--ignore"))
+	if (too_many(*n, OA_MAX_ROUTE_OPTS, name))
 		return -EINVAL;
-	if (route_check_pattern(arg, &why)) {
-		fprintf(stderr, "otel-agent: --ignore '%s' %s\n", arg, why);
+	if ((route ? route_check_template : route_check_pattern)(arg, &why)) {
+		fprintf(stderr, "otel-agent: %s '%s' %s\n", name, arg, why);
 		return -EINVAL;
 	}
-	exp->ignores[exp->nr_ignores++] = arg;
+	v[(*n)++] = arg;
 	return 0;
 }
 

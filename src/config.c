@@ -72,34 +72,35 @@ static int once(const struct line_ctx *l, unsigned int *seen, const char *key)
 	return 0;
 }
 
-static int set_route(const struct line_ctx *l, const char *value)
+/* A route template or an ignore pattern: checked, and kept in the order given. */
+static int add_rule(const struct line_ctx *l, bool route, const char *value)
 {
+	const char *key = route ? "route" : "ignore";
+	char ***v = route ? &l->cfg->routes : &l->cfg->ignores;
+	size_t *n = route ? &l->cfg->nr_routes : &l->cfg->nr_ignores;
+	size_t max = route ? OA_MAX_CONFIG_ROUTES : OA_MAX_CONFIG_IGNORES;
 	const char *why;
 
-	if (route_check_template(value, &why)) {
-		bad_line(l->name, l->lineno, "route '%s' %s", value, why);
+	if ((route ? route_check_template : route_check_pattern)(value, &why)) {
+		bad_line(l->name, l->lineno, "%s '%s' %s", key, value, why);
 		return -EINVAL;
 	}
-	if (l->cfg->nr_routes >= OA_MAX_CONFIG_ROUTES) {
-		bad_line(l->name, l->lineno, "more than %d route templates", OA_MAX_CONFIG_ROUTES);
+	if (*n >= max) {
+		bad_line(l->name, l->lineno, "more than %zu %s", max,
+			 route ? "route templates" : "ignore patterns");
 		return -EINVAL;
 	}
-	return add_str(&l->cfg->routes, &l->cfg->nr_routes, value);
+	return add_str(v, n, value);
+}
+
+static int set_route(const struct line_ctx *l, const char *value)
+{
+	return add_rule(l, true, value);
 }
 
 static int set_ignore(const struct line_ctx *l, const char *value)
 {
-	const char *why;
-
-	if (route_check_pattern(value, &why)) {
-		bad_line(l->name, l->lineno, "ignore '%s' %s", value, why);
-		return -EINVAL;
-	}
-	if (l->cfg->nr_ignores >= OA_MAX_CONFIG_IGNORES) {
-		bad_line(l->name, l->lineno, "more than %d ignore patterns", OA_MAX_CONFIG_IGNORES);
-		return -EINVAL;
-	}
-	return add_str(&l->cfg->ignores, &l->cfg->nr_ignores, value);
+	return add_rule(l, false, value);
 }
 
 static int set_max_series(const struct line_ctx *l, const char *value)
