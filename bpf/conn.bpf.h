@@ -26,26 +26,27 @@ static __always_inline struct scratch *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static __always_inline __u32 bucket_of(__u64 dur_ns)
+/* The bucket of v over bounds[0..nr) (ascending; at most max of them): the last one is +Inf. */
+static __always_inline __u32 bucket_index(const volatile __u64 *bounds, __u32 nr, __u32 max,
+					  __u64 v)
 {
 	__u32 i;
 
-	for (i = 0; i < OA_MAX_BOUNDS; i++) {
-		if (i >= nr_bounds || dur_ns <= bounds_ns[i])
+	for (i = 0; i < max; i++) {
+		if (i >= nr || v <= bounds[i])
 			return i;
 	}
-	return OA_MAX_BOUNDS;
+	return max;
+}
+
+static __always_inline __u32 bucket_of(__u64 dur_ns)
+{
+	return bucket_index(bounds_ns, nr_bounds, OA_MAX_BOUNDS, dur_ns);
 }
 
 static __always_inline __u32 size_bucket_of(__u64 size)
 {
-	__u32 i;
-
-	for (i = 0; i < OA_MAX_SIZE_BOUNDS; i++) {
-		if (i >= nr_size_bounds || size <= size_bounds[i])
-			return i;
-	}
-	return OA_MAX_SIZE_BOUNDS;
+	return bucket_index(size_bounds, nr_size_bounds, OA_MAX_SIZE_BOUNDS, size);
 }
 
 static __always_inline void add_size(struct size_hist *h, __u64 size)
