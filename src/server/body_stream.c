@@ -530,14 +530,14 @@ int body_stream_poll(struct body_stream *bs, bool *complete, uint64_t *size)
 
 	pthread_mutex_lock(&g->lock);
 	if (g->closing) {
-		ret = -1;
+		ret = -ECANCELED;
 	} else if (!bs->done && bs->queued < BODY_QUEUE_MAX) {
 		suspend_sender(bs, BODY_QUEUE_MAX);
 		ret = BODY_AGAIN;
 	} else {
 		*complete = bs->done;
 		*size = bs->total;
-		ret = bs->done && bs->failed ? -1 : 0;
+		ret = bs->done && bs->failed ? -EIO : 0;
 	}
 	pthread_mutex_unlock(&g->lock);
 	return ret;
@@ -581,12 +581,12 @@ ssize_t body_stream_read(struct body_stream *bs, char *buf, size_t max)
 
 	pthread_mutex_lock(&g->lock);
 	if (g->closing) {
-		n = -1;
+		n = -ECANCELED;
 	} else if (!bs->head && !bs->done) {
 		suspend_sender(bs, 1);
 		n = BODY_AGAIN;
 	} else if (bs->failed) {
-		n = -1; /* a body cut short: the client must not take it for whole */
+		n = -EIO; /* a body cut short: the client must not take it for whole */
 	} else {
 		n = (ssize_t)take_queued(bs, buf, max);
 		if (bs->render_waits && bs->queued <= BODY_QUEUE_MAX / 2)

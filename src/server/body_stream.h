@@ -10,6 +10,7 @@
 #ifndef OA_BODY_STREAM_H
 #define OA_BODY_STREAM_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +26,7 @@
 #define BODY_STREAM_MAX_CHUNKS (BODY_QUEUE_MAX / BODY_CHUNK_LEN + 1)
 
 /* body_stream_poll and body_stream_read: not ready, the sender was suspended. */
-#define BODY_AGAIN (-2)
+#define BODY_AGAIN (-EAGAIN)
 
 /*
  * How a stream parks its sender (libmicrohttpd: suspend and resume the
@@ -73,8 +74,9 @@ struct body_stream *body_stream_start(struct stream_gate *g, render_fn render, v
 /*
  * Whether the body is complete or enough of it is ready to start sending:
  * 0 with *complete and, when complete, *size its length; BODY_AGAIN when
- * not yet (suspended: call again once resumed); -1 when the render failed
- * (nothing was sent yet: answer an error) or the gate is closed.
+ * not yet (suspended: call again once resumed); -EIO when the render failed
+ * (nothing was sent yet: answer an error), -ECANCELED when the gate is
+ * closed.
  */
 int body_stream_poll(struct body_stream *bs, bool *complete, uint64_t *size);
 
@@ -84,7 +86,8 @@ bool body_stream_gzipped(const struct body_stream *bs);
 /*
  * Copies the next bytes of the body into buf (at most max): returns how
  * many, 0 at the end, BODY_AGAIN when none are queued yet (suspended: call
- * again once resumed), -1 when the render failed or the gate is closed.
+ * again once resumed), -EIO when the render failed, -ECANCELED when the
+ * gate is closed.
  */
 ssize_t body_stream_read(struct body_stream *bs, char *buf, size_t max);
 

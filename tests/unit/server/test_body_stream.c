@@ -27,7 +27,7 @@
 /* What a fake render writes and saw. */
 struct fake {
 	size_t len; /* bytes to write */
-	bool fail;  /* fail (return -1) once fail_after bytes are written */
+	bool fail;  /* fail (return -EIO) once fail_after bytes are written */
 	size_t fail_after;
 	pthread_mutex_t lock;
 	int running, max_running; /* renders at once */
@@ -164,14 +164,14 @@ static int fake_render(void *ctx, enum oa_endpoint ep, enum oa_format fmt, FILE 
 		if (n > f->len - done)
 			n = f->len - done;
 		if (f->fail && done >= f->fail_after) {
-			ret = -1;
+			ret = -EIO;
 			break;
 		}
 		for (size_t i = 0; i < n; i++)
 			piece[i] = pattern_at(done + i);
 		if (fwrite(piece, 1, n, out) != n) {
 			f->write_failed = 1;
-			ret = -1;
+			ret = -EIO;
 			break;
 		}
 		done += n;
@@ -334,13 +334,13 @@ static void test_error_early(void **state)
 	(void)state;
 	fake_init(&f, 100, true, 0);
 	bs = body_stream_start(g, fake_render, &f, EP_OTEL, OA_FORMAT_PROMETHEUS, false, &snd);
-	assert_int_equal(poll_ready(bs, &snd, &complete, &size), -1);
+	assert_int_equal(poll_ready(bs, &snd, &complete, &size), -EIO);
 	body_stream_release(bs);
 
 	/* fails after 50 bytes, all of them still queued when it is done */
 	fake_init(&f, 100, true, 50);
 	bs = body_stream_start(g, fake_render, &f, EP_OTEL, OA_FORMAT_PROMETHEUS, false, &snd);
-	assert_int_equal(poll_ready(bs, &snd, &complete, &size), -1);
+	assert_int_equal(poll_ready(bs, &snd, &complete, &size), -EIO);
 	body_stream_release(bs);
 	stream_gate_free(g);
 }
@@ -364,7 +364,7 @@ static void test_error_late(void **state)
 	assert_int_equal(poll_ready(bs, &snd, &complete, &size), 0);
 	assert_false(complete);
 	body = read_all(bs, &snd, 65536, &got_len, &last);
-	assert_int_equal(last, -1);
+	assert_int_equal(last, -EIO);
 	assert_true(got_len < 4 * BODY_QUEUE_MAX);
 	body_stream_release(bs);
 	stream_gate_free(g);
@@ -500,8 +500,8 @@ static void test_gate_close(void **state)
 	stream_gate_close(g);
 	assert_false(is_suspended(&snd));
 	assert_int_equal(snd.resumes, 1);
-	assert_int_equal(body_stream_poll(bs, &complete, &size), -1);
-	assert_int_equal(body_stream_read(bs, buf, sizeof(buf)), -1);
+	assert_int_equal(body_stream_poll(bs, &complete, &size), -ECANCELED);
+	assert_int_equal(body_stream_read(bs, buf, sizeof(buf)), -ECANCELED);
 	assert_false(is_suspended(&snd));
 	body_stream_release(bs);
 	unblock(&f);
