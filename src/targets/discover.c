@@ -52,11 +52,11 @@ static int parse_local_port(const char *addr, unsigned short *port)
 	char *end;
 
 	if (!colon || !isxdigit((unsigned char)colon[1]))
-		return -1;
+		return -EINVAL;
 	errno = 0;
 	v = strtoul(colon + 1, &end, 16);
 	if (errno || *end || v > 65535)
-		return -1;
+		return -EINVAL;
 	*port = (unsigned short)v;
 	return 0;
 }
@@ -71,9 +71,9 @@ int proc_net_tcp_parse(const char *line, unsigned short *port, unsigned int *sta
 	/* sl: local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode */
 	if (sscanf(line, " %*u: %63s %*s %x %*x:%*x %*x:%*x %*x %*u %*u %lu", local, &st, &ino) !=
 	    3)
-		return -1;
+		return -EINVAL;
 	if (parse_local_port(local, port))
-		return -1;
+		return -EINVAL;
 	*state = st;
 	*inode = ino;
 	return 0;
@@ -87,11 +87,11 @@ int socket_link_inode(const char *link, unsigned long *inode)
 	char *end;
 
 	if (strncmp(link, prefix, sizeof(prefix) - 1) || !isdigit((unsigned char)*digits))
-		return -1;
+		return -EINVAL;
 	errno = 0;
 	v = strtoul(digits, &end, 10);
 	if (errno || end[0] != ']' || end[1])
-		return -1;
+		return -EINVAL;
 	*inode = v;
 	return 0;
 }

@@ -69,12 +69,12 @@ void match_describe(const struct match *m, char *out, size_t len);
 
 /*
  * One line of /proc/net/tcp or /proc/net/tcp6 -> local port, state (0x0A is
- * LISTEN) and socket inode. Returns 0, or -1 for the header or a malformed line.
+ * LISTEN) and socket inode. Returns 0, or -EINVAL for the header or a malformed line.
  */
 int proc_net_tcp_parse(const char *line, unsigned short *port, unsigned int *state,
 		       unsigned long *inode);
 
-/* A /proc/PID/fd symlink target "socket:[12345]" -> 12345; -1 for anything else. */
+/* A /proc/PID/fd symlink target "socket:[12345]" -> 12345; -EINVAL for anything else. */
 int socket_link_inode(const char *link, unsigned long *inode);
 
 /* True when comm (as the kernel keeps it, at most 15 characters) is name cut to 15 characters. */

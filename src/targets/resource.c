@@ -100,7 +100,7 @@ static int hex_value(char c)
 	return -1;
 }
 
-/* Percent-decodes s[0..n) into out (NUL-terminated); -1 on a bad escape, a %00 or no room. */
+/* Percent-decodes s[0..n) into out (NUL-terminated); -EINVAL on a bad escape, a %00 or no room. */
 static int percent_decode(const char *s, size_t n, char *out, size_t outlen)
 {
 	size_t i, o = 0;
@@ -113,14 +113,14 @@ static int percent_decode(const char *s, size_t n, char *out, size_t outlen)
 			int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0)
-				return -1;
+				return -EINVAL;
 			c = (char)(hi << 4 | lo);
 			if (!c)
-				return -1;
+				return -EINVAL;
 			i += 2;
 		}
 		if (o + 1 >= outlen)
-			return -1;
+			return -EINVAL;
 		out[o++] = c;
 	}
 	out[o] = '\0';

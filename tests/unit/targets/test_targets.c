@@ -4,6 +4,7 @@
  * fd link parsers, --comm matching and the descendant walk, on strings and
  * tables. The stat parser they share is tested in test_proc.c.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,12 +25,12 @@ static void test_net_tcp(void **state)
 		proc_net_tcp_parse("  sl  local_address rem_address   st tx_queue rx_queue "
 				   "tr tm->when retrnsmt   uid  timeout inode",
 				   &port, &st, &inode),
-		-1);
+		-EINVAL);
 	assert_int_equal(proc_net_tcp_parse("  sl  local_address                         "
 					    "remote_address                        st tx_queue "
 					    "rx_queue tr tm->when retrnsmt   uid  timeout inode",
 					    &port, &st, &inode),
-			 -1);
+			 -EINVAL);
 
 	/* IPv4 LISTEN on 127.0.0.1:43447 */
 	assert_int_equal(
@@ -70,17 +71,18 @@ static void test_net_tcp(void **state)
 	assert_int_equal(inode, 0);
 
 	/* malformed */
-	assert_int_equal(proc_net_tcp_parse("", &port, &st, &inode), -1);
+	assert_int_equal(proc_net_tcp_parse("", &port, &st, &inode), -EINVAL);
 	assert_int_equal(proc_net_tcp_parse("   0: 0100007F 00000000:0000 0A 00000000:00000000 "
 					    "00:00000000 00000000 0 0 41449",
 					    &port, &st, &inode),
-			 -1);
+			 -EINVAL);
 	assert_int_equal(proc_net_tcp_parse("   0: 0100007F:1FFFF 00000000:0000 0A "
 					    "00000000:00000000 00:00000000 00000000 0 0 41449",
 					    &port, &st, &inode),
-			 -1);
+			 -EINVAL);
 	assert_int_equal(
-		proc_net_tcp_parse("   0: 0100007F:1F90 00000000:0000 0A", &port, &st, &inode), -1);
+		proc_net_tcp_parse("   0: 0100007F:1F90 00000000:0000 0A", &port, &st, &inode),
+		-EINVAL);
 }
 
 static void test_socket_link(void **state)
@@ -92,14 +94,14 @@ static void test_socket_link(void **state)
 	assert_int_equal(inode, 12345);
 	assert_int_equal(socket_link_inode("socket:[0]", &inode), 0);
 	assert_int_equal(inode, 0);
-	assert_int_equal(socket_link_inode("pipe:[12345]", &inode), -1);
-	assert_int_equal(socket_link_inode("anon_inode:[eventpoll]", &inode), -1);
-	assert_int_equal(socket_link_inode("/dev/null", &inode), -1);
-	assert_int_equal(socket_link_inode("socket:[]", &inode), -1);
-	assert_int_equal(socket_link_inode("socket:[12a]", &inode), -1);
-	assert_int_equal(socket_link_inode("socket:[12]x", &inode), -1);
-	assert_int_equal(socket_link_inode("socket:[-1]", &inode), -1);
-	assert_int_equal(socket_link_inode("socket:[12", &inode), -1);
+	assert_int_equal(socket_link_inode("pipe:[12345]", &inode), -EINVAL);
+	assert_int_equal(socket_link_inode("anon_inode:[eventpoll]", &inode), -EINVAL);
+	assert_int_equal(socket_link_inode("/dev/null", &inode), -EINVAL);
+	assert_int_equal(socket_link_inode("socket:[]", &inode), -EINVAL);
+	assert_int_equal(socket_link_inode("socket:[12a]", &inode), -EINVAL);
+	assert_int_equal(socket_link_inode("socket:[12]x", &inode), -EINVAL);
+	assert_int_equal(socket_link_inode("socket:[-1]", &inode), -EINVAL);
+	assert_int_equal(socket_link_inode("socket:[12", &inode), -EINVAL);
 }
 
 static void test_comm(void **state)
