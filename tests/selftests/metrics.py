@@ -1,0 +1,191 @@
+"""The metrics beyond request duration: the targets' own outgoing requests
+(http.client.*), body sizes and active requests, against real processes,
+with exact values.
+"""
+
+import subprocess
+import sys
+import time
+
+from selftests.lib.checks import check_eq
+from selftests.lib.client import Client
+from selftests.lib.needs import needs
+from selftests.lib.procs import Procs
+from selftests.lib.scrape import scrape_metrics, series, total
+
+# A target that answers /ok and /bad by calling an upstream server itself.
+PROXY = r'''
+import http.client, http.server, sys
+up = int(sys.argv[1])
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        c = http.client.HTTPConnection("127.0.0.1", up)
+        if self.path == "/ok":
+            c.request("GET", "/hello")
+        else:
+            c.request("POST", "/items", body=b"x" * 300)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print("listening", s.server_address[1], flush=True)
+s.serve_forever()
+'''
+
+CLIENT_KEYS = ("http_request_method", "server_address", "server_port",
+               "http_response_status_code", "error_type")
+
+
+def settle(base, name, want, keys=None):
+    """Scrape until total(name) reaches want (2 s at most); the metrics."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        m = scrape_metrics(base, "/metrics/otel")
+        if total(m, name) >= want or time.monotonic() > deadline:
+            return m
+        time.sleep(0.1)
+
+
+@needs("root", "node")
+def test_client_requests():
+    """A target's own outgoing requests: duration and body sizes by server and status."""
+    with Procs() as procs:
+        up, upport = procs.server("node")  # the upstream: not a target
+        proxy, port = procs.listening([sys.executable, "-c", PROXY, str(upport)], "proxy")
+        _, base, _ = procs.agent([proxy.pid], ["--feature-otel=true"])
+        for path in ["/ok"] * 3 + ["/bad"] * 2:
+            c = Client(port)
+            try:
+                c.exchange("GET", path, want=200)
+            finally:
+                c.close()
+        m = settle(base, "http_client_request_duration_seconds_count", 5)
+        got = series(m, "http_client_request_duration_seconds_count", CLIENT_KEYS)
+        want = {("GET", "127.0.0.1", str(upport), "200", None): 3,
+                ("POST", "127.0.0.1", str(upport), "201", None): 2}
+        check_eq("client duration counts", want, got)
+        # upstream answers "hello" (5 bytes) to GET /hello; the POSTs sent 300 bytes each
+        sizes = series(m, "http_client_request_body_size_bytes_sum", CLIENT_KEYS)
+        check_eq("client request body sizes", {("POST", "127.0.0.1", str(upport), "201", None): 600,
+                                               ("GET", "127.0.0.1", str(upport), "200", None): 0},
+                 sizes)
+        resp = series(m, "http_client_response_body_size_bytes_sum", CLIENT_KEYS)
+        check_eq("client response body size of GET /hello", 15,
+                 resp.get(("GET", "127.0.0.1", str(upport), "200", None)))
+        # the proxy's own server side is there too, and the upstream's traffic is not
+        srv = series(m, "http_server_request_duration_seconds_count",
+                     ("http_request_method", "http_route"))
+        check_eq("server side of the proxy", {("GET", "/ok"): 3, ("GET", "/bad"): 2}, srv)
+
+
+@needs("root")
+def test_client_errors():
+    """An upstream that closes before answering: error_type connection_closed, no status."""
+    RAW = r'''
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print("listening", s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept(); c.recv(65536); c.close()
+'''
+    with Procs() as procs:
+        raw, upport = procs.listening([sys.executable, "-c", RAW], "raw upstream")
+        proxy, port = procs.listening([sys.executable, "-c", PROXY, str(upport)], "proxy",
+                                      stderr=subprocess.DEVNULL)
+        _, base, _ = procs.agent([proxy.pid], ["--feature-otel=true"])
+        for _ in range(2):
+            c = Client(port)
+            try:
+                c.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+                c.read_to_eof()  # the proxy fails: its handler raises, it closes
+            finally:
+                c.close()
+        m = settle(base, "http_client_request_duration_seconds_count", 2)
+        got = series(m, "http_client_request_duration_seconds_count", CLIENT_KEYS)
+        check_eq("client closed before response",
+                 {("GET", "127.0.0.1", str(upport), None, "connection_closed"): 2}, got)
+
+
+@needs("root", "node")
+def test_body_sizes_and_active():
+    """Request and response body sizes from Content-Length; a request whose body is
+    still arriving is active, and stops being so when it is answered."""
+    with Procs() as procs:
+        srv, port = procs.server("node")
+        _, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+        c = Client(port)
+        try:
+            for n in (10, 300, 5000):
+                c.exchange("POST", "/items", b"y" * n, want=201)
+            c.send(b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n" + b"z" * 50)
+            m = settle(base, "http_server_active_requests", 1)
+            active = series(m, "http_server_active_requests", ("http_request_method",))
+            check_eq("active while the body arrives", 1, active.get(("POST",)))
+            c.send(b"z" * 50)
+            status, _, _ = c.response()
+            check_eq("POST answered", 201, status)
+        finally:
+            c.close()
+        m = settle(base, "http_server_request_body_size_bytes_count", 4)
+        keys = ("http_request_method", "http_route")
+        check_eq("request body sizes: count", {("POST", "/items"): 4},
+                 series(m, "http_server_request_body_size_bytes_count", keys))
+        check_eq("request body sizes: sum", {("POST", "/items"): 5410},
+                 series(m, "http_server_request_body_size_bytes_sum", keys))
+        b = {l["le"]: v for l, v in m.get("http_server_request_body_size_bytes_bucket", [])}
+        check_eq("request body sizes: le=64", 1, b.get("64"))
+        check_eq("request body sizes: le=1024", 3, b.get("1024"))
+        check_eq("request body sizes: le=16384", 4, b.get("16384"))
+        check_eq("response body sizes: count", {("POST", "/items"): 4},
+                 series(m, "http_server_response_body_size_bytes_count", keys))
+        active = series(m, "http_server_active_requests", ("http_request_method",))
+        check_eq("active after the response", 0, active.get(("POST",)))
+
+
+@needs("root")
+def test_pipelined_waiting():
+    """Three requests pipelined to a server that never answers: the oldest waits in its
+    connection's own kernel entry, the two behind it in the reqs map. All three are
+    active, keep their body sizes, and end as connection_closed when the server closes."""
+    SILENT = r'''
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print("listening", s.getsockname()[1], flush=True)
+c, _ = s.accept()
+while c.recv(65536):
+    pass
+c.close()
+'''
+    with Procs() as procs:
+        silent, port = procs.listening([sys.executable, "-c", SILENT], "silent server")
+        _, base, _ = procs.agent([silent.pid], ["--feature-otel=true"])
+        c = Client(port)
+        try:
+            c.send(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n" + b"x" * 10
+                   + b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 300\r\n\r\n" + b"y" * 300
+                   + b"GET /c HTTP/1.1\r\nHost: t\r\n\r\n")
+            m = settle(base, "http_server_active_requests", 3)
+            active = series(m, "http_server_active_requests", ("http_request_method",))
+            check_eq("active while waiting", {("POST",): 2, ("GET",): 1},
+                     {k: v for k, v in active.items() if v})
+        finally:
+            c.close()  # the server reads EOF and closes its end
+        m = settle(base, "http_server_request_duration_seconds_count", 3)
+        keys = ("http_request_method", "http_route", "error_type")
+        check_eq("ended by the close",
+                 {("POST", "/a", "connection_closed"): 1, ("POST", "/b", "connection_closed"): 1,
+                  ("GET", "/c", "connection_closed"): 1},
+                 series(m, "http_server_request_duration_seconds_count", keys))
+        check_eq("body sizes of the waiting requests",
+                 {("POST", "/a", "connection_closed"): 10, ("POST", "/b", "connection_closed"): 300,
+                  ("GET", "/c", "connection_closed"): 0},
+                 series(m, "http_server_request_body_size_bytes_sum", keys))
+        active = series(m, "http_server_active_requests", ("http_request_method",))
+        check_eq("active after the close", {}, {k: v for k, v in active.items() if v})

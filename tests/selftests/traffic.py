@@ -1,0 +1,684 @@
+"""Which bytes on a target's sockets are requests and how each is timed:
+keep-alive, connections older than the agent, pipelining, requests and
+responses split over several syscalls, every socket syscall family,
+non-HTTP traffic in the target, connections closed or reset before the
+response, fd numbers reused by files.
+
+Every test drives raw sockets against real servers (core.js, py_server.py,
+the C server with its syscall options) and checks both endpoints exactly:
+the answered requests, the requests aborted by the client, and the
+self-metrics that say what was not HTTP or not matched.
+"""
+
+import os
+import random
+import socket
+import struct
+import tempfile
+import threading
+import time
+
+from selftests.lib.checks import check, check_eq, each
+from selftests.lib.client import IO_TIMEOUT_S, Client, add, drive_mix, drive_on, request
+from selftests.lib.endpoints import check_duration, check_healthy, check_traffic
+from selftests.lib.needs import needs
+from selftests.lib.procs import Procs, stderr_so_far
+from selftests.lib.scrape import parse_prom, scrape, series, snapshot, total
+
+
+# (method, raw path, body, route, status): five requests, each its own series.
+PIPELINE = [
+    ("GET", "/hello?p=1", b"", "/hello", "200"),
+    ("PUT", "/items/11", b'{"n":1}', "/items/{id}", "200"),
+    ("GET", "/nope", b"", "/nope", "404"),
+    ("POST", "/items", b'{"n":2}', "/items", "201"),
+    ("DELETE", "/items/12", b"", "/items/{id}", "200"),
+]
+
+
+# A TLS 1.2/1.3 ClientHello for "localhost" as a browser would send it to the
+# HTTP port by mistake (record 16 03 01). Fixed bytes: random and session id
+# are constant so runs are comparable.
+def _client_hello():
+    def ext(kind, data):
+        return struct.pack("!HH", kind, len(data)) + data
+
+    sni = b"localhost"
+    exts = (ext(0x0000, struct.pack("!HBH", len(sni) + 3, 0, len(sni)) + sni)
+            + ext(0x000a, bytes.fromhex("0008001d001700180019"))
+            + ext(0x000b, bytes.fromhex("0100"))
+            + ext(0x000d, bytes.fromhex("0012040308040401050308050501080606010201"))
+            + ext(0x0010, bytes.fromhex("000c02683208687474702f312e31"))
+            + ext(0x002b, bytes.fromhex("0403040303"))
+            + ext(0x0033, bytes.fromhex("0024001d0020") + bytes(range(0x40, 0x60))))
+    suites = bytes.fromhex("130113021303c02bc02fc02cc030cca9cca8c013c014009c009d002f0035")
+    body = (b"\x03\x03" + bytes(range(32)) + b"\x20" + bytes(range(0xa0, 0xc0))
+            + struct.pack("!H", len(suites)) + suites + b"\x01\x00"
+            + struct.pack("!H", len(exts)) + exts)
+    hs = b"\x01" + struct.pack("!I", len(body))[1:] + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+
+
+CLIENT_HELLO = _client_hello()
+
+
+def wait_requests_seen(base, n):
+    """Wait (up to 2 s) until the agent recognised n request lines, so a
+    request is known to be read by the server before the client aborts (a
+    reset can discard unread data). Proceeds anyway on timeout: the checks
+    after it then say what is missing."""
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        status, _, body = scrape(base + "/metrics")
+        if status == 200 and total(parse_prom(body), "otel_agent_requests_total") >= n:
+            return
+        time.sleep(0.02)
+
+
+@needs("root", "node")
+def test_keep_alive_200():
+    """200 requests on one keep-alive connection: each counted once, each with
+    its own duration (idle gaps before a request are not part of it), on
+    Node, Python and C."""
+    mix = ([("GET", f"/hello?i={i}", b"", "/hello", "200") for i in range(100)]
+           + [("PUT", f"/items/{i}", b"x" * (i % 7), "/items/{id}", "200") for i in range(47)]
+           + [("GET", "/slow", b"", "/slow", "200")] * 3
+           + [("GET", "/nope", b"", "/nope", "404")] * 30
+           + [("GET", "/boom", b"", "/boom", "500")] * 20)
+    random.Random(3).shuffle(mix)
+    def one(kind):
+        with Procs() as procs:
+            _, port, _, base = procs.traced(kind)
+            c = Client(port)
+            try:
+                want = drive_on(c, mix[:100])
+                time.sleep(0.1)  # an idle gap on the connection, then the rest
+                drive_on(c, mix[100:], want)
+            finally:
+                c.close()
+            got = check_traffic(f"keep-alive {kind}", base, want)
+            check_duration(f"keep-alive {kind}", got, "GET", "/slow", below=0.5, above=0.05,
+                           n=3)
+            check_duration(f"keep-alive {kind}", got, "GET", "/hello", below=0.05, n=100)
+
+    each(("node", "python", "c"), one)
+
+
+@needs("root", "node")
+def test_connection_before_agent():
+    """A connection opened (and used) before the agent: the next /slow on it is
+    counted with its own 60 ms duration."""
+    def one(kind):
+        with Procs() as procs:
+            srv, port = procs.server(kind)
+            c = Client(port)
+            try:
+                for _ in range(2):
+                    c.exchange("GET", "/hello", want=200)  # before the agent: not counted
+                agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+                c.exchange("GET", "/slow", want=200)
+                c.exchange("PUT", "/items/5", b"x", want=200)
+            finally:
+                c.close()
+            ok = {("GET", "/slow", "200"): 1, ("PUT", "/items/{id}", "200"): 1}
+            got = check_traffic(f"old connection {kind}", base, ok)
+            check_duration(f"old connection {kind}", got, "GET", "/slow", below=0.5, above=0.05)
+
+    each(("node", "c"), one)
+
+
+@needs("root", "node")
+def test_attach_mid_request():
+    """The agent attaches while a request body is half sent on an old
+    connection: that request cannot be timed (its response is unmatched), but
+    every request after it on the same connection is counted."""
+    def one(kind):
+        with Procs() as procs:
+            srv, port = procs.server(kind)
+            c = Client(port)
+            try:
+                c.send(b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\n"
+                       + b"a" * 300)
+                agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+                c.send(b"b" * 300)
+                status, _, _ = c.response()
+                check_eq(f"attach mid-request {kind}: POST status", 201, status)
+                for _ in range(3):
+                    c.exchange("GET", "/hello", want=200)
+            finally:
+                c.close()
+            ok = {("GET", "/hello", "200"): 3}
+            check_traffic(f"attach mid-request {kind}", base, ok,
+                          counters={"otel_agent_unmatched_responses_total": 1})
+
+    each(("node", "c"), one)
+
+
+@needs("root", "node")
+def test_content_length_last_header():
+    """Content-Length as the last header, the headers in one send and the body in
+    the next: the body (which looks like a request) is passed over, not parsed."""
+    body = b"GET /fake HTTP/1.1\r\n\r\n"
+    def one(kind):
+        with Procs() as procs:
+            srv, port, _, base = procs.traced(kind)
+            c = Client(port)
+            try:
+                for _ in range(3):
+                    c.send(b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+                           % len(body),
+                           body)
+                    status, _, _ = c.response()
+                    check_eq(f"{kind} POST status", 201, status)
+            finally:
+                c.close()
+            check_traffic(f"content-length last {kind}", base, {("POST", "/items", "201"): 3})
+
+    each(("node", "c"), one)
+
+
+def _pipeline(kind, *opts, reqs=PIPELINE):
+    tag = f"{len(reqs)} pipelined {kind} {' '.join(opts)}".strip()
+    with Procs() as procs:
+        _, port, _, base = procs.traced(kind, *opts)
+        c = Client(port)
+        try:
+            c.send(b"".join(request(m, p, b) for m, p, b, _, _ in reqs))
+            for m, p, _, _, s in reqs:
+                status, _, _ = c.response()
+                check_eq(f"{tag}: server {m} {p}", int(s), status)
+        finally:
+            c.close()
+        want = {}
+        for m, _, _, r, s in reqs:
+            add(want, (m, r, s))
+        check_traffic(tag, base, want)
+
+
+@needs("root")
+def test_pipelining_c_batch():
+    """5 requests in one send, all 5 responses in one write (C --batch); each
+    counted with its own route, none dropped. Also the 5 responses as 10
+    iovecs of one writev, as 5 messages of one sendmmsg, and 16 requests (the
+    queue depth) in one send."""
+    deep = [PIPELINE[i % len(PIPELINE)] for i in range(16)]
+    each([(("--in=read", "--out=write"), PIPELINE),
+          (("--in=read", "--out=writev"), PIPELINE),
+          (("--in=recvmsg", "--out=sendmmsg"), PIPELINE),
+          (("--in=read", "--out=write"), deep)],
+         lambda case: _pipeline("c", "--batch", *case[0], reqs=case[1]))
+
+
+@needs("root", "node")
+def test_pipelining_node():
+    """5 requests in one send to Node (it answers them in order, one writev each)."""
+    _pipeline("node")
+
+
+@needs("root", "node")
+def test_split_request():
+    """Requests split over several sends 50 ms apart (request line, method,
+    headers, body): each counted once (Node, Python, C)."""
+    def one(kind):
+        with Procs() as procs:
+            _, port, _, base = procs.traced(kind)
+            tag = f"split request {kind}"
+            c = Client(port)
+            try:
+                c.send(b"GET /hel", b"lo?x=1 HTTP/1.1\r\nHost: test\r\n\r\n")
+                check_eq(f"{tag}: server GET /hello", 200, c.response()[0])
+                c.send(b"PU", b"T /items/5 HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\nabc")
+                check_eq(f"{tag}: server PUT /items/5", 200, c.response()[0])
+                c.send(b"POST /items HTTP/1.1\r\nHost: test\r\nContent-", b"Length: 3\r\n\r\n",
+                       b"abc")
+                check_eq(f"{tag}: server POST /items", 201, c.response()[0])
+                c.send(b"GET /slow HTTP/1.1\r", b"\nHost: test\r\n\r\n")
+                check_eq(f"{tag}: server GET /slow", 200, c.response()[0])
+            finally:
+                c.close()
+            ok = {("GET", "/hello", "200"): 1, ("PUT", "/items/{id}", "200"): 1,
+                  ("POST", "/items", "201"): 1, ("GET", "/slow", "200"): 1}
+            got = check_traffic(tag, base, ok)
+            check_duration(tag, got, "GET", "/slow", below=0.5, above=0.05)
+
+    each(("node", "python", "c"), one)
+
+
+@needs("root")
+def test_split_response():
+    """The C server writes the header block and the body in two syscalls
+    (--split-headers), with write-like and writev-like families."""
+    mix = ([("GET", "/hello", b"", "/hello", "200")] * 2
+           + [("GET", "/file", b"", "/file", "200")] * 2
+           + [("POST", "/items", b"abc", "/items", "201"), ("GET", "/boom", b"", "/boom", "500"),
+              ("GET", "/slow", b"", "/slow", "200")])
+    def one(out):
+        with Procs() as procs:
+            _, port, _, base = procs.traced("c", "--split-headers", "--in=read", f"--out={out}")
+            want = drive_mix(port, mix)
+            check_traffic(f"split response --out={out}", base, want)
+
+    each(("send", "writev", "sendmmsg"), one)
+
+
+@needs("root")
+def test_sendfile():
+    """Headers with send(), the body with sendfile() (C --out=sendfile)."""
+    with Procs() as procs:
+        _, port, _, base = procs.traced("c", "--out=sendfile")
+        c = Client(port)
+        try:
+            for _ in range(2):
+                body = c.exchange("GET", "/file", want=200)
+                check_eq("sendfile: GET /file body bytes", 4096, len(body))
+            c.exchange("POST", "/items", b"abc", want=201)
+            c.exchange("GET", "/nope", want=404)
+        finally:
+            c.close()
+        ok = {("GET", "/file", "200"): 2, ("POST", "/items", "201"): 1, ("GET", "/nope", "404"): 1}
+        check_traffic("sendfile", base, ok)
+
+
+@needs("root", "node")
+def test_chunked():
+    """Node /chunked: status line with the first chunk, two more 20 ms apart;
+    counted once each, timed to the status line."""
+    with Procs() as procs:
+        _, port, _, base = procs.traced("node")
+        c = Client(port)
+        try:
+            for _ in range(3):
+                body = c.exchange("GET", "/chunked", want=200)
+                check_eq("chunked: GET /chunked body", b"one\ntwo\nthree\n", body)
+        finally:
+            c.close()
+        got = check_traffic("chunked", base, {("GET", "/chunked", "200"): 3})
+        check_duration("chunked (timed to the status line, not the last chunk)", got, "GET",
+                       "/chunked", below=0.025, n=3)
+
+
+@needs("root", "node")
+def test_expect_continue():
+    """Expect: 100-continue: headers, wait for the 100, then (80 ms later) the
+    body. One series with the final status, none with 100, timed to the final
+    status (Node, Python, C)."""
+    def one(kind):
+        with Procs() as procs:
+            _, port, _, base = procs.traced(kind)
+            tag = f"100-continue {kind}"
+            c = Client(port)
+            try:
+                for method, path, want in (("POST", "/items", 201), ("PUT", "/items/8", 200)):
+                    head = request(method, path, b"x" * 17, ["Expect: 100-continue"])
+                    c.send(head[:-17])
+                    check_eq(f"{tag}: server interim {method} {path}", 100, c.response()[0])
+                    time.sleep(0.08)  # the final status comes 80 ms after the 100
+                    c.send(b"x" * 17)
+                    check_eq(f"{tag}: server final {method} {path}", want, c.response()[0])
+                c.exchange("GET", "/hello", want=200)
+            finally:
+                c.close()
+            ok = {("POST", "/items", "201"): 1, ("PUT", "/items/{id}", "200"): 1,
+                  ("GET", "/hello", "200"): 1}
+            got = check_traffic(tag, base, ok)
+            check_duration(f"{tag} (timed to the final status)", got, "POST", "/items",
+                           below=0.5, above=0.05)
+
+    each(("node", "python", "c"), one)
+
+
+IN_KINDS = ("read", "readv", "recv", "recvfrom", "recvmsg", "recvmmsg")
+OUT_KINDS = ("write", "writev", "send", "sendto", "sendmsg", "sendmmsg", "sendfile")
+
+
+def _variant_name(opts):
+    return "-".join(o.lstrip("-").replace("=", "-") for o in opts) or "default"
+
+
+def _variant_traffic(addr, name):
+    """3 GET and 1 POST to /v/NAME (404), the last GET with Connection: close."""
+    path = f"/v/{name}"
+    c = Client(addr)
+    try:
+        c.exchange("GET", path + "?q=1", want=404)
+        c.exchange("POST", path, b'{"a":1}', want=404)
+        c.exchange("GET", path, want=404)
+    finally:
+        c.close()
+    c = Client(addr)
+    try:
+        c.exchange("GET", path, want=404, headers=["Connection: close"])
+        check_eq(f"{name}: server closes after Connection: close", b"", c.read_to_eof())
+    finally:
+        c.close()
+    return {("GET", path, "404"): 3, ("POST", path, "404"): 1}
+
+
+def _syscall_matrix(tag, variants, ipv6=False):
+    """One agent on one C server per variant; each variant's traffic has its own path."""
+    with Procs() as procs:
+        servers = [(opts, procs.server("c", *opts)) for opts in variants]
+        _, base, _ = procs.agent([srv.pid for _, (srv, _) in servers], ["--feature-otel=true"])
+        want = {}
+        for opts, (_, port) in servers:
+            for k, n in _variant_traffic(("::1", port) if ipv6 else port,
+                                         _variant_name(opts)).items():
+                add(want, k, n)
+        check_traffic(tag, base, want)
+
+
+@needs("root")
+def test_syscalls_ipv4():
+    """Every --in with writev, every --out with read, accept and shutdown (IPv4)."""
+    variants = ([(f"--in={k}", "--out=writev") for k in IN_KINDS]
+                + [("--in=read", f"--out={k}") for k in OUT_KINDS if k != "writev"]
+                + [("--accept=accept",), ("--close=shutdown",),
+                   ("--accept=accept", "--close=shutdown", "--in=recvmmsg", "--out=sendmmsg")])
+    _syscall_matrix("syscalls ipv4", variants)
+
+
+@needs("root")
+def test_syscalls_ipv6():
+    """A subset of the syscall families over IPv6 (::1)."""
+    variants = [("--ipv6", "--in=read", "--out=write"),
+                ("--ipv6", "--in=recvmsg", "--out=sendmsg"),
+                ("--ipv6", "--in=recvfrom", "--out=sendto", "--accept=accept"),
+                ("--ipv6", "--in=readv", "--out=sendfile", "--close=shutdown"),
+                ("--ipv6", "--in=recvmmsg", "--out=sendmmsg")]
+    _syscall_matrix("syscalls ipv6", variants, ipv6=True)
+
+
+@needs("root")
+def test_unix_socket_ignored():
+    """HTTP over an AF_UNIX socket of a target: no series, no not-HTTP count;
+    a TCP server under the same agent still counts."""
+    with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
+        unix_srv, path = procs.server("c", f"--unix={os.path.join(tmp, 'http.sock')}")
+        unix_rw, path_rw = procs.server("c", f"--unix={os.path.join(tmp, 'rw.sock')}",
+                                    "--in=read", "--out=writev")
+        tcp_srv, port = procs.server("c")
+        _, base, _ = procs.agent([unix_srv.pid, unix_rw.pid, tcp_srv.pid],
+                                 ["--feature-otel=true"])
+        _variant_traffic(path, "unix")
+        _variant_traffic(path_rw, "unix-rw")
+        c = Client(path)
+        try:
+            c.send(b"GET /hel", b"lo HTTP/1.1\r\nHost: test\r\n\r\n")
+            check_eq("unix: server GET /hello", 200, c.response()[0])
+            c.send(CLIENT_HELLO)  # not HTTP either: the server answers 404 or closes
+        finally:
+            c.close()
+        want = _variant_traffic(port, "tcp")
+        check_traffic("unix sockets ignored", base, want)
+
+
+def _not_http(tag, send, counters, want_reply=None):
+    """Node gets `send` on a fresh connection; then a normal request. Only the
+    normal request is counted; counters as given."""
+    with Procs() as procs:
+        _, port, agent, base = procs.traced("node")
+        c = Client(port)
+        try:
+            c.send(send)
+            reply = c.read_to_eof()
+        finally:
+            c.close()
+        if want_reply is not None:
+            check(reply.startswith(want_reply),
+                  f"{tag}: server reply: want {want_reply!r}... got {reply[:40]!r}")
+        want = drive_mix(port, [("GET", "/hello", b"", "/hello", "200")] * 2)
+        check_traffic(tag, base, want, counters=counters)
+        check_healthy(tag, agent, base)
+
+
+@needs("root", "node")
+def test_tls_client_hello():
+    """TLS ClientHello bytes to the HTTP port: not HTTP; Node's 400 is unmatched."""
+    _not_http("TLS ClientHello", CLIENT_HELLO,
+              {"otel_agent_not_http_connections_total": 1,
+               "otel_agent_unmatched_responses_total": 1},
+              want_reply=b"HTTP/1.1 400 ")
+
+
+@needs("root", "node")
+def test_random_bytes():
+    """4 KiB of random bytes: not HTTP; Node's 400 is unmatched."""
+    data = b"\x00" + random.Random(7).randbytes(4095)
+    _not_http("random bytes", data,
+              {"otel_agent_not_http_connections_total": 1,
+               "otel_agent_unmatched_responses_total": 1},
+              want_reply=b"HTTP/1.1 400 ")
+
+
+@needs("root", "node")
+def test_long_request_line():
+    """An 8 KiB request line (no line end in its first 4 KiB): not HTTP, though
+    Node answers it (404); that answer is unmatched."""
+    line = b"GET /" + b"a" * 8192 + b" HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    _not_http("8 KiB request line", line,
+              {"otel_agent_not_http_connections_total": 1,
+               "otel_agent_unmatched_responses_total": 1},
+              want_reply=b"HTTP/1.1 404 ")
+
+
+@needs("root", "node")
+def test_websocket_upgrade():
+    """GET /ws with Upgrade: counted once as 101; the echoed frames (one looks
+    like a request, one like a status line) are never parsed."""
+    with Procs() as procs:
+        _, port, agent, base = procs.traced("node")
+        c = Client(port)
+        try:
+            c.send(request("GET", "/ws", headers=["Upgrade: websocket", "Connection: Upgrade"]))
+            check_eq("websocket: server status", 101, c.response()[0])
+            for frame in (b"GET /inner HTTP/1.1\r\nHost: test\r\n\r\n",
+                          b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                          b"\x82\x05hello", b"POST /items HTTP/1.1\r\n"):
+                c.send(frame)
+                check_eq("websocket: echo", frame, c._take(len(frame)))
+        finally:
+            c.close()
+        want = drive_mix(port, [("GET", "/hello", b"", "/hello", "200")])
+        add(want, ("GET", "/ws", "101"))
+        check_traffic("websocket", base, want,
+                      counters={"otel_agent_upgraded_connections_total": 1})
+        check_healthy("websocket", agent, base)
+
+
+def _resp_server():
+    """A fake RESP (Redis) server on a free port: '+PONG' to anything.
+    Returns (port, stop function, list of accepted connection counts)."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    ls.settimeout(0.2)
+    accepted = []
+    done = threading.Event()
+
+    def serve():
+        while not done.is_set():
+            try:
+                conn, _ = ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            accepted.append(1)
+            with conn:
+                conn.settimeout(IO_TIMEOUT_S)
+                try:
+                    if conn.recv(1024):
+                        conn.sendall(b"+PONG\r\n")
+                    conn.recv(1024)  # until the client closes
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+
+    def stop():
+        done.set()
+        t.join(2)
+        ls.close()
+
+    return ls.getsockname()[1], stop, accepted
+
+
+@needs("root", "node")
+def test_db_client_connection():
+    """The target's own client connection to a RESP server: not HTTP; only
+    GET /db itself is counted."""
+    db_port, stop, accepted = _resp_server()
+    try:
+        with Procs() as procs:
+            env = dict(os.environ, DB_PORT=str(db_port))
+            _, port, agent, base = procs.traced("node", env=env)
+            c = Client(port)
+            try:
+                for _ in range(3):
+                    check_eq("db: GET /db body", b"+PONG", c.exchange("GET", "/db", want=200))
+                c.exchange("GET", "/hello", want=200)
+            finally:
+                c.close()
+            check_eq("db: connections to the RESP server", 3, len(accepted))
+            check_traffic("db client", base, {("GET", "/db", "200"): 3,
+                                              ("GET", "/hello", "200"): 1},
+                          counters={"otel_agent_not_http_connections_total": (1, 3)})
+            check_healthy("db client", agent, base)
+    finally:
+        stop()
+
+
+def _abort(kind, reset):
+    etype = "connection_reset" if reset else "connection_closed"
+    tag = f"{etype} {kind}"
+    with Procs() as procs:
+        _, port, agent, base = procs.traced(kind)
+        c = Client(port)
+        c.exchange("GET", "/hello", want=200)
+        c.send(request("GET", "/slow"))
+        time.sleep(0.01)
+        wait_requests_seen(base, 2)  # the server has read it; its answer is due in 60 ms
+        c.close(reset=reset)
+        idle = Client(port)  # a connection closed without a request: nothing
+        idle.close(reset=reset)
+        time.sleep(0.15)  # past the moment the answer was due
+        want = drive_mix(port, [("PUT", "/items/3", b"x", "/items/{id}", "200")])
+        add(want, ("GET", "/hello", "200"))
+        check_traffic(tag, base, want, aborted={("GET", "/slow", etype): 1},
+                      counters={"otel_agent_connection_errors_total": 1})
+        check_healthy(tag, agent, base)
+
+
+@needs("root", "node")
+def test_closed_before_response():
+    """GET /slow, then the client closes (FIN) before the answer: an error
+    series 'connection_closed', not a request (Node, C)."""
+    each(("node", "c"), lambda kind: _abort(kind, reset=False))
+
+
+@needs("root", "node")
+def test_reset_before_response():
+    """GET /slow, then the client resets (RST) before the answer: an error
+    series 'connection_reset', not a request (Node, C)."""
+    each(("node", "c"), lambda kind: _abort(kind, reset=True))
+
+
+@needs("root")
+def test_fd_reuse():
+    """A connection closed with a request unanswered; a file written on its fd
+    number ("HTTP/1.1 200 OK"); a new connection on the same number: the new
+    connection's requests are exact and the file write matches nothing."""
+    with Procs() as procs:
+        srv, port, _, base = procs.traced("c", "--reuse-fd-for-file")
+        a = Client(port)
+        a.send(request("GET", "/slow"))
+        time.sleep(0.01)
+        wait_requests_seen(base, 1)
+        a.close()
+        time.sleep(0.1)
+        want = drive_mix(port, [("GET", "/hello", b"", "/hello", "200")] * 3
+                         + [("PUT", "/items/1", b"x", "/items/{id}", "200")])
+        time.sleep(0.05)
+        log = stderr_so_far(srv).splitlines()
+        accepted = [l.rsplit(" ", 1)[1] for l in log if "accepted fd" in l]
+        reused = [l for l in log if "closed fd" in l]
+        check(len(accepted) == 2 and accepted[0] == accepted[1],
+              f"fd reuse: want both connections on one fd number got {log}")
+        check(reused and reused[0].endswith(f"fd {accepted[0]}, wrote file as fd {accepted[0]}"),
+              f"fd reuse: want the file written on fd {accepted[0]} got {log}")
+        check_traffic("fd reuse", base, want, aborted={("GET", "/slow", "connection_closed"): 1},
+                      counters={"otel_agent_connection_errors_total": 1})
+
+
+def _map_errors(base, name):
+    m = snapshot(base)["plugin"]
+    return sum(v for l, v in m.get("otel_agent_map_update_errors_total", [])
+               if l.get("map") == name), m
+
+
+@needs("root", "node")
+def test_series_map_full():
+    """--max-series 8 and 20 routes: 8 series kept, every other request
+    counted as a series map error, nothing crashes, old series keep counting."""
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+             "india", "juliett", "kilo", "lima", "mike", "november", "oscar", "papa",
+             "quebec", "romeo", "sierra", "tango"]
+    with Procs() as procs:
+        srv, port = procs.server("node")
+        agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true", "--max-series", "8"])
+        c = Client(port)
+        try:
+            for w in words:
+                c.exchange("GET", f"/r/{w}", b"", "404")
+            for _ in range(5):
+                c.exchange("GET", f"/r/{words[0]}", b"", "404")
+        finally:
+            c.close()
+        deadline = time.monotonic() + 2.0
+        while True:
+            errors, m = _map_errors(base, "series")
+            kept = total(m, "http_requests_total")
+            if kept + errors >= 25 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        check_eq("series full: series kept", 8, len(m.get("http_requests_total", [])))
+        check_eq("series full: requests in series", 8 + 5, kept)
+        check_eq("series full: series map errors", 12, errors)
+        check_eq("series full: responses matched", 25, total(m, "otel_agent_responses_total"))
+        check_eq(f"series full: GET /r/{words[0]} 404", 6,
+                 series(m, "http_requests_total", ("method", "path", "status")).get(
+                     ("GET", f"/r/{words[0]}", "404"), 0))
+        check_healthy("series full", agent, base)
+
+
+@needs("root", "node")
+def test_conns_map_full():
+    """--max-connections 4 and 8 connections open at once: failed connection
+    state is counted, nothing crashes, and once they close, new connections
+    are followed again exactly."""
+    with Procs() as procs:
+        srv, port = procs.server("node")
+        agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true",
+                                                 "--max-connections", "4"])
+        clients = [Client(port) for _ in range(8)]
+        try:
+            for c in clients:
+                c.exchange("GET", "/hello", b"", "200")
+        finally:
+            for c in clients:
+                c.close()
+        time.sleep(0.3)
+        errors, m = _map_errors(base, "conns")
+        check(errors > 0, f"conns full: conns map errors: want > 0 got {errors:g}")
+        got = total(m, "http_requests_total")
+        check(got < 8, f"conns full: requests followed: want < 8 (4 slots) got {got:g}")
+        check_healthy("conns full", agent, base)
+        # the state of closed connections was freed: one connection at a time is followed
+        for _ in range(5):
+            drive_mix(port, [("GET", "/items/5", b"", "/items/{id}", "404")])
+        time.sleep(0.3)
+        m = snapshot(base)["plugin"]
+        check_eq("after conns full: GET /items/{id} 404", 5,
+                 series(m, "http_requests_total", ("method", "path", "status")).get(
+                     ("GET", "/items/{id}", "404"), 0))
