@@ -83,9 +83,11 @@ $(OUTPUT) $(OUTPUT)/tests:
 # them); goals that only install, clean, format or run a sub-make need none.
 NO_LIB_GOALS := deps check-deps clean format check-format vmlinux smoke test bench
 ifneq ($(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifeq ($(shell command -v pkg-config),)
+$(error missing pkg-config; run make deps)
+endif
 NEED_PKGS := $(PKGS) $(if $(filter $(OUTPUT)/tests/test_%,$(MAKECMDGOALS)),cmocka)
-MISSING_PKGS := $(strip $(if $(shell command -v pkg-config),$(foreach p,$(NEED_PKGS),$(if \
-		$(shell pkg-config --exists $(p) && echo y),,$(p))),pkg-config))
+MISSING_PKGS := $(strip $(foreach p,$(NEED_PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
 ifneq ($(MISSING_PKGS),)
 $(error missing $(MISSING_PKGS) (pkg-config); run make deps)
 endif

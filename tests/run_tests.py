@@ -94,33 +94,17 @@ def unit_binaries():
 
 
 class Job:
-    """A test process in a session of its own; its output goes to a file."""
+    """One test process, in a session of its own; its output goes to a file."""
 
     timeout = SELFTEST_TIMEOUT_S
     grace = 0  # past the timeout, before the runner kills the session
 
-    def start(self):
+    def spawn(self, argv, env=None, stderr=subprocess.STDOUT, pass_fds=()):
         self.out = tempfile.TemporaryFile()
         self.began = time.monotonic()
-        self.proc = subprocess.Popen(self.argv(), cwd=REPO, env=self.env(), stdin=subprocess.DEVNULL,
-                                     stdout=self.out, stderr=self.err_file(),
-                                     start_new_session=True, pass_fds=self.pass_fds())
-        self.after_start()
-
-    def argv(self):
-        raise NotImplementedError
-
-    def env(self):
-        return None
-
-    def err_file(self):
-        return subprocess.STDOUT
-
-    def pass_fds(self):
-        return ()
-
-    def after_start(self):
-        pass
+        self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=self.out, stderr=stderr, pass_fds=pass_fds,
+                                     start_new_session=True)
 
     def ended(self):
         """True once the process exited (not reaped yet, so its session id
@@ -145,11 +129,10 @@ class Job:
     def stop(self):
         """Ask the process to stop (a selftest kills its children), then sweep."""
         if not self.ended():
-            try:
-                self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
+            self.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while not self.ended() and time.monotonic() < deadline:
+                time.sleep(POLL_S)
         self.sweep()
 
     def output(self):
@@ -164,15 +147,10 @@ class UnitJob(Job):
         self.path = path
         self.name = os.path.basename(path)
 
-    def argv(self):
-        return [self.path]
-
-    def env(self):
-        return dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP")
-
-    def err_file(self):
+    def start(self):
         self.err = tempfile.TemporaryFile()
-        return self.err
+        self.spawn([self.path], env=dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP"),
+                   stderr=self.err)
 
     def report(self, tally, killed, verbose):
         passed = failed = skipped = 0
@@ -220,18 +198,10 @@ class SelftestJob(Job):
         self.name = qualname.split(".", 1)[1]
 
     def start(self):
-        self.result_r, self.result_w = os.pipe()
-        super().start()
-
-    def argv(self):
-        return [sys.executable, os.path.abspath(__file__), "--one", self.qualname,
-                "--result-fd", str(self.result_w)]
-
-    def pass_fds(self):
-        return (self.result_w,)
-
-    def after_start(self):
-        os.close(self.result_w)
+        self.result_r, w = os.pipe()
+        self.spawn([sys.executable, os.path.abspath(__file__), "--one", self.qualname,
+                    "--result-fd", str(w)], pass_fds=(w,))
+        os.close(w)
 
     def result(self):
         os.set_blocking(self.result_r, False)
@@ -384,6 +354,9 @@ def main():
         return 0
 
     tally = Tally()
+    if args.only and not selftests:
+        print(f"no selftest name contains {args.only!r} (--list shows them)")
+        tally.failed += 1
     jobs = []
     if not args.no_unit and not args.only:
         bins = unit_binaries()
