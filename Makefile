@@ -6,6 +6,7 @@ CLANG      ?= clang
 BPFTOOL    ?= bpftool
 CC         ?= gcc
 PKGS       := libbpf libelf zlib libmicrohttpd
+JOBS       ?= $(shell nproc)
 VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
 CFLAGS     ?= -O2 -g
@@ -41,7 +42,7 @@ endif
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h src/*.[ch] src/*/*.[ch] include/*.h tests/unit/*.c \
 	      tests/unit/*/*.c tests/servers/*.c tests/soak/*.c)
 
-.PHONY: all deps test smoke vmlinux clean format check-format bench FORCE
+.PHONY: all deps check-deps test smoke vmlinux clean format check-format bench FORCE
 all: otel-agent
 
 otel-agent: $(AGENT_OBJS)
@@ -89,16 +90,36 @@ $(OUTPUT) $(OUTPUT)/tests:
 
 -include $(AGENT_OBJS:.o=.d) $(UNIT_TESTS:=.d)
 
+# A missing library is named before anything compiles (make deps installs
+# them); goals that only install, clean, format or run a sub-make need none.
+NO_LIB_GOALS := deps check-deps clean format check-format vmlinux smoke test bench
+ifneq ($(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifeq ($(shell command -v pkg-config),)
+$(error missing pkg-config; run make deps)
+endif
+NEED_PKGS := $(PKGS) $(if $(filter $(OUTPUT)/tests/test_%,$(MAKECMDGOALS)),cmocka)
+MISSING_PKGS := $(strip $(foreach p,$(NEED_PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
+ifneq ($(MISSING_PKGS),)
+$(error missing $(MISSING_PKGS) (pkg-config); run make deps)
+endif
+endif
+
+# make deps installs what a fresh machine lacks (apt-get, once); check-deps
+# only says what is missing.
 deps:
 	$(Q)sh deploy/install-deps.sh
 
-# test and smoke work on a fresh machine: install first, then build with the
-# pkg-config flags that only exist once the packages do.
-test:
-	$(Q)$(MAKE) --no-print-directory deps
-	$(Q)$(MAKE) --no-print-directory otel-agent $(UNIT_TESTS) $(OUTPUT)/tests/c_server
-	$(Q)python3 tests/run_tests.py
+check-deps:
+	$(Q)sh deploy/install-deps.sh --check
 
+# Builds in a sub-make, so that the pkg-config flags are read once the
+# packages are known to be there; JOBS tests run at once.
+test: check-deps
+	$(Q)$(MAKE) --no-print-directory otel-agent $(UNIT_TESTS) $(OUTPUT)/tests/c_server
+	$(Q)python3 tests/run_tests.py --jobs $(JOBS)
+
+# smoke works on a fresh machine: it installs first, then builds with the
+# pkg-config flags that only exist once the packages do.
 smoke:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory otel-agent

@@ -1,11 +1,17 @@
 #!/bin/sh
 # Installs with apt-get what a fresh Debian 12 machine lacks to build and test
 # otel-agent; does nothing when everything is there. Run as root (make deps).
+# With --check it installs nothing: it names what is missing and fails
+# (make test runs it so).
 set -eu
 
-# build: compiler, BPF toolchain, libraries; test: cmocka, promtool, python3, node, curl
+# build: compiler, BPF toolchain, libraries; test: cmocka, promtool, python3, node, curl;
+# format: clang-format
 PKGS="make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev \
-bpftool libcmocka-dev prometheus python3 curl iproute2"
+bpftool libcmocka-dev prometheus python3 curl iproute2 clang-format"
+
+check_only=false
+[ "${1:-}" = --check ] && check_only=true
 
 missing=""
 for p in $PKGS; do
@@ -16,8 +22,12 @@ done
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 
 if [ -z "$missing" ]; then
-	echo "deps: all installed"
+	$check_only || echo "deps: all installed"
 	exit 0
+fi
+if $check_only; then
+	echo "deps: missing:$missing; run 'make deps' (as root) first" >&2
+	exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps: missing:$missing; run 'sudo make deps'" >&2

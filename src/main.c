@@ -242,6 +242,7 @@ int main(int argc, char **argv)
 {
 	struct agent agent = { 0 };
 	struct http_server *srv = NULL;
+	struct http_server_opts serve;
 	struct match_list found = { 0 };
 	struct options opts;
 	struct flag_decision flag = { 0 };
@@ -281,7 +282,11 @@ int main(int argc, char **argv)
 			 "--feature-otel=true",
 			 note);
 	}
-	srv = http_server_serve(opts.listen, flag.enabled, note, render_endpoint, &agent);
+	serve = (struct http_server_opts){ .listen = opts.listen,
+					   .enabled = flag.enabled,
+					   .health_note = note,
+					   .conn_timeout_s = HTTP_CONNECTION_TIMEOUT_S };
+	srv = http_server_serve(&serve, render_endpoint, &agent);
 	if (!srv)
 		goto cleanup;
 	if (flag.enabled)

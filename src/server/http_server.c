@@ -29,19 +29,6 @@
  */
 #define CONNECTION_MEMORY (BODY_CHUNK_LEN + 16 * 1024)
 
-/*
- * A connection with no progress for this long is closed. Renders take
- * turns and each waits for its reader, so a scraper that stops reading
- * would otherwise hold up every scrape after it; an idle keep-alive
- * connection is closed too (scrapers reconnect).
- */
-static unsigned int connection_timeout_s = 30;
-
-void http_server_set_connection_timeout(unsigned int seconds)
-{
-	connection_timeout_s = seconds;
-}
-
 struct http_server {
 	struct MHD_Daemon *daemon;
 	bool enabled;
@@ -50,6 +37,17 @@ struct http_server {
 	void *ctx;
 	struct stream_gate *gate; /* one render at a time */
 };
+
+/*
+ * A connection with no progress for this long is closed (opts->conn_timeout_s).
+ * Renders take turns and each waits for its reader, so a scraper that stops
+ * reading would otherwise hold up every scrape after it; an idle keep-alive
+ * connection is closed too (scrapers reconnect).
+ */
+static unsigned int conn_timeout_s(const struct http_server_opts *opts)
+{
+	return opts->conn_timeout_s ? opts->conn_timeout_s : HTTP_CONNECTION_TIMEOUT_S;
+}
 
 /* One media range of an Accept header: "type/subtype; version=1.0.0; q=0.5". */
 struct media_range {
@@ -385,9 +383,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
-struct http_server *http_server_serve(const char *listen, bool enabled, const char *health_note,
-				      render_fn render, void *ctx)
+struct http_server *http_server_serve(const struct http_server_opts *opts, render_fn render,
+				      void *ctx)
 {
+	const char *listen = opts->listen;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	struct http_server *srv;
@@ -404,8 +403,9 @@ struct http_server *http_server_serve(const char *listen, bool enabled, const ch
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
-	srv->enabled = enabled;
-	snprintf(srv->health_note, sizeof(srv->health_note), "%s", health_note ? health_note : "");
+	srv->enabled = opts->enabled;
+	snprintf(srv->health_note, sizeof(srv->health_note), "%s",
+		 opts->health_note ? opts->health_note : "");
 	srv->render = render;
 	srv->ctx = ctx;
 	srv->gate = stream_gate_new(&mhd_waker);
@@ -419,7 +419,7 @@ struct http_server *http_server_serve(const char *listen, bool enabled, const ch
 				       (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 				       (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
 				       mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_done,
-				       NULL, MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_s,
+				       NULL, MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout_s(opts),
 				       MHD_OPTION_END);
 	if (!srv->daemon) {
 		int err = errno ? errno : EADDRINUSE;

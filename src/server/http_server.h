@@ -42,13 +42,23 @@ enum oa_format negotiate_format(const char *accept);
 /* The Content-Type of a format. */
 const char *format_content_type(enum oa_format fmt);
 
+/* What the agent passes as conn_timeout_s (and what 0 means). */
+#define HTTP_CONNECTION_TIMEOUT_S 30
+
+struct http_server_opts {
+	const char *listen;	     /* ADDR:PORT (parse_listen) */
+	bool enabled;		     /* false: the metrics paths answer 404 */
+	const char *health_note;     /* when disabled: why (/healthz, the metrics paths' 404) */
+	unsigned int conn_timeout_s; /* no progress this long closes a connection; 0: 30 s */
+};
+
 /*
  * Serves /metrics/otel (in the format the scraper's Accept header asks
- * for), /metrics (Prometheus text) and /healthz on listen. When disabled,
- * the metrics paths answer 404 and /healthz says why (health_note).
+ * for), /metrics (Prometheus text) and /healthz on opts->listen. When
+ * disabled, the metrics paths answer 404 and /healthz says why.
  */
-struct http_server *http_server_serve(const char *listen, bool enabled, const char *health_note,
-				      render_fn render, void *ctx);
+struct http_server *http_server_serve(const struct http_server_opts *opts, render_fn render,
+				      void *ctx);
 
 void http_server_stop(struct http_server *srv);
 
@@ -58,11 +68,5 @@ void http_server_stop(struct http_server *srv);
  * together.
  */
 size_t http_server_peak_body_chunks(struct http_server *srv);
-
-/*
- * Seconds without progress after which a connection is closed (30 unless
- * set), for servers started afterwards; the tests shorten it.
- */
-void http_server_set_connection_timeout(unsigned int seconds);
 
 #endif /* OA_HTTP_SERVER_H */

@@ -20,7 +20,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from selftest import parse_prom, series, total  # noqa: E402
+from selftests.lib.scrape import parse_prom, series, total  # noqa: E402
 
 PLUGIN_KEYS = ("method", "path", "status")
 OTEL_KEYS = ("http_request_method", "http_route", "http_response_status_code")

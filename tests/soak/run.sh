@@ -84,7 +84,7 @@ fi
 [ -x "$AGENT" ] || die "$AGENT not executable"
 
 free_port() {
-	python3 -c 'import sys; sys.path.insert(0, "tests"); from selftest import free_port; print(free_port())'
+	python3 -c 'import sys; sys.path.insert(0, "tests"); from selftests.lib.procs import free_port; print(free_port())'
 }
 now_ms() {
 	echo $(($(date +%s%N) / 1000000))

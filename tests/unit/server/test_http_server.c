@@ -197,6 +197,19 @@ static int fake_render(void *ctx, enum oa_endpoint ep, enum oa_format fmt, FILE 
 	return b->fail ? -1 : 0;
 }
 
+/* The endpoint, enabled, on listen, serving b's body; idle connections close after timeout_s. */
+static struct http_server *serve(const char *listen, unsigned int timeout_s, struct fake_body *b)
+{
+	struct http_server_opts opts = {
+		.listen = listen,
+		.enabled = true,
+		.health_note = "",
+		.conn_timeout_s = timeout_s,
+	};
+
+	return http_server_serve(&opts, fake_render, b);
+}
+
 /* A port nothing listens on now (the kernel's pick for a socket bound to port 0). */
 static unsigned short free_port(void)
 {
@@ -307,7 +320,7 @@ static void test_serve_bodies(void **state)
 	(void)state;
 	fake_body_init(&b);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
-	srv = http_server_serve(listen, true, "", fake_render, &b);
+	srv = serve(listen, HTTP_CONNECTION_TIMEOUT_S, &b);
 	assert_non_null(srv);
 
 	/* larger than the queue: chunked, sent while rendered, whole */
@@ -419,7 +432,7 @@ static void test_healthz_during_render(void **state)
 	b.len = 3 * BODY_QUEUE_MAX;
 	b.block = true;
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
-	srv = http_server_serve(listen, true, "", fake_render, &b);
+	srv = serve(listen, HTTP_CONNECTION_TIMEOUT_S, &b);
 	assert_non_null(srv);
 	assert_int_equal(pthread_create(&tid, NULL, scrape_thread, &sc), 0);
 	wait_blocked(&b);
@@ -454,7 +467,7 @@ static void test_scrapes_at_once(void **state)
 	fake_body_init(&b);
 	b.len = 6 * BODY_QUEUE_MAX + 3;
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
-	srv = http_server_serve(listen, true, "", fake_render, &b);
+	srv = serve(listen, HTTP_CONNECTION_TIMEOUT_S, &b);
 	assert_non_null(srv);
 	for (int i = 0; i < SCRAPES; i++) {
 		sc[i] = (struct scrape){ .port = port };
@@ -514,7 +527,7 @@ static void test_client_gone(void **state)
 	fake_body_init(&b);
 	b.len = 1000 * BODY_QUEUE_MAX; /* a gigabyte: it runs until it fails */
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
-	srv = http_server_serve(listen, true, "", fake_render, &b);
+	srv = serve(listen, HTTP_CONNECTION_TIMEOUT_S, &b);
 	assert_non_null(srv);
 	fd = send_scrape(port);
 	assert_true(read(fd, buf, sizeof(buf)) > 0);
@@ -544,9 +557,7 @@ static void test_client_stalls(void **state)
 	b.len = 1000 * BODY_QUEUE_MAX; /* far more than the socket buffers hold */
 	b.block = true;		       /* until it has taken that length */
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
-	http_server_set_connection_timeout(1);
-	srv = http_server_serve(listen, true, "", fake_render, &b);
-	http_server_set_connection_timeout(30);
+	srv = serve(listen, 1, &b); /* the stalled connection closes after 1 s */
 	assert_non_null(srv);
 	fd = send_scrape(port);
 	/* never read: the render fills its queue and waits for room */

@@ -1,48 +1,30 @@
-"""Selftests of which bytes on a target's sockets are requests and how each is
-timed: keep-alive, connections older than the agent, pipelining, requests
-and responses split over several syscalls, every socket syscall family,
+"""Which bytes on a target's sockets are requests and how each is timed:
+keep-alive, connections older than the agent, pipelining, requests and
+responses split over several syscalls, every socket syscall family,
 non-HTTP traffic in the target, connections closed or reset before the
 response, fd numbers reused by files.
 
 Every test drives raw sockets against real servers (core.js, py_server.py,
 the C server with its syscall options) and checks both endpoints exactly:
 the answered requests, the requests aborted by the client, and the
-self-metrics that say what was not HTTP or not matched. Uses the helpers of
-selftest.py; run by tests/run_tests.py.
+self-metrics that say what was not HTTP or not matched.
 """
 
 import os
 import random
-import select
 import socket
 import struct
-import subprocess
 import tempfile
 import threading
 import time
 
-from selftest import (OTEL_BUCKETS, PLUGIN_BUCKETS, Procs, TestFailure, check, check_eq,
-                      check_histograms, check_series, parse_prom, scrape, series, server_argv,
-                      total)
+from selftests.lib.checks import check, check_eq, each
+from selftests.lib.client import IO_TIMEOUT_S, Client, add, drive_mix, drive_on, request
+from selftests.lib.endpoints import check_duration, check_healthy, check_traffic
+from selftests.lib.needs import needs
+from selftests.lib.procs import Procs, stderr_so_far
+from selftests.lib.scrape import parse_prom, scrape, series, snapshot, total
 
-OTEL_DUR = "http_server_request_duration_seconds"
-PLUGIN_DUR = "http_request_duration_seconds"
-OTEL_KEYS = ("http_request_method", "http_route", "http_response_status_code", "error_type")
-PLUGIN_KEYS = ("method", "path", "status")
-
-# Self-metrics every test pins; each is 0 unless the test says otherwise.
-COUNTERS = (
-    "otel_agent_requests_dropped_total",
-    "otel_agent_not_http_connections_total",
-    "otel_agent_unmatched_responses_total",
-    "otel_agent_connection_errors_total",
-    "otel_agent_upgraded_connections_total",
-    "otel_agent_map_update_errors_total",
-)
-
-SETTLE_S = 2.0
-IO_TIMEOUT_S = 5.0
-GAP_S = 0.05  # between the parts of a split request
 
 # (method, raw path, body, route, status): five requests, each its own series.
 PIPELINE = [
@@ -80,349 +62,6 @@ def _client_hello():
 CLIENT_HELLO = _client_hello()
 
 
-# ---------------------------------------------------------------------------
-# Servers and agent.
-# ---------------------------------------------------------------------------
-
-
-def _read_line(stream, timeout):
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([stream], [], [], left)[0]:
-            break
-        chunk = os.read(stream.fileno(), 256)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.split(b"\n", 1)[0].decode(errors="replace")
-
-
-def c_server(procs, *opts):
-    """Start the C server with opts on a free port (or --unix=PATH).
-    Returns (Popen, port or path)."""
-    argv = server_argv("c") + list(opts) + ["0"]
-    p = procs.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    line = _read_line(p.stdout, 10.0)
-    check(line.startswith("listening "),
-          f"c server {' '.join(opts)}: want 'listening' line got {line!r}")
-    where = line.split(None, 1)[1]
-    return p, (where if where.startswith("/") else int(where))
-
-
-def start(procs, kind, *opts, env=None):
-    """A server of kind node|python|c (opts for c), and an agent on it.
-    Returns (server Popen, its port, agent Popen, agent base URL)."""
-    if kind == "c":
-        srv, port = c_server(procs, *opts)
-    else:
-        srv, port = procs.server(kind, env=env)
-    agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
-    return srv, port, agent, base
-
-
-def stderr_so_far(p):
-    """Whatever p (stderr=PIPE) wrote to stderr so far, without blocking."""
-    out = b""
-    while select.select([p.stderr], [], [], 0.05)[0]:
-        chunk = os.read(p.stderr.fileno(), 4096)
-        if not chunk:
-            break
-        out += chunk
-    return out.decode(errors="replace")
-
-
-# ---------------------------------------------------------------------------
-# A raw HTTP/1.1 client: exact bytes, exact syscall boundaries.
-# ---------------------------------------------------------------------------
-
-
-def request(method, path, body=b"", headers=()):
-    """The bytes of one HTTP/1.1 request."""
-    lines = [f"{method} {path} HTTP/1.1", "Host: test"]
-    if body or method in ("POST", "PUT"):
-        lines.append(f"Content-Length: {len(body)}")
-    lines += list(headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-class Client:
-    """One connection: TCP (port), IPv6 (("::1", port)) or AF_UNIX (path)."""
-
-    def __init__(self, addr):
-        if isinstance(addr, str):
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        elif isinstance(addr, tuple):
-            self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        else:
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            addr = ("127.0.0.1", addr)
-        self.sock.settimeout(IO_TIMEOUT_S)
-        self.sock.connect(addr)
-        if self.sock.family != socket.AF_UNIX:
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def send(self, *parts, gap=GAP_S):
-        """Send each part with its own send(), gap seconds apart."""
-        for i, part in enumerate(parts):
-            if i:
-                time.sleep(gap)
-            self.sock.sendall(part)
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise TestFailure(f"client: want more response bytes got EOF after {self.buf[:60]!r}")
-        self.buf += chunk
-
-    def _take_until(self, sep):
-        while sep not in self.buf:
-            self._fill()
-        head, self.buf = self.buf.split(sep, 1)
-        return head
-
-    def _take(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def response(self):
-        """Read one response (a 1xx too). Returns (status, headers, body)."""
-        head = self._take_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
-        parts = head[0].split(" ", 2)
-        check(len(parts) >= 2 and parts[0].startswith("HTTP/1."),
-              f"client: want a status line got {head[0][:60]!r}")
-        status = int(parts[1])
-        hdrs = {}
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            hdrs[name.strip().lower()] = value.strip()
-        if 100 <= status < 200 or status in (204, 304):
-            return status, hdrs, b""
-        if hdrs.get("transfer-encoding", "").lower() == "chunked":
-            body = b""
-            while True:
-                size = int(self._take_until(b"\r\n").split(b";")[0], 16)
-                if size == 0:
-                    self._take_until(b"\r\n")
-                    return status, hdrs, body
-                body += self._take(size)
-                self._take(2)
-        if "content-length" in hdrs:
-            return status, hdrs, self._take(int(hdrs["content-length"]))
-        return status, hdrs, self.read_to_eof()
-
-    def read_to_eof(self):
-        out = self.buf
-        self.buf = b""
-        while True:
-            try:
-                chunk = self.sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                return out
-            if not chunk:
-                return out
-            out += chunk
-
-    def exchange(self, method, path, body=b"", want=None, headers=()):
-        """One request, its response; checks the status when want is given."""
-        self.send(request(method, path, body, headers))
-        status, _, rbody = self.response()
-        if want is not None:
-            check_eq(f"server {method} {path}", int(want), status)
-        return rbody
-
-    def close(self, reset=False):
-        """Close: FIN, or RST (SO_LINGER {1, 0}) when reset."""
-        if reset:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
-
-
-def drive_on(c, mix, want=None):
-    """Send (method, path, body, route, status) items on Client c, one after
-    the other; returns want updated with {(method, route, status): n}."""
-    want = {} if want is None else want
-    for method, path, body, route, status in mix:
-        c.exchange(method, path, body, status)
-        add(want, (method, route, status))
-    return want
-
-
-def drive_mix(addr, mix):
-    """drive_on a fresh connection to addr, closed afterwards."""
-    c = Client(addr)
-    try:
-        return drive_on(c, mix)
-    finally:
-        c.close()
-
-
-def add(want, key, n=1):
-    want[key] = want.get(key, 0) + n
-    return want
-
-
-# ---------------------------------------------------------------------------
-# Exact checks of both endpoints.
-# ---------------------------------------------------------------------------
-
-
-def snapshot(base):
-    """{'otel': metrics, 'plugin': metrics} scraped now."""
-    out = {}
-    for key, path in (("otel", "/metrics/otel"), ("plugin", "/metrics")):
-        status, _, body = scrape(base + path)
-        check_eq(f"GET {path} status", 200, status)
-        out[key] = parse_prom(body)
-    return out
-
-
-def _counter_ok(want, got):
-    if isinstance(want, tuple):
-        return want[0] <= got <= want[1]
-    return got == want
-
-
-def _want_counters(counters):
-    want = {name: 0 for name in COUNTERS}
-    want.update(counters or {})
-    return want
-
-
-def expected_otel(ok, aborted):
-    want = {}
-    for (m, r, s), n in ok.items():
-        add(want, (m, r, s, s if s.startswith("5") else None), n)
-    for (m, r, etype), n in aborted.items():
-        add(want, (m, r, None, etype), n)
-    return want
-
-
-def _settled(got, ok, aborted, counters):
-    if total(got["plugin"], "http_requests_total") != sum(ok.values()):
-        return False
-    if total(got["otel"], OTEL_DUR + "_count") != sum(ok.values()) + sum(aborted.values()):
-        return False
-    return all(_counter_ok(w, total(m, name)) for name, w in counters.items()
-               for m in got.values())
-
-
-def check_traffic(tag, base, ok, aborted=None, counters=None):
-    """Wait until both endpoints settle, then check them exactly.
-
-    ok: {(method, route, status): n}, the answered requests.
-    aborted: {(method, route, error_type): n}, requests whose connection was
-      closed ("connection_closed") or reset ("connection_reset") before the
-      response.
-    counters: self-metric -> want (an int, or (lo, hi)); the COUNTERS not named
-      must be 0.
-    Returns the last snapshot.
-    """
-    aborted = aborted or {}
-    counters = _want_counters(counters)
-    deadline = time.monotonic() + SETTLE_S
-    got = snapshot(base)
-    while not _settled(got, ok, aborted, counters) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        got = snapshot(base)
-    time.sleep(0.2)  # anything counted late (wrongly) lands too
-    got = snapshot(base)
-    try:
-        _check_snapshot(tag, got, ok, aborted, counters)
-    except TestFailure as e:
-        raise TestFailure(f"{e} [agent: {_self_summary(got['plugin'])}]") from None
-    return got
-
-
-def _self_summary(m):
-    """The agent's own counters, for failure messages."""
-    names = sorted(n for n in m if n.startswith("otel_agent_") and n.endswith("_total"))
-    return " ".join(f"{n[len('otel_agent_'):-len('_total')]}={total(m, n):g}" for n in names)
-
-
-def _check_snapshot(tag, got, ok, aborted, counters):
-    otel, plug = got["otel"], got["plugin"]
-
-    # /metrics: answered requests only; 5xx and aborted ones are errors.
-    check_series(f"{tag}: /metrics http_requests_total", ok,
-                 series(plug, "http_requests_total", PLUGIN_KEYS))
-    want_err = {k: n for k, n in ok.items() if k[2].startswith("5")}
-    for k, n in aborted.items():
-        add(want_err, k, n)
-    check_series(f"{tag}: /metrics http_request_errors_total", want_err,
-                 series(plug, "http_request_errors_total", ("method", "path", "errorType")))
-    # Durations of answered requests; whether an aborted one is timed on
-    # /metrics is not specified, so either count is accepted for its key.
-    want_dur, maybe = {}, {}
-    for (m, r, _), n in ok.items():
-        add(want_dur, (m, r), n)
-    for (m, r, _), n in aborted.items():
-        add(maybe, (m, r), n)
-    got_dur = series(plug, PLUGIN_DUR + "_count", ("method", "path"))
-    for k in sorted(set(want_dur) | set(maybe) | set(got_dur), key=str):
-        w, g = want_dur.get(k, 0), got_dur.get(k, 0)
-        check(g in (w, w + maybe.get(k, 0)),
-              f"{tag}: /metrics {PLUGIN_DUR}_count {' '.join(k)}: want {w}"
-              + (f" or {w + maybe[k]}" if k in maybe else "") + f" got {g:g}")
-
-    # /metrics/otel: answered and aborted requests, each with its labels.
-    check_series(f"{tag}: /metrics/otel {OTEL_DUR}_count", expected_otel(ok, aborted),
-                 series(otel, OTEL_DUR + "_count", OTEL_KEYS))
-    for labels, _ in otel.get(OTEL_DUR + "_count", []):
-        what = f"{labels.get('http_request_method')} {labels.get('http_route')}"
-        check_eq(f"{tag}: /metrics/otel {what} url_scheme", "http", labels.get("url_scheme"))
-        check_eq(f"{tag}: /metrics/otel {what} network_protocol_version", "1.1",
-                 labels.get("network_protocol_version"))
-    for path, m in (("/metrics", plug), ("/metrics/otel", otel)):
-        statuses = {l.get("status", l.get("http_response_status_code"))
-                    for l, _ in m.get("http_requests_total", []) + m.get(OTEL_DUR + "_count", [])}
-        check("100" not in statuses, f"{tag}: {path}: want no series with status 100 got one")
-    if ok:
-        check_histograms(f"{tag}: /metrics", plug, PLUGIN_DUR, ("method", "path"),
-                         PLUGIN_BUCKETS)
-    if ok or aborted:
-        check_histograms(f"{tag}: /metrics/otel", otel, OTEL_DUR, OTEL_KEYS, OTEL_BUCKETS)
-
-    for path, m in (("/metrics", plug), ("/metrics/otel", otel)):
-        for name, w in counters.items():
-            check(name in m, f"{tag}: {path} {name}: want present got missing")
-            g = total(m, name)
-            want_s = f"{w[0]}..{w[1]}" if isinstance(w, tuple) else str(w)
-            check(_counter_ok(w, g), f"{tag}: {path} {name}: want {want_s} got {g:g}")
-
-
-def bucket(metrics, name, where, le):
-    """Cumulative count of the `le` bucket summed over samples matching where."""
-    n, seen = 0, False
-    for labels, value in metrics.get(name, []):
-        if all(labels.get(k) == v for k, v in where.items()) and float(labels["le"]) == le:
-            n += value
-            seen = True
-    return n if seen else None
-
-
-def check_duration(tag, got, method, route, below=None, above=None, n=1):
-    """n requests of method route took more than `above` and at most `below`
-    seconds, on both endpoints (bounds must be bucket bounds of both, except
-    0.025 and 0.075, which only /metrics/otel has)."""
-    for path, m, name, where in (
-        ("/metrics", got["plugin"], PLUGIN_DUR + "_bucket", {"method": method, "path": route}),
-        ("/metrics/otel", got["otel"], OTEL_DUR + "_bucket",
-         {"http_request_method": method, "http_route": route}),
-    ):
-        bounds = PLUGIN_BUCKETS if path == "/metrics" else OTEL_BUCKETS
-        if above is not None and above in bounds:
-            check_eq(f"{tag}: {path} {method} {route} le={above:g} (want slower)", 0,
-                     bucket(m, name, where, above))
-        if below is not None and below in bounds:
-            check_eq(f"{tag}: {path} {method} {route} le={below:g}", n,
-                     bucket(m, name, where, below))
-
-
 def wait_requests_seen(base, n):
     """Wait (up to 2 s) until the agent recognised n request lines, so a
     request is known to be read by the server before the client aborts (a
@@ -436,29 +75,7 @@ def wait_requests_seen(base, n):
         time.sleep(0.02)
 
 
-def each(cases, fn):
-    """fn(case) for every case; all failures are reported, not only the first."""
-    errors = []
-    for case in cases:
-        try:
-            fn(case)
-        except TestFailure as e:
-            errors.append(str(e))
-    if errors:
-        raise TestFailure(" | ".join(errors))
-
-
-def check_healthy(tag, agent, base):
-    check(agent.poll() is None, f"{tag}: agent: want running got exit {agent.returncode}")
-    status, _, body = scrape(base + "/healthz")
-    check_eq(f"{tag}: /healthz", 200, status)
-
-
-# ---------------------------------------------------------------------------
-# The tests.
-# ---------------------------------------------------------------------------
-
-
+@needs("root", "node")
 def test_keep_alive_200():
     """200 requests on one keep-alive connection: each counted once, each with
     its own duration (idle gaps before a request are not part of it), on
@@ -471,7 +88,7 @@ def test_keep_alive_200():
     random.Random(3).shuffle(mix)
     def one(kind):
         with Procs() as procs:
-            _, port, _, base = start(procs, kind)
+            _, port, _, base = procs.traced(kind)
             c = Client(port)
             try:
                 want = drive_on(c, mix[:100])
@@ -487,12 +104,13 @@ def test_keep_alive_200():
     each(("node", "python", "c"), one)
 
 
+@needs("root", "node")
 def test_connection_before_agent():
     """A connection opened (and used) before the agent: the next /slow on it is
     counted with its own 60 ms duration."""
     def one(kind):
         with Procs() as procs:
-            srv, port = (c_server(procs) if kind == "c" else procs.server(kind))
+            srv, port = procs.server(kind)
             c = Client(port)
             try:
                 for _ in range(2):
@@ -509,13 +127,14 @@ def test_connection_before_agent():
     each(("node", "c"), one)
 
 
+@needs("root", "node")
 def test_attach_mid_request():
     """The agent attaches while a request body is half sent on an old
     connection: that request cannot be timed (its response is unmatched), but
     every request after it on the same connection is counted."""
     def one(kind):
         with Procs() as procs:
-            srv, port = (c_server(procs) if kind == "c" else procs.server(kind))
+            srv, port = procs.server(kind)
             c = Client(port)
             try:
                 c.send(b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\n"
@@ -535,13 +154,14 @@ def test_attach_mid_request():
     each(("node", "c"), one)
 
 
+@needs("root", "node")
 def test_content_length_last_header():
     """Content-Length as the last header, the headers in one send and the body in
     the next: the body (which looks like a request) is passed over, not parsed."""
     body = b"GET /fake HTTP/1.1\r\n\r\n"
     def one(kind):
         with Procs() as procs:
-            srv, port, _, base = start(procs, kind)
+            srv, port, _, base = procs.traced(kind)
             c = Client(port)
             try:
                 for _ in range(3):
@@ -560,7 +180,7 @@ def test_content_length_last_header():
 def _pipeline(kind, *opts, reqs=PIPELINE):
     tag = f"{len(reqs)} pipelined {kind} {' '.join(opts)}".strip()
     with Procs() as procs:
-        _, port, _, base = start(procs, kind, *opts)
+        _, port, _, base = procs.traced(kind, *opts)
         c = Client(port)
         try:
             c.send(b"".join(request(m, p, b) for m, p, b, _, _ in reqs))
@@ -575,6 +195,7 @@ def _pipeline(kind, *opts, reqs=PIPELINE):
         check_traffic(tag, base, want)
 
 
+@needs("root")
 def test_pipelining_c_batch():
     """5 requests in one send, all 5 responses in one write (C --batch); each
     counted with its own route, none dropped. Also the 5 responses as 10
@@ -588,17 +209,19 @@ def test_pipelining_c_batch():
          lambda case: _pipeline("c", "--batch", *case[0], reqs=case[1]))
 
 
+@needs("root", "node")
 def test_pipelining_node():
     """5 requests in one send to Node (it answers them in order, one writev each)."""
     _pipeline("node")
 
 
+@needs("root", "node")
 def test_split_request():
     """Requests split over several sends 50 ms apart (request line, method,
     headers, body): each counted once (Node, Python, C)."""
     def one(kind):
         with Procs() as procs:
-            _, port, _, base = start(procs, kind)
+            _, port, _, base = procs.traced(kind)
             tag = f"split request {kind}"
             c = Client(port)
             try:
@@ -621,6 +244,7 @@ def test_split_request():
     each(("node", "python", "c"), one)
 
 
+@needs("root")
 def test_split_response():
     """The C server writes the header block and the body in two syscalls
     (--split-headers), with write-like and writev-like families."""
@@ -630,17 +254,18 @@ def test_split_response():
               ("GET", "/slow", b"", "/slow", "200")])
     def one(out):
         with Procs() as procs:
-            _, port, _, base = start(procs, "c", "--split-headers", "--in=read", f"--out={out}")
+            _, port, _, base = procs.traced("c", "--split-headers", "--in=read", f"--out={out}")
             want = drive_mix(port, mix)
             check_traffic(f"split response --out={out}", base, want)
 
     each(("send", "writev", "sendmmsg"), one)
 
 
+@needs("root")
 def test_sendfile():
     """Headers with send(), the body with sendfile() (C --out=sendfile)."""
     with Procs() as procs:
-        _, port, _, base = start(procs, "c", "--out=sendfile")
+        _, port, _, base = procs.traced("c", "--out=sendfile")
         c = Client(port)
         try:
             for _ in range(2):
@@ -654,11 +279,12 @@ def test_sendfile():
         check_traffic("sendfile", base, ok)
 
 
+@needs("root", "node")
 def test_chunked():
     """Node /chunked: status line with the first chunk, two more 20 ms apart;
     counted once each, timed to the status line."""
     with Procs() as procs:
-        _, port, _, base = start(procs, "node")
+        _, port, _, base = procs.traced("node")
         c = Client(port)
         try:
             for _ in range(3):
@@ -671,13 +297,14 @@ def test_chunked():
                        "/chunked", below=0.025, n=3)
 
 
+@needs("root", "node")
 def test_expect_continue():
     """Expect: 100-continue: headers, wait for the 100, then (80 ms later) the
     body. One series with the final status, none with 100, timed to the final
     status (Node, Python, C)."""
     def one(kind):
         with Procs() as procs:
-            _, port, _, base = start(procs, kind)
+            _, port, _, base = procs.traced(kind)
             tag = f"100-continue {kind}"
             c = Client(port)
             try:
@@ -730,7 +357,7 @@ def _variant_traffic(addr, name):
 def _syscall_matrix(tag, variants, ipv6=False):
     """One agent on one C server per variant; each variant's traffic has its own path."""
     with Procs() as procs:
-        servers = [(opts, c_server(procs, *opts)) for opts in variants]
+        servers = [(opts, procs.server("c", *opts)) for opts in variants]
         _, base, _ = procs.agent([srv.pid for _, (srv, _) in servers], ["--feature-otel=true"])
         want = {}
         for opts, (_, port) in servers:
@@ -740,6 +367,7 @@ def _syscall_matrix(tag, variants, ipv6=False):
         check_traffic(tag, base, want)
 
 
+@needs("root")
 def test_syscalls_ipv4():
     """Every --in with writev, every --out with read, accept and shutdown (IPv4)."""
     variants = ([(f"--in={k}", "--out=writev") for k in IN_KINDS]
@@ -749,6 +377,7 @@ def test_syscalls_ipv4():
     _syscall_matrix("syscalls ipv4", variants)
 
 
+@needs("root")
 def test_syscalls_ipv6():
     """A subset of the syscall families over IPv6 (::1)."""
     variants = [("--ipv6", "--in=read", "--out=write"),
@@ -759,14 +388,15 @@ def test_syscalls_ipv6():
     _syscall_matrix("syscalls ipv6", variants, ipv6=True)
 
 
+@needs("root")
 def test_unix_socket_ignored():
     """HTTP over an AF_UNIX socket of a target: no series, no not-HTTP count;
     a TCP server under the same agent still counts."""
     with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
-        unix_srv, path = c_server(procs, f"--unix={os.path.join(tmp, 'http.sock')}")
-        unix_rw, path_rw = c_server(procs, f"--unix={os.path.join(tmp, 'rw.sock')}",
+        unix_srv, path = procs.server("c", f"--unix={os.path.join(tmp, 'http.sock')}")
+        unix_rw, path_rw = procs.server("c", f"--unix={os.path.join(tmp, 'rw.sock')}",
                                     "--in=read", "--out=writev")
-        tcp_srv, port = c_server(procs)
+        tcp_srv, port = procs.server("c")
         _, base, _ = procs.agent([unix_srv.pid, unix_rw.pid, tcp_srv.pid],
                                  ["--feature-otel=true"])
         _variant_traffic(path, "unix")
@@ -786,7 +416,7 @@ def _not_http(tag, send, counters, want_reply=None):
     """Node gets `send` on a fresh connection; then a normal request. Only the
     normal request is counted; counters as given."""
     with Procs() as procs:
-        _, port, agent, base = start(procs, "node")
+        _, port, agent, base = procs.traced("node")
         c = Client(port)
         try:
             c.send(send)
@@ -801,6 +431,7 @@ def _not_http(tag, send, counters, want_reply=None):
         check_healthy(tag, agent, base)
 
 
+@needs("root", "node")
 def test_tls_client_hello():
     """TLS ClientHello bytes to the HTTP port: not HTTP; Node's 400 is unmatched."""
     _not_http("TLS ClientHello", CLIENT_HELLO,
@@ -809,6 +440,7 @@ def test_tls_client_hello():
               want_reply=b"HTTP/1.1 400 ")
 
 
+@needs("root", "node")
 def test_random_bytes():
     """4 KiB of random bytes: not HTTP; Node's 400 is unmatched."""
     data = b"\x00" + random.Random(7).randbytes(4095)
@@ -818,6 +450,7 @@ def test_random_bytes():
               want_reply=b"HTTP/1.1 400 ")
 
 
+@needs("root", "node")
 def test_long_request_line():
     """An 8 KiB request line (no line end in its first 4 KiB): not HTTP, though
     Node answers it (404); that answer is unmatched."""
@@ -828,11 +461,12 @@ def test_long_request_line():
               want_reply=b"HTTP/1.1 404 ")
 
 
+@needs("root", "node")
 def test_websocket_upgrade():
     """GET /ws with Upgrade: counted once as 101; the echoed frames (one looks
     like a request, one like a status line) are never parsed."""
     with Procs() as procs:
-        _, port, agent, base = start(procs, "node")
+        _, port, agent, base = procs.traced("node")
         c = Client(port)
         try:
             c.send(request("GET", "/ws", headers=["Upgrade: websocket", "Connection: Upgrade"]))
@@ -890,6 +524,7 @@ def _resp_server():
     return ls.getsockname()[1], stop, accepted
 
 
+@needs("root", "node")
 def test_db_client_connection():
     """The target's own client connection to a RESP server: not HTTP; only
     GET /db itself is counted."""
@@ -897,7 +532,7 @@ def test_db_client_connection():
     try:
         with Procs() as procs:
             env = dict(os.environ, DB_PORT=str(db_port))
-            _, port, agent, base = start(procs, "node", env=env)
+            _, port, agent, base = procs.traced("node", env=env)
             c = Client(port)
             try:
                 for _ in range(3):
@@ -918,7 +553,7 @@ def _abort(kind, reset):
     etype = "connection_reset" if reset else "connection_closed"
     tag = f"{etype} {kind}"
     with Procs() as procs:
-        _, port, agent, base = start(procs, kind)
+        _, port, agent, base = procs.traced(kind)
         c = Client(port)
         c.exchange("GET", "/hello", want=200)
         c.send(request("GET", "/slow"))
@@ -935,24 +570,27 @@ def _abort(kind, reset):
         check_healthy(tag, agent, base)
 
 
+@needs("root", "node")
 def test_closed_before_response():
     """GET /slow, then the client closes (FIN) before the answer: an error
     series 'connection_closed', not a request (Node, C)."""
     each(("node", "c"), lambda kind: _abort(kind, reset=False))
 
 
+@needs("root", "node")
 def test_reset_before_response():
     """GET /slow, then the client resets (RST) before the answer: an error
     series 'connection_reset', not a request (Node, C)."""
     each(("node", "c"), lambda kind: _abort(kind, reset=True))
 
 
+@needs("root")
 def test_fd_reuse():
     """A connection closed with a request unanswered; a file written on its fd
     number ("HTTP/1.1 200 OK"); a new connection on the same number: the new
     connection's requests are exact and the file write matches nothing."""
     with Procs() as procs:
-        srv, port, _, base = start(procs, "c", "--reuse-fd-for-file")
+        srv, port, _, base = procs.traced("c", "--reuse-fd-for-file")
         a = Client(port)
         a.send(request("GET", "/slow"))
         time.sleep(0.01)
@@ -979,6 +617,7 @@ def _map_errors(base, name):
                if l.get("map") == name), m
 
 
+@needs("root", "node")
 def test_series_map_full():
     """--max-series 8 and 20 routes: 8 series kept, every other request
     counted as a series map error, nothing crashes, old series keep counting."""
@@ -1013,6 +652,7 @@ def test_series_map_full():
         check_healthy("series full", agent, base)
 
 
+@needs("root", "node")
 def test_conns_map_full():
     """--max-connections 4 and 8 connections open at once: failed connection
     state is counted, nothing crashes, and once they close, new connections
@@ -1042,31 +682,3 @@ def test_conns_map_full():
         check_eq("after conns full: GET /items/{id} 404", 5,
                  series(m, "http_requests_total", ("method", "path", "status")).get(
                      ("GET", "/items/{id}", "404"), 0))
-
-
-TESTS = [
-    test_keep_alive_200,
-    test_connection_before_agent,
-    test_attach_mid_request,
-    test_content_length_last_header,
-    test_pipelining_c_batch,
-    test_pipelining_node,
-    test_split_request,
-    test_split_response,
-    test_sendfile,
-    test_chunked,
-    test_expect_continue,
-    test_syscalls_ipv4,
-    test_syscalls_ipv6,
-    test_unix_socket_ignored,
-    test_tls_client_hello,
-    test_random_bytes,
-    test_long_request_line,
-    test_websocket_upgrade,
-    test_db_client_connection,
-    test_closed_before_response,
-    test_reset_before_response,
-    test_fd_reuse,
-    test_series_map_full,
-    test_conns_map_full,
-]

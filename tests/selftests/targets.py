@@ -1,21 +1,17 @@
-"""Selftests of target selection: which processes are traced, from the start
-and as they come and go. --pid with its descendants (a Node cluster, a
-pre-fork Python server, attached before and after the fork), --port (before
-the server listens, while it listens, a socket passed to an unrelated
-process), --comm (a restarted server that sets process.title, an exec),
---exe, a target that exits, and the FEATURE_OTEL decision with selectors.
-
-The servers live in tests/targets/. Uses the helpers of selftest.py; run by
-tests/run_tests.py.
+"""Target selection: which processes are traced, from the start and as they
+come and go. --pid with its descendants (a Node cluster, a pre-fork Python
+server, attached before and after the fork), --port (before the server
+listens, while it listens, a socket passed to an unrelated process), --comm
+(a restarted server that sets process.title, an exec), --exe, a target that
+exits, and the FEATURE_OTEL decision with selectors. The servers live in
+tests/targets/.
 """
 
 import collections
 import http.client
-import json
 import os
 import re
 import secrets
-import select
 import shutil
 import signal
 import subprocess
@@ -23,52 +19,22 @@ import sys
 import tempfile
 import time
 
-from selftest import (MIX, REPO, Procs, TestFailure, agent_stderr, check, check_eq,
-                      check_full_scrape, check_series, drive, env_without, free_port, parse_prom,
-                      scrape, scrape_until, series, total)
+from selftests.lib.bpf import agent_map
+from selftests.lib.checks import TestFailure, check, check_eq, check_series
+from selftests.lib.client import MIX, drive
+from selftests.lib.endpoints import OTEL_DUR, OTEL_KEYS, PLUGIN_KEYS, check_full_scrape
+from selftests.lib.needs import needs
+from selftests.lib.procs import (SERVERS, TARGETS, Procs, agent_stderr, env_without, expect,
+                                 free_port)
+from selftests.lib.scrape import scrape, scrape_metrics, scrape_until, series, total
 
-TARGETS = os.path.join(REPO, "tests", "targets")
-SERVERS = os.path.join(REPO, "tests", "servers")
-PLUGIN_KEYS = ("method", "path", "status")
-OTEL_KEYS = ("http_request_method", "http_route", "http_response_status_code")
 HELLO = ("GET", "/hello", None, "/hello", "200")
-LINE_TIMEOUT_S = 10.0
 SETTLE_S = 5.0
 
 
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-
-
-def spawn(procs, argv, **kw):
-    """Start a server whose stdout the test reads line by line (expect)."""
-    p = procs.spawn(argv, stdout=subprocess.PIPE, **kw)
-    p.line_buf = b""
-    return p
-
-
-def expect(p, prefix, timeout=LINE_TIMEOUT_S):
-    """Read p's stdout up to a line starting with prefix.
-
-    Returns (that line, the lines read before it)."""
-    deadline = time.monotonic() + timeout
-    before = []
-    fd = p.stdout.fileno()
-    while True:
-        while b"\n" in p.line_buf:
-            raw, p.line_buf = p.line_buf.split(b"\n", 1)
-            line = raw.decode(errors="replace")
-            if line.startswith(prefix):
-                return line, before
-            before.append(line)
-        left = deadline - time.monotonic()
-        r = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
-        chunk = os.read(fd, 4096) if r else b""
-        if not chunk:
-            raise TestFailure(f"{os.path.basename(p.args[1])} stdout: want a {prefix!r} line "
-                              f"got {before[-3:]} (exit {p.poll()})")
-        p.line_buf += chunk
 
 
 def hello_requests(port, n, host="127.0.0.1"):
@@ -96,19 +62,13 @@ def check_hello(tag, base, n):
     check_series(f"{tag}: /metrics http_requests_total", want,
                  series(got["plugin"][0], "http_requests_total", PLUGIN_KEYS))
     check_series(f"{tag}: /metrics/otel _count", want,
-                 series(got["otel"][0], "http_server_request_duration_seconds_count", OTEL_KEYS))
+                 series(got["otel"][0], OTEL_DUR + "_count", OTEL_KEYS))
     return got
-
-
-def metrics(base, path="/metrics"):
-    status, _, body = scrape(base + path)
-    check_eq(f"GET {path} status", 200, status)
-    return parse_prom(body)
 
 
 def target_pids(base):
     """process_pid of every target_info sample."""
-    m = metrics(base, "/metrics/otel")
+    m = scrape_metrics(base, "/metrics/otel")
     return {int(l["process_pid"]) for l, _ in m.get("target_info", []) if "process_pid" in l}
 
 
@@ -117,27 +77,12 @@ def wait_targets(tag, base, want_pids, timeout=SETTLE_S):
     deadline = time.monotonic() + timeout
     while True:
         got = target_pids(base)
-        n = total(metrics(base), "otel_agent_targets")
+        n = total(scrape_metrics(base), "otel_agent_targets")
         if (got == set(want_pids) and n == len(want_pids)) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     check_eq(f"{tag} target_info pids", sorted(want_pids), sorted(got))
     check_eq(f"{tag} otel_agent_targets", len(want_pids), n)
-
-
-def agent_map(agent, name):
-    """Entries of one of the agent's maps, read with bpftool (found through the agent's fds,
-    so other agents on the machine do not matter); None when the object has no such map."""
-    for map_id in fd_ids(agent.pid, "map_id:"):
-        r = subprocess.run(["bpftool", "-j", "map", "show", "id", str(map_id)],
-                           capture_output=True, timeout=10)
-        if r.returncode or json.loads(r.stdout).get("name") != name:
-            continue
-        r = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(map_id)],
-                           capture_output=True, timeout=10)
-        check_eq(f"bpftool map dump {name} exit", 0, r.returncode)
-        return [e["formatted"] for e in json.loads(r.stdout)]
-    return None
 
 
 def kernel_targets(agent):
@@ -148,25 +93,10 @@ def kernel_targets(agent):
     return {e["key"] for e in entries}
 
 
-def fd_ids(pid, field):
-    """Values of a "field" line (map_id:, prog_id:) in the fdinfo of pid's fds."""
-    ids = set()
-    base = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(base):
-        try:
-            with open(os.path.join(base, fd)) as f:
-                for line in f:
-                    if line.startswith(field):
-                        ids.add(int(line.split()[1]))
-        except (OSError, ValueError):
-            continue
-    return ids
-
-
 def check_added(tag, base, want):
     """otel_agent_targets_added_total: processes the kernel programs added."""
     check_eq(f"{tag} otel_agent_targets_added_total", want,
-             total(metrics(base), "otel_agent_targets_added_total"))
+             total(scrape_metrics(base), "otel_agent_targets_added_total"))
 
 
 def wait_log(tag, agent, text, timeout=SETTLE_S):
@@ -201,11 +131,13 @@ def unique_name(prefix):
 # ---------------------------------------------------------------------------
 
 
+@needs("root", "node")
 def test_cluster_node():
     """Node cluster: agent on the primary after its 2 workers exist; a replaced worker counts."""
     with Procs() as procs:
         port = free_port()
-        primary = spawn(procs, ["node", os.path.join(TARGETS, "cluster.js"), str(port)])
+        primary = procs.spawn(["node", os.path.join(TARGETS, "cluster.js"), str(port)],
+                              stdout=subprocess.PIPE)
         _, before = expect(primary, "listening")
         workers = [int(l.split()[1]) for l in before if l.startswith("worker ")]
         check_eq("cluster workers listening", 2, len(workers))
@@ -242,14 +174,14 @@ def _prefork_test(fork_after_attach):
         port = free_port()
         argv = [sys.executable, os.path.join(TARGETS, "prefork.py"), str(port)]
         if fork_after_attach:
-            master = spawn(procs, argv + ["--wait"], stdin=subprocess.PIPE)
+            master = procs.spawn(argv + ["--wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             expect(master, "bound")
             agent, base, _ = procs.agent([master.pid], ["--feature-otel=true"])
             master.stdin.write(b"fork\n")
             master.stdin.flush()
             _, before = expect(master, "listening")
         else:
-            master = spawn(procs, argv)
+            master = procs.spawn(argv, stdout=subprocess.PIPE)
             _, before = expect(master, "listening")
             agent, base, _ = procs.agent([master.pid], ["--feature-otel=true"])
         workers = [int(l.split()[1]) for l in before if l.startswith("worker ")]
@@ -266,15 +198,16 @@ def _prefork_test(fork_after_attach):
         check_series(f"{tag}: /metrics http_requests_total", want,
                      series(got["plugin"][0], "http_requests_total", PLUGIN_KEYS))
         check_series(f"{tag}: /metrics/otel _count", want,
-                     series(got["otel"][0], "http_server_request_duration_seconds_count",
-                            OTEL_KEYS))
+                     series(got["otel"][0], OTEL_DUR + "_count", OTEL_KEYS))
 
 
+@needs("root")
 def test_prefork_python_after_fork():
     """Pre-fork Python: agent on the master after it forked 2 accepting workers."""
     _prefork_test(fork_after_attach=False)
 
 
+@needs("root")
 def test_prefork_python_before_fork():
     """Pre-fork Python: agent on the master before it forks; the kernel adds the workers."""
     _prefork_test(fork_after_attach=True)
@@ -285,6 +218,7 @@ def test_prefork_python_before_fork():
 # ---------------------------------------------------------------------------
 
 
+@needs("root", "node", "bpftool", "promtool")
 def test_port_before_listen():
     """--port P with nothing on P at start: the Node server that listens later is traced."""
     with Procs() as procs:
@@ -292,7 +226,8 @@ def test_port_before_listen():
         agent, base, _ = procs.agent([], ["--port", str(port), "--feature-otel=true"])
         wait_log("--port before listen", agent, "waiting for matching processes")
         wait_targets("--port before listen, no server", base, [])
-        srv = spawn(procs, ["node", os.path.join(SERVERS, "core.js"), str(port)])
+        srv = procs.spawn(["node", os.path.join(SERVERS, "core.js"), str(port)],
+                          stdout=subprocess.PIPE)
         expect(srv, "listening")
         check_eq("--port after listen(), before any accept: targets map (inet_sock_set_state)",
                  {srv.pid}, kernel_targets(agent))
@@ -303,13 +238,15 @@ def test_port_before_listen():
         wait_log("--port before listen", agent, f"tracing pid {srv.pid} (node): added")
 
 
+@needs("root", "node")
 def test_port_cluster_started_later():
     """--port P, then a Node cluster on P: the primary listens after forking its workers
     (which never accept), so the agent adds them from /proc once the kernel adds the primary."""
     with Procs() as procs:
         port = free_port()
         agent, base, _ = procs.agent([], ["--port", str(port), "--feature-otel=true"])
-        primary = spawn(procs, ["node", os.path.join(TARGETS, "cluster.js"), str(port)])
+        primary = procs.spawn(["node", os.path.join(TARGETS, "cluster.js"), str(port)],
+                              stdout=subprocess.PIPE)
         _, before = expect(primary, "listening")
         workers = [int(l.split()[1]) for l in before if l.startswith("worker ")]
         wait_targets("--port cluster", base, [primary.pid] + workers)
@@ -321,12 +258,13 @@ def test_port_cluster_started_later():
         check_hello("--port cluster 10 requests", base, 10)
 
 
+@needs("root")
 def test_port_already_listening():
     """--port P with a pre-fork server on [::1]:P at start: master and workers found in /proc."""
     with Procs() as procs:
         port = free_port()
-        master = spawn(procs, [sys.executable, os.path.join(TARGETS, "prefork.py"), str(port),
-                               "--host", "::1"])
+        master = procs.spawn([sys.executable, os.path.join(TARGETS, "prefork.py"), str(port),
+                              "--host", "::1"], stdout=subprocess.PIPE)
         _, before = expect(master, "listening")
         workers = [int(l.split()[1]) for l in before if l.startswith("worker ")]
         agent, base, _ = procs.agent([], ["--port", str(port), "--feature-otel=true"])
@@ -342,16 +280,17 @@ def test_port_already_listening():
         check_hello("--port IPv6 9 requests", base, 9)
 
 
+@needs("root")
 def test_port_passed_socket():
     """--port P: a process that never listens but accepts on a socket passed to it is traced."""
     with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         path = os.path.join(tmp, "pass.sock")
         script = os.path.join(TARGETS, "fd_pass.py")
-        giver = spawn(procs, [sys.executable, script, "give", str(port), path],
-                      stdin=subprocess.PIPE)
+        giver = procs.spawn([sys.executable, script, "give", str(port), path],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         expect(giver, "listening")
-        taker = spawn(procs, [sys.executable, script, "take", path])
+        taker = procs.spawn([sys.executable, script, "take", path], stdout=subprocess.PIPE)
         expect(taker, "ready")
         agent, base, _ = procs.agent([], ["--port", str(port), "--feature-otel=true"])
         err = agent_stderr(agent)
@@ -375,13 +314,14 @@ def test_port_passed_socket():
 # ---------------------------------------------------------------------------
 
 
+@needs("root", "node")
 def test_comm_restart():
     """--comm NAME: a Node server setting process.title = NAME, before and after a restart."""
     with Procs() as procs:
         name = unique_name("oacomm")
         script = os.path.join(TARGETS, "titled.js")
         port1 = free_port()
-        gen1 = spawn(procs, ["node", script, str(port1), name])
+        gen1 = procs.spawn(["node", script, str(port1), name], stdout=subprocess.PIPE)
         expect(gen1, "listening")
         agent, base, _ = procs.agent([], ["--comm", name, "--feature-otel=true"])
         err = agent_stderr(agent)
@@ -394,7 +334,7 @@ def test_comm_restart():
         gen1.kill()
         gen1.wait()
         port2 = free_port()
-        gen2 = spawn(procs, ["node", script, str(port2), name])
+        gen2 = procs.spawn(["node", script, str(port2), name], stdout=subprocess.PIPE)
         expect(gen2, "listening")
         hello_requests(port2, 3)
         check_hello("--comm generation 1 (5) + generation 2 (3)", base, 8)
@@ -402,6 +342,7 @@ def test_comm_restart():
         check_added("--comm restart (task_rename)", base, 1)
 
 
+@needs("root")
 def test_comm_exec():
     """--comm NAME: a process whose executable is named NAME is traced from its exec."""
     with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
@@ -410,7 +351,8 @@ def test_comm_exec():
         shutil.copy(system_python(), exe)
         agent, base, _ = procs.agent([], ["--comm", name, "--feature-otel=true"])
         port = free_port()
-        srv = spawn(procs, [exe, os.path.join(SERVERS, "py_server.py"), str(port)])
+        srv = procs.spawn([exe, os.path.join(SERVERS, "py_server.py"), str(port)],
+                          stdout=subprocess.PIPE)
         expect(srv, "listening")
         want = drive(port, [HELLO] * 4)
         got = scrape_until(base, 4)
@@ -420,6 +362,7 @@ def test_comm_exec():
         check_added("--comm exec (sched_process_exec)", base, 1)
 
 
+@needs("root", "promtool")
 def test_exe():
     """--exe PATH given before the server starts: a copy of python3.11 running py_server.py."""
     with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
@@ -430,11 +373,13 @@ def test_exe():
         shutil.copy(system_python(), other)
         agent, base, _ = procs.agent([], ["--exe", exe, "--feature-otel=true"])
         port = free_port()
-        srv = spawn(procs, [exe, os.path.join(SERVERS, "py_server.py"), str(port)])
+        srv = procs.spawn([exe, os.path.join(SERVERS, "py_server.py"), str(port)],
+                          stdout=subprocess.PIPE)
         expect(srv, "listening")
         # the same interpreter under another path is not selected
         port_b = free_port()
-        srv_b = spawn(procs, [other, os.path.join(SERVERS, "py_server.py"), str(port_b)])
+        srv_b = procs.spawn([other, os.path.join(SERVERS, "py_server.py"), str(port_b)],
+                            stdout=subprocess.PIPE)
         expect(srv_b, "listening")
         drive(port_b, [HELLO] * 3)
         want = drive(port, MIX)
@@ -448,6 +393,7 @@ def test_exe():
 # ---------------------------------------------------------------------------
 
 
+@needs("root", "node", "bpftool")
 def test_target_exits():
     """A --pid target killed: agent stays up, counts stay, otel_agent_targets drops to 0."""
     with Procs() as procs:
@@ -470,13 +416,14 @@ def test_target_exits():
         check_eq("after target exit /healthz", 200, status)
         check(body.startswith("ok"), f"after target exit /healthz: want ok got {body[:40]!r}")
         check_series("after target exit: /metrics http_requests_total", want,
-                     series(metrics(base), "http_requests_total", PLUGIN_KEYS))
+                     series(scrape_metrics(base), "http_requests_total", PLUGIN_KEYS))
         check_series("after target exit: /metrics/otel _count", want,
-                     series(metrics(base, "/metrics/otel"),
-                            "http_server_request_duration_seconds_count", OTEL_KEYS))
+                     series(scrape_metrics(base, "/metrics/otel"), OTEL_DUR + "_count",
+                            OTEL_KEYS))
         wait_log("after target exit", agent, f"target pid {srv.pid} exited")
 
 
+@needs("root", "node", "bpftool")
 def test_reclaim_after_kill():
     """A target killed with connections open leaves conns (and reqs) entries, since no close()
     runs; the agent deletes them within about 5 s."""
@@ -510,6 +457,7 @@ def test_reclaim_after_kill():
                 c.close()
 
 
+@needs("root", "node")
 def test_flag_from_port_target():
     """No option, no agent FEATURE_OTEL: the FEATURE_OTEL=true of the --port server enables."""
     with Procs() as procs:
@@ -528,21 +476,3 @@ def test_no_target_at_start_flag():
         wait_log("no target at start", agent, "FEATURE_OTEL cannot be read")
         status, _, _ = scrape(base + "/metrics")
         check_eq("no target at start GET /metrics", 404, status)
-
-
-TESTS = [
-    test_cluster_node,
-    test_prefork_python_after_fork,
-    test_prefork_python_before_fork,
-    test_port_before_listen,
-    test_port_cluster_started_later,
-    test_port_already_listening,
-    test_port_passed_socket,
-    test_comm_restart,
-    test_comm_exec,
-    test_exe,
-    test_target_exits,
-    test_reclaim_after_kill,
-    test_flag_from_port_target,
-    test_no_target_at_start_flag,
-]

@@ -1,10 +1,8 @@
-"""Selftests of the exposition as scrapers read it: OpenMetrics content
-negotiation checked by a strict parser, and a real Prometheus server
+"""The exposition as scrapers read it: OpenMetrics content negotiation
+checked by a strict parser, and a real Prometheus server
 (/usr/bin/prometheus, Debian package prometheus) scraping the agent while a
-Node server serves known traffic, queried with PromQL.
-
-Uses the helpers of selftest.py; run by tests/run_tests.py. PROMETHEUS
-overrides the server binary.
+Node server serves known traffic, queried with PromQL. PROMETHEUS overrides
+the server binary.
 """
 
 import decimal
@@ -21,8 +19,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from selftest import (Procs, TestFailure, check, check_eq, drive, env_without, free_port,
-                      parse_prom, scrape_until, series)
+from selftests.lib.checks import check, check_eq
+from selftests.lib.client import drive
+from selftests.lib.endpoints import PLUGIN_KEYS
+from selftests.lib.needs import needs
+from selftests.lib.procs import Procs, env_without, free_port
+from selftests.lib.scrape import parse_prom, scrape_until, series
 
 PROMETHEUS = os.environ.get("PROMETHEUS") or "/usr/bin/prometheus"
 
@@ -237,6 +239,7 @@ def om_samples(fams, fam, sample):
 # ---------------------------------------------------------------------------
 
 
+@needs("root", "node")
 def test_openmetrics_negotiation():
     """Prometheus' Accept gets OpenMetrics on /metrics/otel, strictly valid and
     equal to the text; /metrics stays text; gzip with both; target_info resource."""
@@ -313,7 +316,7 @@ def test_openmetrics_negotiation():
             check("# EOF" not in body and "# UNIT" not in body,
                   "/metrics: want Prometheus text got OpenMetrics lines")
             check_eq("/metrics http_requests_total", want,
-                     series(parse_prom(body), "http_requests_total", ("method", "path", "status")))
+                     series(parse_prom(body), "http_requests_total", PLUGIN_KEYS))
 
 
 class Prometheus:
@@ -399,12 +402,10 @@ PROM_MIX = ([("GET", "/hello", None, "/hello", "200")] * 20
             + [("GET", "/nope", None, "/nope", "404")] * 5)
 
 
+@needs("root", "node", PROMETHEUS)
 def test_prometheus_server():
     """A real Prometheus scrapes /metrics/otel (OpenMetrics); PromQL over known traffic:
     rate, median by route, error ratio, up, target_info."""
-    if not os.access(PROMETHEUS, os.X_OK):
-        raise TestFailure(f"{PROMETHEUS}: want the prometheus server (apt-get install "
-                          "prometheus) got none")
     with tempfile.TemporaryDirectory(prefix="oa-prom-") as tmp, Procs() as procs:
         srv, port = procs.server("node", env=env_without(
             "OTEL_SERVICE_NAME", OTEL_RESOURCE_ATTRIBUTES=RESOURCE_ATTRS))
@@ -440,16 +441,13 @@ s.serve_forever()
 '''
 
 
+@needs("root", "node", PROMETHEUS)
 def test_prometheus_client_duration():
     """PromQL over a target's own outgoing requests: rate and median client
     duration by server_address, and the client error ratio."""
-    if not os.access(PROMETHEUS, os.X_OK):
-        raise TestFailure(f"{PROMETHEUS}: want the prometheus server got none")
     with tempfile.TemporaryDirectory(prefix="oa-prom-") as tmp, Procs() as procs:
         up, upport = procs.server("node")  # the upstream: not a target
-        fwd = procs.spawn([sys.executable, "-c", FORWARDER, str(upport)],
-                          stdout=subprocess.PIPE)
-        port = int(fwd.stdout.readline().split()[1])
+        fwd, port = procs.listening([sys.executable, "-c", FORWARDER, str(upport)], "forwarder")
         _, base, _ = procs.agent([fwd.pid], ["--feature-otel=true"])
         prom = Prometheus(procs, tmp, base)
         try:
@@ -542,16 +540,9 @@ def _query_known_traffic(prom, srv, port):
 
     # target_info with the target's service name and attributes.
     tinfo = prom.query('target_info{service_name="core-prom"}', at)
-    check_eq(f"target_info{{service_name=\"core-prom\"}} samples", 1, len(tinfo))
+    check_eq('target_info{service_name="core-prom"} samples', 1, len(tinfo))
     labels = tinfo[0][0]
     check_eq("target_info process_pid", str(srv.pid), labels.get("process_pid"))
     check_eq("target_info deployment_environment", "self test",
              labels.get("deployment_environment"))
     check(labels.get("service_instance_id"), "target_info service_instance_id: want set")
-
-
-TESTS = [
-    test_openmetrics_negotiation,
-    test_prometheus_server,
-    test_prometheus_client_duration,
-]

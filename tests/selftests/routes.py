@@ -1,34 +1,25 @@
-"""Selftests of what is exported: route templates (--route and --config),
-the route heuristic ({id}, {token}), ignore patterns, the cardinality cap
-per target (--max-series-per-target, otel_metric_overflow="true") and
-configured histogram bounds, against the real Node server (core.js) and
-the agent, on both endpoints, exactly.
-
-core.js answers 404 to any path it does not know, so any path makes a
-series. Uses the helpers of selftest.py and selftest_traffic.py; run by
-tests/run_tests.py.
+"""What is exported: route templates (--route and --config), the route
+heuristic ({id}, {token}), ignore patterns, the cardinality cap per target
+(--max-series-per-target, otel_metric_overflow="true") and configured
+histogram bounds, against the real Node server (core.js) and the agent, on
+both endpoints, exactly. core.js answers 404 to any path it does not know,
+so any path makes a series.
 """
 
 import os
-import subprocess
 import tempfile
 import time
 
-from selftest import (Procs, TestFailure, agent_path, check, check_eq, check_histograms,
-                      check_series, free_port, parse_prom, scrape, series, total)
-from selftest_traffic import (OTEL_DUR, OTEL_KEYS, PLUGIN_DUR, PLUGIN_KEYS, Client, add,
-                              bucket, check_traffic, drive_on, snapshot)
+from selftests.lib.checks import check, check_eq, check_series
+from selftests.lib.client import Client, drive_mix, drive_on
+from selftests.lib.endpoints import (OTEL_BUCKETS, OTEL_DUR, OTEL_ERROR_KEYS, PLUGIN_DUR,
+                                     PLUGIN_KEYS, SETTLE_S, check_histograms, check_traffic)
+from selftests.lib.needs import needs
+from selftests.lib.procs import Procs, run_agent
+from selftests.lib.scrape import bucket, parse_prom, scrape, series, snapshot, total
 
-SETTLE_S = 2.0
 TOKEN = "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 OVERFLOW = {"otel_metric_overflow": "true"}
-
-
-def start(procs, extra):
-    """core.js and an agent on it with extra options. Returns (port, agent, base)."""
-    srv, port = procs.server("node")
-    agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true"] + list(extra))
-    return port, agent, base
 
 
 def config_file(text):
@@ -42,11 +33,7 @@ def config_file(text):
 def drive(port, reqs):
     """(method, path, route, status) requests on one keep-alive connection.
     Returns {(method, route, status): n}."""
-    c = Client(port)
-    try:
-        return drive_on(c, [(m, p, b"", r, s) for m, p, r, s in reqs])
-    finally:
-        c.close()
+    return drive_mix(port, [(m, p, b"", r, s) for m, p, r, s in reqs])
 
 
 def check_no_raw(tag, base, raws):
@@ -79,18 +66,20 @@ RAW = ["/api/users/42", "/api/users/7", "/api/users/alice\"", TOKEN, "sess_8f7a"
        "123e4567", "tab=1"]
 
 
+@needs("root", "node")
 def test_routes_from_options():
     """--route templates, first match wins; other paths by the heuristic."""
     with Procs() as procs:
         extra = []
         for t in TEMPLATES:
             extra += ["--route", t]
-        port, _, base = start(procs, extra)
+        _, port, _, base = procs.traced("node", extra=extra)
         want = drive(port, TEMPLATE_TRAFFIC)
         check_traffic("--route", base, want)
         check_no_raw("--route", base, RAW)
 
 
+@needs("root", "node")
 def test_routes_from_config():
     """route, ignore and buckets from --config; --route is tried before the file's templates."""
     path = config_file("# routes of the test server\n"
@@ -101,8 +90,9 @@ def test_routes_from_config():
                        "ignore /healthz\n")
     try:
         with Procs() as procs:
-            port, _, base = start(procs, ["--config", path, "--route", "/api/users/{uid}/avatar",
-                                          "--route", "/api/users/{uid}"])
+            _, port, _, base = procs.traced("node", extra=[
+                "--config", path, "--route", "/api/users/{uid}/avatar",
+                "--route", "/api/users/{uid}"])
             # --route first: /api/users/me is the options' /api/users/{uid} now
             renamed = {"/api/users/me": "/api/users/{uid}",
                        "/api/users/alice/avatar": "/api/users/{uid}/avatar"}
@@ -117,11 +107,12 @@ def test_routes_from_config():
         os.unlink(path)
 
 
+@needs("root", "node")
 def test_ignore():
     """--ignore globs on the route: not exported, counted in otel_agent_requests_ignored_total."""
     with Procs() as procs:
-        port, _, base = start(procs, ["--ignore", "/healthz", "--ignore", "/internal/*",
-                                      "--ignore", "*/{token}"])
+        _, port, _, base = procs.traced("node", extra=[
+            "--ignore", "/healthz", "--ignore", "/internal/*", "--ignore", "*/{token}"])
         reqs = ([("GET", "/healthz", None, "404")] * 4
                 + [("GET", "/internal/debug/42", None, "404")] * 2
                 + [("GET", f"/reset/{TOKEN}", None, "404")]
@@ -162,7 +153,7 @@ def _check_cap(tag, got, admitted, folded, sent):
     otel, plug = got["otel"], got["plugin"]
     check_series(f"{tag}: /metrics/otel {OTEL_DUR}_count",
                  {(m, r, s, None): n for (m, r, s), n in admitted.items()},
-                 series(otel, OTEL_DUR + "_count", OTEL_KEYS, {"otel_metric_overflow": None}))
+                 series(otel, OTEL_DUR + "_count", OTEL_ERROR_KEYS, {"otel_metric_overflow": None}))
     check_series(f"{tag}: /metrics http_requests_total", admitted,
                  series(plug, "http_requests_total", PLUGIN_KEYS, {"otel_metric_overflow": None}))
     for name, n in _overflow_counts(got).items():
@@ -182,15 +173,15 @@ def _check_cap(tag, got, admitted, folded, sent):
         check_eq(f"{tag}: {path} otel_agent_series_overflowed_total", folded,
                  total(m, "otel_agent_series_overflowed_total"))
     check_histograms(f"{tag}: /metrics/otel", otel, OTEL_DUR,
-                     ("http_request_method", "http_route", "otel_metric_overflow"),
-                     [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10])
+                     ("http_request_method", "http_route", "otel_metric_overflow"), OTEL_BUCKETS)
 
 
+@needs("root", "node")
 def test_cap_overflow():
     """--max-series-per-target 5, 12 routes: the first 5 stay, 7 fold into the overflow series."""
     routes = [f"/cap/{chr(ord('a') + i)}" for i in range(12)]
     with Procs() as procs:
-        port, _, base = start(procs, ["--max-series-per-target", "5"])
+        _, port, _, base = procs.traced("node", extra=["--max-series-per-target", "5"])
         c = Client(port)
         try:
             admitted = {}
@@ -254,11 +245,12 @@ def _check_buckets(tag, base, otel_bounds, otel_les, plugin_bounds, plugin_les, 
     return got
 
 
+@needs("root", "node")
 def test_custom_buckets():
     """--buckets-otel and --buckets-plugin: exactly those le values, exact counts (60 ms /slow)."""
     with Procs() as procs:
-        port, _, base = start(procs, ["--buckets-otel", "0.002,0.02,0.2",
-                                      "--buckets-plugin", "0.001, 0.1 ,2.5"])
+        _, port, _, base = procs.traced("node", extra=[
+            "--buckets-otel", "0.002,0.02,0.2", "--buckets-plugin", "0.001, 0.1 ,2.5"])
         drive(port, [("GET", "/slow", "/slow", "200")] * 2 + [("GET", "/hello", "/hello", "200")] * 3)
         got = _check_buckets("--buckets-*", base, [0.002, 0.02, 0.2], ["0.002", "0.02", "0.2"],
                              [0.001, 0.1, 2.5], ["0.001", "0.1", "2.5"], 2, 3)
@@ -274,13 +266,15 @@ def test_custom_buckets():
                                                          slow_p, 0.1))
 
 
+@needs("root", "node")
 def test_buckets_from_config():
     """buckets-otel and buckets-plugin from --config; an option replaces the file's."""
     path = config_file("buckets-otel 0.25, 0.5,1\n"
                        "buckets-plugin 0.001,0.01\n")
     try:
         with Procs() as procs:
-            port, _, base = start(procs, ["--config", path, "--buckets-plugin", "0.05,7.5"])
+            _, port, _, base = procs.traced("node", extra=["--config", path,
+                                                           "--buckets-plugin", "0.05,7.5"])
             drive(port, [("GET", "/slow", "/slow", "200")] + [("GET", "/hello", "/hello", "200")])
             _check_buckets("config buckets", base, [0.25, 0.5, 1], ["0.25", "0.5", "1"],
                            [0.05, 7.5], ["0.05", "7.5"], 1, 1)
@@ -289,11 +283,8 @@ def test_buckets_from_config():
 
 
 def _run_bad(tag, args, want_rc, want_err):
-    argv = [agent_path(), "--pid", str(os.getpid()), "--listen", f"127.0.0.1:{free_port()}",
-            "--feature-otel=true"] + args
-    r = subprocess.run(argv, capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
-    err = r.stderr.decode(errors="replace").strip()
-    check_eq(f"{tag}: exit code", want_rc, r.returncode)
+    rc, err = run_agent([os.getpid()], extra=args, timeout=20)
+    check_eq(f"{tag}: exit code", want_rc, rc)
     for w in want_err:
         check(w in err, f"{tag}: stderr: want {w!r} got {err[:200]!r}")
 
@@ -317,14 +308,3 @@ def test_config_errors():
     fewer = ",".join(f"{0.001 * (i + 1):.3f}" for i in range(20))
     _run_bad("too many bounds", ["--buckets-otel", many, "--buckets-plugin", fewer], 2,
              ["more than the 31 distinct bounds"])
-
-
-TESTS = [
-    test_routes_from_options,
-    test_routes_from_config,
-    test_ignore,
-    test_cap_overflow,
-    test_custom_buckets,
-    test_buckets_from_config,
-    test_config_errors,
-]

@@ -1,26 +1,28 @@
-"""Selftests of what surrounds the counting: the machine (no BTF, tracefs not
-mounted or not mountable, no privilege), the endpoint (gzip, IPv6, unknown
-paths) and which bytes are requests (connections opened before the agent,
-files and pipes that look like HTTP).
-
-Uses the helpers of selftest.py; run by tests/run_tests.py.
+"""What surrounds the counting: the machine (no BTF, tracefs not mounted or
+not mountable, no privilege), the endpoint (gzip, IPv6, unknown paths) and
+which bytes are requests (connections opened before the agent, files and
+pipes that look like HTTP).
 """
 
 import gzip
 import http.client
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-from selftest import (REPO, Procs, TestFailure, agent_path, agent_stderr, check, check_eq, drive,
-                      free_port, parse_prom, scrape, scrape_until, series, total)
+from selftests.lib.checks import check, check_eq
+from selftests.lib.client import drive
+from selftests.lib.endpoints import OTEL_DUR, OTEL_KEYS, PLUGIN_KEYS
+from selftests.lib.needs import needs
+from selftests.lib.procs import (REPO, Procs, agent_path, agent_stderr, free_port, read_line,
+                                 run_agent)
+from selftests.lib.scrape import parse_prom, scrape, scrape_until, series, total
 
-OTEL_KEYS = ("http_request_method", "http_route", "http_response_status_code")
-PLUGIN_KEYS = ("method", "path", "status")
 
 # Run a command in a private mount namespace after some shell set-up, so
 # unmounting or hiding things never touches the machine's own mounts.
@@ -36,29 +38,22 @@ HIDE_TRACEFS = ("{ umount -l /sys/kernel/debug/tracing 2>/dev/null; "
                 "test ! -e /sys/kernel/tracing/events")
 
 
-def failing_start(prefix, pid):
-    """Runs the agent (enabled) under prefix; returns (exit code, stderr)."""
-    argv = list(prefix) + [agent_path(), "--pid", str(pid), "--listen",
-                           f"127.0.0.1:{free_port()}", "--feature-otel=true"]
-    r = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
-    return r.returncode, r.stderr.decode(errors="replace").strip()
-
-
+@needs("root", "node", "unshare")
 def test_no_btf():
     """A kernel without /sys/kernel/btf/vmlinux: one line naming BTF, non-zero exit."""
     with Procs() as procs:
         srv, _ = procs.server("node")
-        rc, err = failing_start(in_mount_ns("mount -t tmpfs none /sys/kernel/btf"), srv.pid)
+        rc, err = run_agent([srv.pid], prefix=in_mount_ns("mount -t tmpfs none /sys/kernel/btf"))
         check(rc != 0, "no BTF: want non-zero exit got 0")
         check("BTF" in err and "CONFIG_DEBUG_INFO_BTF" in err,
               f"no BTF stderr: want a line about BTF got {err[-120:]!r}")
         check_eq("no BTF stderr lines", 1, len(err.splitlines()))
 
 
+@needs("root", "node")
 def test_listen_in_use():
     """--listen on a port another socket holds: one error line of the agent's own (not
     libmicrohttpd's, which names port 0), non-zero exit."""
-    import socket
     with Procs() as procs:
         srv, _ = procs.server("node")
         held = socket.socket()
@@ -66,28 +61,29 @@ def test_listen_in_use():
         held.listen(1)
         port = held.getsockname()[1]
         try:
-            r = subprocess.run([agent_path(), "--pid", str(srv.pid), "--listen", f"127.0.0.1:{port}",
-                                "--feature-otel=true"], capture_output=True, timeout=30,
-                               stdin=subprocess.DEVNULL)
+            rc, err = run_agent([srv.pid], listen=f"127.0.0.1:{port}")
         finally:
             held.close()
-        err = r.stderr.decode(errors="replace").strip()
-        check(r.returncode != 0, "port in use: want non-zero exit got 0")
+        check(rc != 0, "port in use: want non-zero exit got 0")
         errors = [l for l in err.splitlines() if "error" in l.lower() or "fail" in l.lower()]
         check_eq("port in use: error lines", [f"otel-agent: error: cannot listen on 127.0.0.1:{port}: "
                                                "Address already in use"], errors)
 
 
+@needs("git")
 def test_version_is_the_tree():
     """--version (also otel_scope_version) names the commit and dirty state the binary was
     built from: the Makefile rewrites the version header whenever they change."""
-    want = subprocess.run(["git", "-C", REPO, "describe", "--tags", "--always", "--dirty"],
+    # safe.directory: the checkout may belong to another user than the one testing
+    want = subprocess.run(["git", "-c", "safe.directory=*", "-C", REPO, "describe", "--tags",
+                           "--always", "--dirty"],
                           capture_output=True, text=True, timeout=30)
     check_eq("git describe exit", 0, want.returncode)
     got = subprocess.run([agent_path(), "--version"], capture_output=True, text=True, timeout=30)
     check_eq("otel-agent --version", f"otel-agent {want.stdout.strip()}", got.stdout.strip())
 
 
+@needs("root", "node", "unshare")
 def test_tracefs_not_mounted():
     """tracefs not mounted: the agent mounts it, says so, and counts."""
     with Procs() as procs:
@@ -104,18 +100,20 @@ def test_tracefs_not_mounted():
                  series(got["plugin"][0], "http_requests_total", PLUGIN_KEYS))
 
 
+@needs("root", "node", "unshare", "setpriv")
 def test_tracefs_not_mountable():
     """tracefs missing and no CAP_SYS_ADMIN to mount it: says how to mount it."""
     with Procs() as procs:
         srv, _ = procs.server("node")
         prefix = in_mount_ns(HIDE_TRACEFS) + [
             "setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"]
-        rc, err = failing_start(prefix, srv.pid)
+        rc, err = run_agent([srv.pid], prefix=prefix)
         check(rc != 0, "tracefs not mountable: want non-zero exit got 0")
         check("mount -t tracefs tracefs /sys/kernel/tracing" in err,
               f"tracefs not mountable stderr: want the mount command got {err[-160:]!r}")
 
 
+@needs("root", "node", "setpriv")
 def test_not_root():
     """An unprivileged user: one line saying to run as root, non-zero exit."""
     with Procs() as procs:
@@ -127,19 +125,17 @@ def test_not_root():
             agent = os.path.join(tmp, "otel-agent")
             shutil.copy(agent_path(), agent)
             os.chmod(agent, 0o755)
-            argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", agent,
-                    "--pid", str(srv.pid), "--listen", f"127.0.0.1:{free_port()}",
-                    "--feature-otel=true"]
-            r = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+            rc, err = run_agent([srv.pid], agent=agent, prefix=[
+                "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
         finally:
             shutil.rmtree(tmp)
-        err = r.stderr.decode(errors="replace").strip()
-        check(r.returncode != 0, "not root: want non-zero exit got 0")
+        check(rc != 0, "not root: want non-zero exit got 0")
         check("root" in err and "CAP_BPF" in err,
               f"not root stderr: want 'run as root ... CAP_BPF' got {err[-160:]!r}")
         check_eq("not root stderr lines", 1, len(err.splitlines()))
 
 
+@needs("root", "node")
 def test_connection_before_attach():
     """A keep-alive connection opened before the agent: later requests on it count."""
     with Procs() as procs:
@@ -160,7 +156,7 @@ def test_connection_before_attach():
         check_eq("old connection: /metrics", want,
                  series(got["plugin"][0], "http_requests_total", PLUGIN_KEYS))
         check_eq("old connection: /metrics/otel", want,
-                 series(got["otel"][0], "http_server_request_duration_seconds_count", OTEL_KEYS))
+                 series(got["otel"][0], OTEL_DUR + "_count", OTEL_KEYS))
 
 
 # A target that reads request-looking bytes from a file and a pipe, writes a
@@ -191,19 +187,18 @@ for line in sys.stdin.buffer:
 """
 
 
+@needs("root")
 def test_files_and_pipes_not_requests():
     """A file or pipe read that starts with 'GET /' is not a request."""
     with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
-        srv = procs.spawn([sys.executable, "-c", FAKE_IO_TARGET, os.path.join(tmp, "req")],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        line = srv.stdout.readline().decode()
-        check(line.startswith("listening "), f"fake io target: want listening got {line!r}")
-        port = int(line.split()[1])
+        srv, port = procs.listening([sys.executable, "-c", FAKE_IO_TARGET,
+                                     os.path.join(tmp, "req")], "fake io target",
+                                    stdin=subprocess.PIPE)
         _, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
         for _ in range(4):
             srv.stdin.write(b"GET /frompipe HTTP/1.1\r\n")
             srv.stdin.flush()
-            check_eq("fake io target reply", b"HTTP/1.1 200 OK\r\n", srv.stdout.readline())
+            check_eq("fake io target reply", "HTTP/1.1 200 OK\r", read_line(srv))
         want = drive(port, [("GET", "/real", None, "/real", "200")] * 2)
         got = scrape_until(base, 2)
         plug = got["plugin"][0]
@@ -213,6 +208,7 @@ def test_files_and_pipes_not_requests():
                  total(plug, "otel_agent_requests_total"))
 
 
+@needs("root", "node")
 def test_gzip_and_endpoint():
     """gzip when asked, identical content; 404 for other paths; IPv6 listen."""
     with Procs() as procs:
@@ -240,16 +236,3 @@ def test_gzip_and_endpoint():
             status, _, _ = scrape(f"http://[::1]:{v6port}/metrics/otel", timeout=1)
             time.sleep(0.1)
         check_eq("IPv6 listen GET /metrics/otel", 200, status)
-
-
-TESTS = [
-    test_version_is_the_tree,
-    test_no_btf,
-    test_listen_in_use,
-    test_tracefs_not_mounted,
-    test_tracefs_not_mountable,
-    test_not_root,
-    test_connection_before_attach,
-    test_files_and_pipes_not_requests,
-    test_gzip_and_endpoint,
-]

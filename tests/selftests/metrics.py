@@ -1,17 +1,17 @@
-"""Selftests of the metrics beyond request duration: the targets' own
-outgoing requests (http.client.*), body sizes and active requests, against
-real processes, with exact values.
-
-Uses the helpers of selftest.py and selftest_traffic.py; run by
-tests/run_tests.py.
+"""The metrics beyond request duration: the targets' own outgoing requests
+(http.client.*), body sizes and active requests, against real processes,
+with exact values.
 """
 
 import subprocess
 import sys
 import time
 
-from selftest import Procs, check, check_eq, parse_prom, scrape, series, total
-from selftest_traffic import Client
+from selftests.lib.checks import check_eq
+from selftests.lib.client import Client
+from selftests.lib.needs import needs
+from selftests.lib.procs import Procs
+from selftests.lib.scrape import scrape_metrics, series, total
 
 # A target that answers /ok and /bad by calling an upstream server itself.
 PROXY = r'''
@@ -43,29 +43,22 @@ CLIENT_KEYS = ("http_request_method", "server_address", "server_port",
                "http_response_status_code", "error_type")
 
 
-def otel(base):
-    status, _, body = scrape(base + "/metrics/otel")
-    check_eq("GET /metrics/otel", 200, status)
-    return parse_prom(body)
-
-
 def settle(base, name, want, keys=None):
     """Scrape until total(name) reaches want (2 s at most); the metrics."""
     deadline = time.monotonic() + 2.0
     while True:
-        m = otel(base)
+        m = scrape_metrics(base, "/metrics/otel")
         if total(m, name) >= want or time.monotonic() > deadline:
             return m
         time.sleep(0.1)
 
 
+@needs("root", "node")
 def test_client_requests():
     """A target's own outgoing requests: duration and body sizes by server and status."""
     with Procs() as procs:
         up, upport = procs.server("node")  # the upstream: not a target
-        proxy = procs.spawn([sys.executable, "-c", PROXY, str(upport)],
-                            stdout=subprocess.PIPE)
-        port = int(proxy.stdout.readline().split()[1])
+        proxy, port = procs.listening([sys.executable, "-c", PROXY, str(upport)], "proxy")
         _, base, _ = procs.agent([proxy.pid], ["--feature-otel=true"])
         for path in ["/ok"] * 3 + ["/bad"] * 2:
             c = Client(port)
@@ -92,6 +85,7 @@ def test_client_requests():
         check_eq("server side of the proxy", {("GET", "/ok"): 3, ("GET", "/bad"): 2}, srv)
 
 
+@needs("root")
 def test_client_errors():
     """An upstream that closes before answering: error_type connection_closed, no status."""
     RAW = r'''
@@ -102,11 +96,9 @@ while True:
     c, _ = s.accept(); c.recv(65536); c.close()
 '''
     with Procs() as procs:
-        raw = procs.spawn([sys.executable, "-c", RAW], stdout=subprocess.PIPE)
-        upport = int(raw.stdout.readline().split()[1])
-        proxy = procs.spawn([sys.executable, "-c", PROXY, str(upport)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        port = int(proxy.stdout.readline().split()[1])
+        raw, upport = procs.listening([sys.executable, "-c", RAW], "raw upstream")
+        proxy, port = procs.listening([sys.executable, "-c", PROXY, str(upport)], "proxy",
+                                      stderr=subprocess.DEVNULL)
         _, base, _ = procs.agent([proxy.pid], ["--feature-otel=true"])
         for _ in range(2):
             c = Client(port)
@@ -121,6 +113,7 @@ while True:
                  {("GET", "127.0.0.1", str(upport), None, "connection_closed"): 2}, got)
 
 
+@needs("root", "node")
 def test_body_sizes_and_active():
     """Request and response body sizes from Content-Length; a request whose body is
     still arriving is active, and stops being so when it is answered."""
@@ -156,6 +149,7 @@ def test_body_sizes_and_active():
         check_eq("active after the response", 0, active.get(("POST",)))
 
 
+@needs("root")
 def test_pipelined_waiting():
     """Three requests pipelined to a server that never answers: the oldest waits in its
     connection's own kernel entry, the two behind it in the reqs map. All three are
@@ -170,8 +164,7 @@ while c.recv(65536):
 c.close()
 '''
     with Procs() as procs:
-        silent = procs.spawn([sys.executable, "-c", SILENT], stdout=subprocess.PIPE)
-        port = int(silent.stdout.readline().split()[1])
+        silent, port = procs.listening([sys.executable, "-c", SILENT], "silent server")
         _, base, _ = procs.agent([silent.pid], ["--feature-otel=true"])
         c = Client(port)
         try:
@@ -196,11 +189,3 @@ c.close()
                  series(m, "http_server_request_body_size_bytes_sum", keys))
         active = series(m, "http_server_active_requests", ("http_request_method",))
         check_eq("active after the close", {}, {k: v for k, v in active.items() if v})
-
-
-TESTS = [
-    test_client_requests,
-    test_client_errors,
-    test_body_sizes_and_active,
-    test_pipelined_waiting,
-]
