@@ -17,9 +17,10 @@ enum oa_endpoint {
 /*
  * Writes the body of an endpoint in fmt (always OA_FORMAT_PROMETHEUS for
  * /metrics). Called on a render thread, never two at once; what it writes
- * is sent while it writes. Non-zero makes the request answer 500 when
- * nothing was sent yet (BODY_QUEUE_MAX bytes, body_stream.h), and cuts the
- * response short after that, so that the scraper fails it.
+ * is sent while it writes. Returns 0 or -errno: an error makes the request
+ * answer 500 when nothing was sent yet (BODY_QUEUE_MAX bytes,
+ * body_stream.h), and cuts the response short after that, so that the
+ * scraper fails it.
  */
 typedef int (*render_fn)(void *ctx, enum oa_endpoint ep, enum oa_format fmt, FILE *out);
 

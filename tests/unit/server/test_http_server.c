@@ -8,6 +8,7 @@
  * scrapes at once, each holding a bounded part of its body; a scrape whose
  * client went away stops its render.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -183,14 +184,14 @@ static int fake_render(void *ctx, enum oa_endpoint ep, enum oa_format fmt, FILE 
 		size_t n = len - done < sizeof(line) ? len - done : sizeof(line);
 
 		if (b->fail && done >= b->fail_after)
-			return -1;
+			return -EIO;
 		for (size_t i = 0; i < n; i++)
 			line[i] = pattern_at(done + i);
 		if (fwrite(line, 1, n, out) != n) {
 			pthread_mutex_lock(&b->lock);
 			b->write_failed = 1;
 			pthread_mutex_unlock(&b->lock);
-			return -1;
+			return -EIO;
 		}
 		done += n;
 	}
