@@ -231,28 +231,29 @@ static int export_opt(struct export_opts *exp, int opt, const char *arg)
 	return -EINVAL;
 }
 
+static const struct option long_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "comm", required_argument, NULL, OPT_COMM },
+	{ "exe", required_argument, NULL, OPT_EXE },
+	{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "route", required_argument, NULL, OPT_ROUTE },
+	{ "ignore", required_argument, NULL, OPT_IGNORE },
+	{ "max-series-per-target", required_argument, NULL, OPT_MAX_SERIES_PER_TARGET },
+	{ "buckets-otel", required_argument, NULL, OPT_BUCKETS_OTEL },
+	{ "buckets-plugin", required_argument, NULL, OPT_BUCKETS_PLUGIN },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "feature-otel", required_argument, NULL, 'F' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
 enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 {
-	static const struct option long_opts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "port", required_argument, NULL, OPT_PORT },
-		{ "comm", required_argument, NULL, OPT_COMM },
-		{ "exe", required_argument, NULL, OPT_EXE },
-		{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
-		{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "route", required_argument, NULL, OPT_ROUTE },
-		{ "ignore", required_argument, NULL, OPT_IGNORE },
-		{ "max-series-per-target", required_argument, NULL, OPT_MAX_SERIES_PER_TARGET },
-		{ "buckets-otel", required_argument, NULL, OPT_BUCKETS_OTEL },
-		{ "buckets-plugin", required_argument, NULL, OPT_BUCKETS_PLUGIN },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "feature-otel", required_argument, NULL, 'F' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const struct selectors *sel = &opts->sel;
 	int c;
 

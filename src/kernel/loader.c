@@ -281,6 +281,23 @@ static int size_maps(struct loader *a, const struct map_limits *limits)
 	return err;
 }
 
+/* The bucket bounds in rodata (ns and bytes), and as user space exports them. */
+static void set_bounds(struct loader *a, const double *bounds, unsigned int nr_bounds)
+{
+	for (unsigned int i = 0; i < nr_bounds; i++) {
+		a->bounds[i] = bounds[i];
+		a->skel->rodata->bounds_ns[i] = (__u64)(bounds[i] * 1e9 + 0.5);
+	}
+	a->nr_bounds = nr_bounds;
+	a->skel->rodata->nr_bounds = nr_bounds;
+	for (unsigned int i = 0; i < buckets_body_size.nr && i < OA_MAX_SIZE_BOUNDS; i++) {
+		a->size_bounds[i] = buckets_body_size.bounds[i];
+		a->skel->rodata->size_bounds[i] = (__u64)buckets_body_size.bounds[i];
+		a->nr_size_bounds = i + 1;
+	}
+	a->skel->rodata->nr_size_bounds = a->nr_size_bounds;
+}
+
 int loader_start(struct loader *a, const struct map_limits *limits, const double *bounds,
 		 unsigned int nr_bounds, const struct selectors *sel)
 {
@@ -304,18 +321,7 @@ int loader_start(struct loader *a, const struct map_limits *limits, const double
 		log_error("cannot open the BPF object: %s", strerror(-err));
 		goto cleanup;
 	}
-	for (unsigned int i = 0; i < nr_bounds; i++) {
-		a->bounds[i] = bounds[i];
-		a->skel->rodata->bounds_ns[i] = (__u64)(bounds[i] * 1e9 + 0.5);
-	}
-	a->nr_bounds = nr_bounds;
-	a->skel->rodata->nr_bounds = nr_bounds;
-	for (unsigned int i = 0; i < buckets_body_size.nr && i < OA_MAX_SIZE_BOUNDS; i++) {
-		a->size_bounds[i] = buckets_body_size.bounds[i];
-		a->skel->rodata->size_bounds[i] = (__u64)buckets_body_size.bounds[i];
-		a->nr_size_bounds = i + 1;
-	}
-	a->skel->rodata->nr_size_bounds = a->nr_size_bounds;
+	set_bounds(a, bounds, nr_bounds);
 	a->skel->rodata->nr_ports = (__u32)sel->nr_ports;
 	a->skel->rodata->nr_comms = (__u32)sel->nr_comms;
 	a->skel->rodata->nr_exes = (__u32)nr_exes;
