@@ -460,20 +460,15 @@ static __always_inline int request_line_step(struct frame_ctx *f, struct conn_va
 }
 
 /*
- * One step of a request stream. A message's start, its request line's end
- * and the first header line can share a step: each step is a callback call.
+ * A request message's start and its request line: 0 or 1 when the step
+ * ends here (0 to go on with the next step), -1 to go on to the header
+ * block in this step.
  */
-static long request_step(__u64 i, void *vctx)
+static __always_inline int request_start_step(struct frame_ctx *f, struct conn_val *c,
+					      struct dir_state *d)
 {
-	struct frame_ctx *f = vctx;
-	struct conn_val *c = f->c;
-	struct dir_state *d;
 	int r;
 
-	r = segment_step(f);
-	if (r >= 0)
-		return r;
-	d = &c->req;
 	if (d->phase == PH_START) {
 		c->line_start_ns = bpf_ktime_get_ns();
 		c->line_len = 0;
@@ -481,13 +476,12 @@ static long request_step(__u64 i, void *vctx)
 		__builtin_memset(c->path, 0, sizeof(c->path));
 		d->phase = PH_FIRST_LINE;
 	}
-	if (d->phase == PH_FIRST_LINE) {
-		r = request_line_step(f, c, d);
-		if (r || d->phase == PH_FIRST_LINE || f->s->fr.pos >= f->s->fr.len)
-			return r;
-	}
-	r = shared_step(f, d, false);
-	return r >= 0 ? r : 1;
+	if (d->phase != PH_FIRST_LINE)
+		return -1;
+	r = request_line_step(f, c, d);
+	if (r || d->phase == PH_FIRST_LINE || f->s->fr.pos >= f->s->fr.len)
+		return r;
+	return -1;
 }
 
 /*
@@ -530,8 +524,27 @@ static __always_inline int status_line_step(struct frame_ctx *f, struct conn_val
 	return 0;
 }
 
-/* One step of a response stream; a status line and the rest of its line share a step. */
-static long response_step(__u64 i, void *vctx)
+/* A response message's start, its status line: as request_start_step. */
+static __always_inline int response_start_step(struct frame_ctx *f, struct conn_val *c,
+					       struct dir_state *d)
+{
+	int r;
+
+	if (d->phase != PH_START)
+		return -1;
+	r = status_line_step(f, c, d);
+	if (r || f->s->fr.pos >= f->s->fr.len)
+		return r;
+	return -1;
+}
+
+/*
+ * One step of one direction's stream. A message's start, its first line's
+ * end and the first header line can share a step: each step is a callback
+ * call. Inlined into one callback per direction, with response a constant,
+ * so that each callback has only its own direction's code to verify.
+ */
+static __always_inline long frame_step(void *vctx, bool response)
 {
 	struct frame_ctx *f = vctx;
 	struct conn_val *c = f->c;
@@ -541,14 +554,22 @@ static long response_step(__u64 i, void *vctx)
 	r = segment_step(f);
 	if (r >= 0)
 		return r;
-	d = &c->resp;
-	if (d->phase == PH_START) {
-		r = status_line_step(f, c, d);
-		if (r || f->s->fr.pos >= f->s->fr.len)
-			return r;
-	}
-	r = shared_step(f, d, true);
+	d = response ? &c->resp : &c->req;
+	r = response ? response_start_step(f, c, d) : request_start_step(f, c, d);
+	if (r >= 0)
+		return r;
+	r = shared_step(f, d, response);
 	return r >= 0 ? r : 1;
+}
+
+static long request_step(__u64 i, void *vctx)
+{
+	return frame_step(vctx, false);
+}
+
+static long response_step(__u64 i, void *vctx)
+{
+	return frame_step(vctx, true);
 }
 
 /*
