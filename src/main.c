@@ -238,15 +238,46 @@ static int start_tracing(struct agent *agent, const struct options *opts, struct
 	return err;
 }
 
+/*
+ * Serves the endpoints (only /healthz, saying why, when disabled) until
+ * SIGINT or SIGTERM; 0, or 1 when the endpoint cannot start.
+ */
+static int serve(struct agent *agent, const struct options *opts, struct flag_decision flag)
+{
+	char note[256] = "";
+	struct http_server_opts serve = { .listen = opts->listen,
+					  .enabled = flag.enabled,
+					  .health_note = note,
+					  .conn_timeout_s = HTTP_CONNECTION_TIMEOUT_S };
+	struct http_server *srv;
+
+	if (!flag.enabled) {
+		snprintf(note, sizeof(note), "FEATURE_OTEL is not enabled (%s); nothing is loaded",
+			 flag_source_name(flag.source));
+		log_info("%s; to publish metrics start the target with FEATURE_OTEL=true or pass "
+			 "--feature-otel=true",
+			 note);
+	}
+	srv = http_server_serve(&serve, render_endpoint, agent);
+	if (!srv)
+		return 1;
+	if (flag.enabled)
+		log_info("serving http://%s/metrics/otel and http://%s/metrics (flag from %s)",
+			 opts->listen, opts->listen, flag_source_name(flag.source));
+	else
+		log_info("serving http://%s/healthz only", opts->listen);
+	wait_for_signal(agent, opts, flag.enabled);
+	http_server_stop(srv);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct agent agent = { 0 };
-	struct http_server *srv = NULL;
-	struct http_server_opts serve;
 	struct match_list found = { 0 };
 	struct options opts;
 	struct flag_decision flag = { 0 };
-	char target_flag[64], note[256] = "";
+	char target_flag[64];
 	sigset_t set;
 	int ret;
 
@@ -275,29 +306,8 @@ int main(int argc, char **argv)
 	flag = decide_flag(&opts, &found, target_flag, sizeof(target_flag));
 	if (flag.enabled && start_tracing(&agent, &opts, &found))
 		goto cleanup;
-	if (!flag.enabled) {
-		snprintf(note, sizeof(note), "FEATURE_OTEL is not enabled (%s); nothing is loaded",
-			 flag_source_name(flag.source));
-		log_info("%s; to publish metrics start the target with FEATURE_OTEL=true or pass "
-			 "--feature-otel=true",
-			 note);
-	}
-	serve = (struct http_server_opts){ .listen = opts.listen,
-					   .enabled = flag.enabled,
-					   .health_note = note,
-					   .conn_timeout_s = HTTP_CONNECTION_TIMEOUT_S };
-	srv = http_server_serve(&serve, render_endpoint, &agent);
-	if (!srv)
-		goto cleanup;
-	if (flag.enabled)
-		log_info("serving http://%s/metrics/otel and http://%s/metrics (flag from %s)",
-			 opts.listen, opts.listen, flag_source_name(flag.source));
-	else
-		log_info("serving http://%s/healthz only", opts.listen);
-	wait_for_signal(&agent, &opts, flag.enabled);
-	ret = 0;
+	ret = serve(&agent, &opts, flag);
 cleanup:
-	http_server_stop(srv);
 	loader_stop(&agent.bpf);
 	match_list_free(&found);
 	aggregator_free(&agent.agg);
