@@ -61,6 +61,13 @@ static __always_inline void syscall_io_args(struct io_args *a)
 	a->count = PT_REGS_PARM3_SYSCALL(regs);
 }
 
+/* A connection's first state: a TCP socket is followed, anything else is ignored. */
+static __always_inline void conn_init(struct conn_val *c, __s32 fd)
+{
+	__builtin_memset(c, 0, sizeof(*c));
+	c->kind = fd_is_tcp_socket(fd) ? CONN_UNKNOWN : CONN_IGNORED;
+}
+
 /*
  * The connection state of (tgid, fd), created on first data read: a TCP
  * socket gets a fresh state, anything else is remembered as ignored.
@@ -71,8 +78,7 @@ static __always_inline struct conn_val *conn_for_read(struct scratch *s, struct 
 
 	if (c)
 		return c;
-	__builtin_memset(&s->conn, 0, sizeof(s->conn));
-	s->conn.kind = fd_is_tcp_socket(ck->fd) ? CONN_UNKNOWN : CONN_IGNORED;
+	conn_init(&s->conn, ck->fd);
 	return insert_and_lookup(&conns, ck, &s->conn, OA_ERR_CONNS);
 }
 
@@ -332,8 +338,7 @@ static __always_inline void new_conn(__s32 fd, __u64 uaddr)
 	s = get_scratch();
 	if (!s)
 		return;
-	__builtin_memset(&s->conn, 0, sizeof(s->conn));
-	s->conn.kind = fd_is_tcp_socket(fd) ? CONN_UNKNOWN : CONN_IGNORED;
+	conn_init(&s->conn, fd);
 	s->conn.fresh = 1;
 	if (uaddr) {
 		s->conn.outbound = 1;

@@ -3,7 +3,7 @@
  * Everything the kernel side keeps, declared once for every program: the
  * kernel-only value layouts, the maps, and the settings the loader writes
  * into rodata before load. The maps and settings are defined in
- * maps.bpf.c; the programs (http.bpf.c, targets.bpf.c) are linked with it
+ * maps.bpf.c; the programs (http.bpf.c, targets.bpf.c, frame.bpf.c) are linked with it
  * into the one object the skeleton is made from.
  */
 #ifndef MAPS_BPF_H

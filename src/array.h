@@ -13,4 +13,6 @@
  */
 void *array_grow(void *v, size_t *cap, size_t n, size_t size, size_t first);
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 #endif /* OA_ARRAY_H */

@@ -5,6 +5,7 @@
  * a line or after a blank; blank lines are skipped. Keys: route, ignore,
  * max-series-per-target, buckets-otel, buckets-plugin (docs/configuration.md).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -47,11 +48,6 @@ static int add_str(char ***v, size_t *n, const char *s)
 	}
 	(*v)[(*n)++] = copy;
 	return 0;
-}
-
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t';
 }
 
 /* Where a line is reported and what was seen before it. */
@@ -166,14 +162,14 @@ static char *strip_line(char *line)
 	char *p;
 
 	for (p = line; *p; p++) {
-		if (*p == '#' && (p == line || is_blank(p[-1]))) {
+		if (*p == '#' && (p == line || isblank((unsigned char)p[-1]))) {
 			*p = '\0';
 			break;
 		}
 	}
-	while (is_blank(*line))
+	while (isblank((unsigned char)*line))
 		line++;
-	for (p = line + strlen(line); p > line && is_blank(p[-1]); p--)
+	for (p = line + strlen(line); p > line && isblank((unsigned char)p[-1]); p--)
 		p[-1] = '\0';
 	return line;
 }
@@ -188,7 +184,7 @@ static int parse_line(const struct line_ctx *l, char *line)
 	value = key + strcspn(key, " \t");
 	if (*value)
 		*value++ = '\0';
-	while (is_blank(*value))
+	while (isblank((unsigned char)*value))
 		value++;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (strcmp(key, keys[i].key))

@@ -76,3 +76,9 @@ void text_labels(struct text *t, const struct labels *ls)
 	}
 	text_commit(t, p);
 }
+
+const char *number_value(char *out, __u64 v)
+{
+	*u64_text(out, v) = '\0';
+	return out;
+}

@@ -32,6 +32,9 @@ const char *method_name(__u8 m);
 /* error_type / errorType of a request that ended without a response. */
 const char *conn_error_name(__u8 e);
 
+/* A status code or a port as a label value, written into out (U64_LEN + 1 bytes at least). */
+const char *number_value(char *out, __u64 v);
+
 /* Appends name="value",... with the values escaped (text_escaped) to t. */
 void text_labels(struct text *t, const struct labels *ls);
 

@@ -56,7 +56,7 @@ static const char *version_name(__u8 v)
 static void server_labels(struct labels *ls, const struct oa_snapshot *s,
 			  const struct oa_series *acc, char status[NUM_LEN])
 {
-	*u64_text(status, acc->status) = '\0';
+	number_value(status, acc->status);
 	ls->n = 0;
 	label(ls, "http_request_method", method_name(acc->method));
 	if (!acc->error)
@@ -193,11 +193,10 @@ static struct label_text client_labels(struct expo *e, const struct oa_snapshot 
 	char status[NUM_LEN], port[NUM_LEN];
 	struct labels ls = { 0 };
 
-	snprintf(status, sizeof(status), "%u", c->status);
-	snprintf(port, sizeof(port), "%u", c->server_port);
+	number_value(status, c->status);
 	label(&ls, "http_request_method", method_name(c->method));
 	label(&ls, "server_address", c->server_address);
-	label(&ls, "server_port", port);
+	label(&ls, "server_port", number_value(port, c->server_port));
 	if (!c->error)
 		label(&ls, "http_response_status_code", status);
 	label(&ls, "url_scheme", "http");
@@ -288,9 +287,4 @@ cleanup:
 	run_labels_free(&rl);
 	free(v);
 	return err;
-}
-
-int render_otel(const struct oa_snapshot *s, FILE *out)
-{
-	return render_otel_as(s, OA_FORMAT_PROMETHEUS, out);
 }

@@ -8,32 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "expose/expo.h"
 #include "expose/render.h"
 #include "expose/runs.h"
 #include "expose/self_metrics.h"
 #include "metrics/buckets.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
 /* Adds a family's label after method and path (status is scratch space for its text). */
 typedef void (*label_fn)(struct labels *ls, const struct oa_series *acc, char status[NUM_LEN]);
 
-static const char *status_text(const struct oa_series *acc, char status[NUM_LEN])
-{
-	*u64_text(status, acc->status) = '\0';
-	return status;
-}
-
 static void status_label(struct labels *ls, const struct oa_series *acc, char status[NUM_LEN])
 {
-	label(ls, "status", status_text(acc, status));
+	label(ls, "status", number_value(status, acc->status));
 }
 
 /* How a request failed: its status, or how its connection ended. */
 static void error_type_label(struct labels *ls, const struct oa_series *acc, char status[NUM_LEN])
 {
-	label(ls, "errorType", acc->error ? conn_error_name(acc->error) : status_text(acc, status));
+	label(ls, "errorType",
+	      acc->error ? conn_error_name(acc->error) : number_value(status, acc->status));
 }
 
 enum plugin_kind {

@@ -27,8 +27,6 @@ enum oa_format {
  * written), -ENOMEM, or -EIO when writing failed.
  */
 int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out);
-/* render_otel_as in Prometheus text. */
-int render_otel(const struct oa_snapshot *s, FILE *out);
 /*
  * Always Prometheus text: the plugin served nothing else, and the bytes
  * Prometheus stores (le="1", not OpenMetrics' le="1.0") must stay the same.

@@ -4,9 +4,8 @@
  * targets it measures, what the kernel side counted about its own work,
  * and what it could not count.
  */
+#include "array.h"
 #include "expose/self_metrics.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const map_names[OA_ERR_COUNT] = {
 	[OA_ERR_CONNS] = "conns",

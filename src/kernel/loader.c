@@ -239,7 +239,7 @@ static void list_add(char *list, size_t len, const char *name)
 	snprintf(list + used, len - used, "%s%s", used ? ", " : "", name);
 }
 
-/* One line naming the hooks, from the programs' sections: the list follows http.bpf.c. */
+/* One line naming the hooks, from the programs' sections, in the order the object has them. */
 static void log_attached(const struct loader *a)
 {
 	char syscalls[512] = "", others[256] = "";

@@ -6,7 +6,6 @@
  * processes that no longer exist.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include "array.h"
 #include "log.h"
 #include "kernel/reclaim.h"
+#include "targets/proc.h"
 
 /* Recent answers of "is it gone?", so a process with many connections is asked once. */
 #define GONE_CACHE 64
@@ -34,7 +34,7 @@ static bool owner_gone(__u32 id, struct gone_cache *c)
 		if (c->id[i] == id)
 			return c->gone[i];
 	}
-	gone = kill((pid_t)id, 0) && errno == ESRCH;
+	gone = !proc_exists((pid_t)id);
 	if (c->n < GONE_CACHE) {
 		c->id[c->n] = id;
 		c->gone[c->n] = gone;

@@ -4,14 +4,14 @@
  * their union, which is what the kernel counts so that each endpoint's
  * histogram is exact.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "array.h"
 #include "metrics/buckets.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const double otel_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
 				      0.5,   0.75, 1,	  2.5,	5,     7.5, 10 };
@@ -68,25 +68,15 @@ int buckets_set(struct bucket_set *set, const double *bounds, unsigned int nr)
 	return 0;
 }
 
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 /* A decimal number: digits, at most one '.', an optional exponent; no sign, no hex, no inf. */
 static bool is_decimal(const char *s, size_t n)
 {
 	size_t i = 0, digits = 0;
 
-	while (i < n && is_digit(s[i]))
+	while (i < n && isdigit((unsigned char)s[i]))
 		i++, digits++;
 	if (i < n && s[i] == '.')
-		for (i++; i < n && is_digit(s[i]); i++)
+		for (i++; i < n && isdigit((unsigned char)s[i]); i++)
 			digits++;
 	if (!digits)
 		return false;
@@ -96,7 +86,7 @@ static bool is_decimal(const char *s, size_t n)
 		i++;
 		if (i < n && (s[i] == '+' || s[i] == '-'))
 			i++;
-		for (; i < n && is_digit(s[i]); i++)
+		for (; i < n && isdigit((unsigned char)s[i]); i++)
 			exp++;
 		if (!exp)
 			return false;
@@ -117,10 +107,10 @@ int buckets_parse(const char *list, double *out, unsigned int max, const char **
 	for (;;) {
 		size_t len;
 
-		while (is_blank(*p))
+		while (isblank((unsigned char)*p))
 			p++;
 		len = strcspn(p, ",");
-		while (len && is_blank(p[len - 1]))
+		while (len && isblank((unsigned char)p[len - 1]))
 			len--;
 		if (!len) {
 			*why = *p || n ? "an empty item: give numbers separated by single commas"

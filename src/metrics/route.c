@@ -7,6 +7,7 @@
  * {token}, while words, versions ("v1") and file names stay, as they name
  * the route. The route is then matched against the ignore patterns.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -23,22 +24,12 @@
 _Static_assert(OA_MAX_ROUTE - 1 == 191, "route_check_template says 191 bytes");
 _Static_assert(ROUTE_MAX_PATTERN == 255, "route_check_pattern says 255 bytes");
 
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_hex(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 static bool is_number(const char *s, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (!is_digit(s[i]))
+		if (!isdigit((unsigned char)s[i]))
 			return false;
 	return n > 0;
 }
@@ -52,7 +43,7 @@ static bool is_uuid(const char *s, size_t n)
 	for (i = 0; i < n; i++) {
 		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
 
-		if (dash ? s[i] != '-' : !is_hex(s[i]))
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
 			return false;
 	}
 	return true;
@@ -66,9 +57,9 @@ static bool is_hex_id(const char *s, size_t n)
 	if (n < MIN_HEX_ID)
 		return false;
 	for (i = 0; i < n; i++) {
-		if (!is_hex(s[i]))
+		if (!isxdigit((unsigned char)s[i]))
 			return false;
-		digit |= is_digit(s[i]);
+		digit |= isdigit((unsigned char)s[i]);
 	}
 	return digit;
 }
@@ -92,7 +83,7 @@ static enum char_class char_class(char c)
 		return CL_LOWER;
 	if (c >= 'A' && c <= 'Z')
 		return CL_UPPER;
-	if (is_digit(c))
+	if (isdigit((unsigned char)c))
 		return CL_DIGIT;
 	if (c == '-' || c == '_' || c == '.')
 		return CL_SEP;

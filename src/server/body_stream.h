@@ -56,7 +56,10 @@ struct stream_gate *stream_gate_new(const struct body_waker *w);
 void stream_gate_close(struct stream_gate *g);
 /* Waits for the renders still running (their bodies abandoned), then frees g. */
 void stream_gate_free(struct stream_gate *g);
-/* The most chunks the gate's streams have held at once, all together. */
+/*
+ * The most chunks the gate's streams have held at once, all together: the
+ * bound on a scrape's memory that the tests check (the agent does not use it).
+ */
 size_t stream_gate_peak_chunks(struct stream_gate *g);
 
 struct body_stream;
@@ -91,7 +94,7 @@ bool body_stream_gzipped(const struct body_stream *bs);
  */
 ssize_t body_stream_read(struct body_stream *bs, char *buf, size_t max);
 
-/* The most chunks bs has held at once. */
+/* The most chunks bs has held at once (for the tests, as stream_gate_peak_chunks). */
 size_t body_stream_peak_chunks(struct body_stream *bs);
 
 /*

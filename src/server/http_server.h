@@ -66,7 +66,8 @@ void http_server_stop(struct http_server *srv);
 /*
  * The most chunks of metrics bodies (BODY_CHUNK_LEN bytes each,
  * body_stream.h) held at once since the server started, all scrapes
- * together.
+ * together: the tests' view of the bound on the endpoint's memory (the
+ * agent does not use it).
  */
 size_t http_server_peak_body_chunks(struct http_server *srv);
 

@@ -2,7 +2,7 @@
 /*
  * Target selection at start, from /proc: the processes --pid, --port,
  * --comm and --exe match when the agent starts, and their descendants.
- * Processes that appear later are added by the kernel (bpf/targets.bpf.h).
+ * Processes that appear later are added by the kernel (bpf/targets.bpf.c).
  *
  * --port reads the LISTEN sockets of /proc/net/tcp and /proc/net/tcp6 (of
  * the agent's network namespace) and finds the processes holding them

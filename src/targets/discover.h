@@ -2,7 +2,7 @@
 /*
  * Target selection at start: which running processes the selectors
  * (--pid, --port, --comm, --exe) match, and their descendants, from /proc.
- * The kernel (bpf/targets.bpf.h) takes over for processes that appear later.
+ * The kernel (bpf/targets.bpf.c) takes over for processes that appear later.
  */
 #ifndef OA_DISCOVER_H
 #define OA_DISCOVER_H

@@ -35,6 +35,12 @@ static const struct oa_target targets[] = { { 1234, "core" }, { 99, "worker" } }
 	"{http_request_method=\"GET\",http_response_status_code=\"200\",url_scheme=\"http\"," \
 	"network_protocol_version=\"1.1\",http_route=\"/api/users/{id}\"" SCOPE
 
+/* /metrics/otel in Prometheus text, as render() and render_fails() take an endpoint. */
+static int render_otel(const struct oa_snapshot *s, FILE *out)
+{
+	return render_otel_as(s, OA_FORMAT_PROMETHEUS, out);
+}
+
 static struct oa_series mk(__u8 method, __u16 status, __u8 version, const char *route)
 {
 	struct oa_series s;
