@@ -200,5 +200,5 @@ int main(void)
 		cmocka_unit_test(test_describe),
 	};
 
-	return cmocka_run_group_tests_name("targets", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("discover", tests, NULL, NULL);
 }
