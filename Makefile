@@ -1,5 +1,16 @@
 # otel-agent build: bpf/*.bpf.c -> .output/*.bpf.o -> .output/*.skel.h -> user objects -> ./otel-agent
+# SANITIZE=1 builds the agent and the unit tests with ASan and UBSan into
+# .output/sanitize/ (the agent as .output/sanitize/otel-agent), apart from
+# the plain build, and `make test SANITIZE=1` runs the tests with them.
+ifeq ($(SANITIZE),1)
+OUTPUT     := .output/sanitize
+AGENT      := $(OUTPUT)/otel-agent
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
 OUTPUT     := .output
+AGENT      := otel-agent
+SAN_FLAGS  :=
+endif
 ARCH       := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 VMLINUX    := vmlinux/$(ARCH)/vmlinux.h
 CLANG      ?= clang
@@ -10,7 +21,7 @@ JOBS       ?= $(shell nproc)
 VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
 CFLAGS     ?= -O2 -g
-ALL_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) \
+ALL_CFLAGS := $(CFLAGS) $(SAN_FLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) \
 	      $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Ivmlinux/$(ARCH) -Wall -Werror
@@ -43,9 +54,9 @@ FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h src/*.[ch] src/*/*.[ch] include/*.h tes
 	      tests/unit/*/*.c tests/servers/*.c tests/soak/*.c)
 
 .PHONY: all deps check-deps test smoke vmlinux clean format check-format bench FORCE
-all: otel-agent
+all: $(AGENT)
 
-otel-agent: $(AGENT_OBJS)
+$(AGENT): $(AGENT_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
@@ -115,8 +126,9 @@ check-deps:
 # Builds in a sub-make, so that the pkg-config flags are read once the
 # packages are known to be there; JOBS tests run at once.
 test: check-deps
-	$(Q)$(MAKE) --no-print-directory otel-agent $(UNIT_TESTS) $(OUTPUT)/tests/c_server
-	$(Q)python3 tests/run_tests.py --jobs $(JOBS)
+	$(Q)$(MAKE) --no-print-directory $(AGENT) $(UNIT_TESTS) $(OUTPUT)/tests/c_server
+	$(Q)OTEL_AGENT=$(AGENT) C_SERVER=$(OUTPUT)/tests/c_server OA_UNIT_DIR=$(OUTPUT)/tests \
+		python3 tests/run_tests.py --jobs $(JOBS)
 
 # smoke works on a fresh machine: it installs first, then builds with the
 # pkg-config flags that only exist once the packages do.
@@ -137,7 +149,7 @@ check-format:
 	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
 
 clean:
-	$(Q)rm -rf $(OUTPUT) otel-agent
+	$(Q)rm -rf .output otel-agent
 
 bench:
 	$(Q)bash bench/run.sh

@@ -37,7 +37,9 @@ import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS_DIR = os.path.join(REPO, "tests")
-UNIT_GLOB = os.path.join(REPO, ".output", "tests", "test_*")
+# make test SANITIZE=1 builds them elsewhere (OA_UNIT_DIR).
+UNIT_GLOB = os.path.join(REPO, os.environ.get("OA_UNIT_DIR", os.path.join(".output", "tests")),
+                         "test_*")
 UNIT_TIMEOUT_S = 60
 SELFTEST_TIMEOUT_S = 60
 # A selftest stops itself at its timeout (SIGALRM) and kills what it started;
