@@ -21,7 +21,8 @@ static bool text_room(struct text *t, size_t n)
 
 	if (t->err)
 		return false;
-	if (t->len + n <= t->cap)
+	/* a text with no buffer yet gets one even for 0 bytes: no arithmetic on NULL */
+	if (t->p && t->len + n <= t->cap)
 		return true;
 	while (cap < t->len + n)
 		cap *= 2;

@@ -88,6 +88,23 @@ static void test_text_grows(void **state)
 	assert_int_equal(t.len, 0);
 }
 
+/* Nothing written to a text that has nothing yet: it stays empty, without pointer arithmetic on NULL. */
+static void test_empty_into_empty(void **state)
+{
+	struct text t = { 0 };
+	char *p;
+
+	(void)state;
+	text_escaped(&t, "", 0);
+	text_put(&t, "", 0);
+	p = text_reserve(&t, 0);
+	assert_non_null(p);
+	text_commit(&t, p);
+	assert_int_equal(t.len, 0);
+	assert_int_equal(t.err, 0);
+	text_free(&t);
+}
+
 static void test_u64(void **state)
 {
 	static const struct {
@@ -172,8 +189,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape),	   cmocka_unit_test(test_escape_max),
-		cmocka_unit_test(test_text_grows), cmocka_unit_test(test_u64),
-		cmocka_unit_test(test_out_order),  cmocka_unit_test(test_out_error),
+		cmocka_unit_test(test_text_grows), cmocka_unit_test(test_empty_into_empty),
+		cmocka_unit_test(test_u64),	   cmocka_unit_test(test_out_order),
+		cmocka_unit_test(test_out_error),
 	};
 
 	return cmocka_run_group_tests_name("text_out", tests, NULL, NULL);
