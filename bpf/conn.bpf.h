@@ -70,7 +70,8 @@ static __always_inline struct http_stats *series_value(struct scratch *s, void *
 
 	if (v || !create)
 		return v;
-	return insert_and_lookup(map, key, &s->zero, OA_ERR_SERIES);
+	s->fresh.first_ns = bpf_ktime_get_ns();
+	return insert_and_lookup(map, key, &s->fresh, OA_ERR_SERIES);
 }
 
 /*

@@ -103,7 +103,7 @@ struct scratch {
 	struct req_val req;
 	struct series_key key;
 	struct client_key ckey;
-	struct http_stats zero;
+	struct http_stats fresh; /* a new series' value: no counts, first_ns stamped */
 };
 
 /*

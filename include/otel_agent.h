@@ -77,11 +77,13 @@ struct size_hist {
 
 /*
  * What one histogram family counts for a series: requests, their duration
- * and their body sizes. The value of the kernel's series and client_series
+ * and their body sizes, and when the series first appeared (admission
+ * under the cardinality cap follows it). The value of the kernel's series and client_series
  * maps (one per CPU), and of every series user space exports. Buckets are
  * not cumulative: bucket i counts bounds[i-1] < d <= bounds[i].
  */
 struct http_stats {
+	__u64 first_ns; /* when the kernel created the series (ktime), on that CPU only; 0 elsewhere */
 	__u64 count;
 	__u64 sum_ns;
 	__u64 buckets[OA_NR_BUCKETS];

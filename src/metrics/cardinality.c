@@ -2,8 +2,9 @@
 /*
  * Owns the cardinality cap: the registry of label sets admitted per target
  * (a hash table of label sets, and the targets sorted by pid with how many
- * each has admitted), admission in label order, folding into overflow
- * series, and forgetting the targets whose series left the kernel map.
+ * each has admitted), admission in the order series first appeared in the
+ * kernel, folding into overflow series, and forgetting the targets whose
+ * series left the kernel map.
  *
  * The result depends only on the kernel series and the registry, so
  * scrapes agree with each other: a label set admitted once is exported
@@ -184,10 +185,11 @@ static void reg_prune(struct series_registry *reg)
 }
 
 /*
- * Label order, the order new label sets of a target are admitted in at one
- * scrape, as docs/configuration.md states it: method, status, version,
- * error, route. It is not the export order (series_cmp, route before
- * status), which is the renderer's to choose.
+ * Label order: how a target's series are grouped into label sets, and the
+ * order new label sets that first appeared at the same time are admitted
+ * in (docs/configuration.md): method, status, version, error, route. It is
+ * not the export order (series_cmp, route before status), which is the
+ * renderer's to choose.
  */
 static int cmp_labels(const struct oa_series *a, const struct oa_series *b)
 {
@@ -216,33 +218,51 @@ static int cmp_target_labels(const void *pa, const void *pb)
 	return cmp_labels(&a->s, &b->s);
 }
 
+/* Admission order among new label sets: the first seen first, label order for ties. */
+static int cmp_first_seen(const void *pa, const void *pb)
+{
+	const struct oa_series *a = *(const struct oa_series *const *)pa;
+	const struct oa_series *b = *(const struct oa_series *const *)pb;
+
+	if (a->stats.first_ns != b->stats.first_ns)
+		return a->stats.first_ns < b->stats.first_ns ? -1 : 1;
+	return cmp_labels(a, b);
+}
+
 /*
- * The series of one target, v[0..n) sorted: equal label sets summed, each
- * exported if admitted (now or before) and otherwise folded into the
- * target's overflow series. Appends to out (at most n); returns -ENOMEM or 0.
+ * The series of one target, v[0..n) sorted: equal label sets summed (into
+ * out, at most n), then each exported if admitted before; the new ones are
+ * admitted in the order they first appeared in the kernel while the target
+ * has room, so that a flood between two scrapes cannot push out a route
+ * that came before it, and the rest fold into the target's overflow
+ * series. fresh has room for n pointers. Returns -ENOMEM or 0.
  */
 static int cap_target(struct series_registry *reg, struct kernel_series **v, size_t n,
-		      struct oa_series *out, size_t *nr_out, __u64 *overflowed)
+		      struct oa_series *out, size_t *nr_out, __u64 *overflowed,
+		      struct oa_series **fresh)
 {
 	struct reg_target *t = reg_target(reg, v[0]->tgid);
-	size_t i = 0;
+	size_t i = 0, nr_fresh = 0;
 
 	if (!t)
 		return -ENOMEM;
 	t->seen = reg->scrape;
 	while (i < n) {
 		struct oa_series *acc = &out[*nr_out];
-		__u64 hash;
 
 		*acc = v[i]->s;
 		for (i++; i < n && !cmp_labels(acc, &v[i]->s); i++)
 			http_stats_add(&acc->stats, &v[i]->s.stats);
 		(*nr_out)++;
-		hash = label_hash(t->tgid, acc);
-		if (reg_has(reg, hash, t->tgid, acc))
-			continue;
+		if (!reg_has(reg, label_hash(t->tgid, acc), t->tgid, acc))
+			fresh[nr_fresh++] = acc;
+	}
+	qsort(fresh, nr_fresh, sizeof(*fresh), cmp_first_seen);
+	for (i = 0; i < nr_fresh; i++) {
+		struct oa_series *acc = fresh[i];
+
 		if (t->admitted < reg->max_per_target) {
-			if (reg_add(reg, hash, t->tgid, acc))
+			if (reg_add(reg, label_hash(t->tgid, acc), t->tgid, acc))
 				return -ENOMEM;
 			t->admitted++;
 			continue;
@@ -260,8 +280,11 @@ static int cap_target(struct series_registry *reg, struct kernel_series **v, siz
 int series_registry_cap(struct series_registry *reg, unsigned long scrape, struct kernel_series **v,
 			size_t n, struct oa_series *out, size_t *nr_out, __u64 *overflowed)
 {
+	struct oa_series **fresh = calloc(n ? n : 1, sizeof(*fresh));
 	int err = 0;
 
+	if (!fresh)
+		return -ENOMEM;
 	reg->scrape = scrape;
 	qsort(v, n, sizeof(*v), cmp_target_labels);
 	for (size_t i = 0; i < n && !err;) {
@@ -269,10 +292,11 @@ int series_registry_cap(struct series_registry *reg, unsigned long scrape, struc
 
 		while (j < n && v[j]->tgid == v[i]->tgid)
 			j++;
-		err = cap_target(reg, v + i, j - i, out, nr_out, overflowed);
+		err = cap_target(reg, v + i, j - i, out, nr_out, overflowed, fresh);
 		i = j;
 	}
 	if (!err)
 		reg_prune(reg);
+	free(fresh);
 	return err;
 }

@@ -22,8 +22,9 @@ void series_registry_free(struct series_registry *reg);
 /*
  * Applies the cap to the kernel series v[0..n) of one scrape (routes
  * resolved; v is reordered): by target, equal label sets are summed into
- * one series appended to out (room for n; *nr_out counts them), admitted
- * in label order while the target has room; the others become overflow
+ * one series appended to out (room for n; *nr_out counts them); new ones
+ * are admitted in the order they first appeared in the kernel
+ * (stats.first_ns) while the target has room; the others become overflow
  * series, which keep status and error only, their requests added to
  * *overflowed. Targets without series at this scrape are then forgotten.
  * Returns 0 or -ENOMEM.

@@ -18,6 +18,9 @@ static void size_hist_add(struct size_hist *dst, const struct size_hist *src)
 
 void http_stats_add(struct http_stats *dst, const struct http_stats *src)
 {
+	/* the earliest time either was first seen: 0 is "not known" (other CPUs) */
+	if (src->first_ns && (!dst->first_ns || src->first_ns < dst->first_ns))
+		dst->first_ns = src->first_ns;
 	dst->count += src->count;
 	dst->sum_ns += src->sum_ns;
 	for (int b = 0; b < OA_NR_BUCKETS; b++)

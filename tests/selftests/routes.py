@@ -210,6 +210,28 @@ def test_cap_overflow():
             c.close()
 
 
+@needs("root", "node")
+def test_cap_admits_first_seen():
+    """--max-series-per-target 2: a route that came before a flood of new
+    routes keeps its own series although the flood sorts before it and no
+    scrape came in between; the flood's first route takes the other place."""
+    first, flood = "/seen/z", ["/seen/a", "/seen/b", "/seen/c"]
+    with Procs() as procs:
+        _, port, _, base = procs.traced("node", extra=["--max-series-per-target", "2"])
+        c = Client(port)
+        try:
+            admitted = {}
+            drive_on(c, [("GET", first, b"", first, "404")] * 3, admitted)
+            time.sleep(0.01)  # the kernel stamps each series with the time it creates it
+            drive_on(c, [("GET", flood[0], b"", flood[0], "404")] * 2, admitted)
+            for r in flood[1:]:
+                drive_on(c, [("GET", r, b"", r, "404")] * 2)
+            got = _wait_total(base, 9)
+            _check_cap("first seen", got, admitted, 4, 9)
+        finally:
+            c.close()
+
+
 def _les(body, family):
     """The le values of family's bucket samples, as printed, in order, first series only."""
     out = []

@@ -279,6 +279,45 @@ static void test_cap_label_order(void **state)
 }
 
 /* Equal scrapes give equal results, whatever order the kernel map lists series in. */
+/*
+ * New label sets read at one scrape are admitted in the order the kernel
+ * created them: a flood of new paths between two scrapes does not push
+ * out a route that came before it, even one that sorts after them. Several
+ * kernel series of one label set count from the earliest.
+ */
+static void test_cap_first_seen(void **state)
+{
+	struct kernel_series k[6];
+	struct aggregator agg;
+	struct oa_snapshot snap;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 2), 0);
+	k[0] = ks(7, OA_METHOD_GET, 200, "/flood-1", 1);
+	k[1] = ks(7, OA_METHOD_GET, 200, "/flood-2", 1);
+	k[2] = ks(7, OA_METHOD_GET, 200, "/zz-established", 8);
+	k[3] = ks(7, OA_METHOD_GET, 200, "/flood-3", 1);
+	k[4] = ks(7, OA_METHOD_GET, 200, "/zz-second", 2);
+	k[5] = ks(7, OA_METHOD_GET, 200, "/zz-second", 3); /* the same label set, seen later */
+	k[0].s.stats.first_ns = 3000;
+	k[1].s.stats.first_ns = 4000;
+	k[2].s.stats.first_ns = 1000;
+	k[3].s.stats.first_ns = 5000;
+	k[4].s.stats.first_ns = 9000;
+	k[5].s.stats.first_ns = 2000;
+	scrape(&agg, k, 6, &snap);
+	assert_non_null(find(&snap, OA_METHOD_GET, 200, "/zz-established"));
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/zz-established")->stats.count, 8);
+	assert_non_null(find(&snap, OA_METHOD_GET, 200, "/zz-second"));
+	assert_int_equal(find(&snap, OA_METHOD_GET, 200, "/zz-second")->stats.count, 5);
+	assert_null(find(&snap, OA_METHOD_GET, 200, "/flood-1"));
+	assert_non_null(find_overflow(&snap));
+	assert_int_equal(find_overflow(&snap)->stats.count, 3);
+	assert_int_equal(sum_counts(&snap), 16);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
+}
+
 static void test_cap_stable(void **state)
 {
 	enum { N = 40 };
@@ -537,10 +576,10 @@ static void test_read_kernel_series(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes_and_ignore),  cmocka_unit_test(test_cap),
-		cmocka_unit_test(test_cap_label_order),	   cmocka_unit_test(test_cap_stable),
-		cmocka_unit_test(test_cap_per_target),	   cmocka_unit_test(test_cap_memory),
-		cmocka_unit_test(test_read_kernel_series),
+		cmocka_unit_test(test_routes_and_ignore), cmocka_unit_test(test_cap),
+		cmocka_unit_test(test_cap_label_order),	  cmocka_unit_test(test_cap_first_seen),
+		cmocka_unit_test(test_cap_stable),	  cmocka_unit_test(test_cap_per_target),
+		cmocka_unit_test(test_cap_memory),	  cmocka_unit_test(test_read_kernel_series),
 	};
 
 	return cmocka_run_group_tests_name("aggregate", tests, NULL, NULL);
