@@ -9,11 +9,14 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <sys/resource.h>
 #include <microhttpd.h>
 #include "server/body_stream.h"
 #include "server/http_server.h"
@@ -28,6 +31,38 @@
  * calls and sends; with room for one of our chunks, 85.
  */
 #define CONNECTION_MEMORY (BODY_CHUNK_LEN + 16 * 1024)
+/*
+ * Descriptors kept out of the connection limit for everything else the
+ * agent opens (BPF maps and programs, /proc files, the listening socket).
+ */
+#define FD_RESERVE 128
+/*
+ * Connections the kernel holds until accepted (capped by net.core.somaxconn):
+ * when a burst fills the queue, a prober's SYN is dropped and retried only
+ * a second later.
+ */
+#define LISTEN_BACKLOG 4096
+/*
+ * The longest request target answered. The endpoints take no query, and
+ * libmicrohttpd 0.9.75 puts one record per query parameter in the
+ * connection's memory: a target that fills it gets no answer at all (the
+ * 431 it means to send finds no room), so longer targets are refused
+ * before it parses them. 8 KiB holds at most 4096 parameters, whose
+ * records fit in CONNECTION_MEMORY.
+ */
+#define URI_MAX 8192
+
+/*
+ * A connection, for the header deadline: libmicrohttpd's own timeout
+ * restarts with every byte received, so a client trickling a header block
+ * would hold its connection for ever.
+ */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	int fd;
+	time_t deadline; /* CLOCK_MONOTONIC s its request's headers must be in by; 0: in */
+	bool cut;
+};
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -36,6 +71,13 @@ struct http_server {
 	render_fn render;
 	void *ctx;
 	struct stream_gate *gate; /* one render at a time */
+	unsigned int idle_s;	  /* conn_timeout_s() */
+	pthread_t watchdog;	  /* cuts connections past their header deadline */
+	bool watchdog_started;
+	pthread_mutex_t lock; /* conns, their deadlines, stopping */
+	pthread_cond_t wake;
+	bool stopping;
+	struct conn_watch conns; /* list head */
 };
 
 /*
@@ -326,6 +368,133 @@ static enum MHD_Result serve_metrics(struct http_server *srv, struct MHD_Connect
 	return reply(conn, MHD_HTTP_OK, resp, format_content_type(fmt), vary, gzipped);
 }
 
+static time_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static struct conn_watch *conn_watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info ? info->socket_context : NULL;
+}
+
+/* A request's headers are in (0), or the next request's may start (the idle timeout). */
+static void set_deadline(struct http_server *srv, struct MHD_Connection *conn, time_t deadline)
+{
+	struct conn_watch *w = conn_watch_of(conn);
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	w->deadline = deadline;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/*
+ * Every connection is listed from its start to its end with the deadline of
+ * its request's headers: HTTP_HEADER_DEADLINE_S for the first request, the
+ * idle timeout for each later one on a keep-alive connection.
+ */
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+	struct conn_watch *w = *socket_ctx;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		w = calloc(1, sizeof(*w));
+		if (!w || !info) {
+			free(w);
+			return; /* unwatched: libmicrohttpd's idle timeout still applies */
+		}
+		w->fd = info->connect_fd;
+		w->deadline = now_s() + HTTP_HEADER_DEADLINE_S;
+		pthread_mutex_lock(&srv->lock);
+		w->next = srv->conns.next;
+		w->prev = &srv->conns;
+		w->next->prev = w;
+		srv->conns.next = w;
+		pthread_mutex_unlock(&srv->lock);
+		*socket_ctx = w;
+		return;
+	}
+	if (!w)
+		return;
+	/* libmicrohttpd closes the socket after this: once unlisted, it is never cut */
+	pthread_mutex_lock(&srv->lock);
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	pthread_mutex_unlock(&srv->lock);
+	free(w);
+	*socket_ctx = NULL;
+}
+
+/*
+ * Cuts (shutdown) each connection whose headers are late; libmicrohttpd
+ * then reads the end of the stream and closes it on its own thread. The
+ * socket is still libmicrohttpd's while listed (notify_connection), so a
+ * cut never reaches a descriptor number reused by another connection.
+ */
+static void *watchdog(void *arg)
+{
+	struct http_server *srv = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&srv->lock);
+	while (!srv->stopping) {
+		time_t now = now_s();
+
+		for (struct conn_watch *w = srv->conns.next; w != &srv->conns; w = w->next) {
+			if (w->deadline && now >= w->deadline && !w->cut) {
+				shutdown(w->fd, SHUT_RDWR);
+				w->cut = true;
+			}
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&srv->wake, &srv->lock, &until);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+/*
+ * Called with the request target before libmicrohttpd parses its query: a
+ * target over URI_MAX gets a 414 written here and the connection cut,
+ * before libmicrohttpd fills the connection's memory with its parameters.
+ * Nothing else is being sent on the connection: its earlier responses are
+ * complete before a request line is read.
+ */
+static void *check_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	static const char too_long[] = "HTTP/1.1 414 URI Too Long\r\n"
+				       "Content-Type: " CT_TEXT "\r\n"
+				       "Content-Length: 17\r\n"
+				       "Connection: close\r\n\r\n"
+				       "request too long\n";
+	const union MHD_ConnectionInfo *info;
+
+	(void)cls;
+	if (strnlen(uri, URI_MAX + 1) <= URI_MAX)
+		return NULL;
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info) {
+		if (send(info->connect_fd, too_long, sizeof(too_long) - 1, MSG_NOSIGNAL) < 0)
+			log_debug("cannot answer a too long request: %s", strerror(errno));
+		shutdown(info->connect_fd, SHUT_RDWR);
+	}
+	return NULL;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **req_ctx)
@@ -333,6 +502,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	struct http_server *srv = cls;
 	char note[300];
 
+	set_deadline(srv, conn, 0);
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
@@ -358,9 +528,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void request_done(void *cls, struct MHD_Connection *conn, void **req_ctx,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)conn;
+	struct http_server *srv = cls;
+
 	(void)toe;
+	set_deadline(srv, conn, now_s() + srv->idle_s);
 	if (*req_ctx)
 		body_stream_release(*req_ctx);
 	*req_ctx = NULL;
@@ -383,6 +554,62 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
+/*
+ * Thousands of connections need thousands of descriptors: the soft limit
+ * (often 1024) goes up to the hard one. Returns the soft limit now.
+ */
+static rlim_t raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			rl.rlim_cur = was;
+		log_debug("open files limit: %llu (was %llu)", (unsigned long long)rl.rlim_cur,
+			  (unsigned long long)was);
+	} else {
+		log_debug("open files limit: %llu", (unsigned long long)rl.rlim_cur);
+	}
+	return rl.rlim_cur;
+}
+
+/* HTTP_MAX_CONNECTIONS, fewer when the open files limit is lower. */
+static unsigned int connection_limit(void)
+{
+	rlim_t nofile = raise_nofile();
+	unsigned int limit = HTTP_MAX_CONNECTIONS;
+
+	if (nofile < (rlim_t)HTTP_MAX_CONNECTIONS + FD_RESERVE)
+		limit = (unsigned int)(nofile - FD_RESERVE);
+	if (nofile < FD_RESERVE + HTTP_MAX_CONNECTIONS_PER_IP)
+		limit = HTTP_MAX_CONNECTIONS_PER_IP;
+	log_debug("at most %u connections, %u per client address", limit,
+		  HTTP_MAX_CONNECTIONS_PER_IP);
+	return limit;
+}
+
+static void server_free(struct http_server *srv)
+{
+	if (srv->watchdog_started) {
+		pthread_mutex_lock(&srv->lock);
+		srv->stopping = true;
+		pthread_cond_signal(&srv->wake);
+		pthread_mutex_unlock(&srv->lock);
+		pthread_join(srv->watchdog, NULL);
+	}
+	/* before the lock goes: MHD_stop_daemon unlists every connection */
+	MHD_stop_daemon(srv->daemon);
+	stream_gate_free(srv->gate);
+	pthread_cond_destroy(&srv->wake);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}
+
 struct http_server *http_server_serve(const struct http_server_opts *opts, render_fn render,
 				      void *ctx)
 {
@@ -390,8 +617,10 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	struct http_server *srv;
+	/* epoll: select() cannot watch a descriptor above 1023 (FD_SETSIZE) */
 	unsigned int flags =
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	int err;
 
 	if (parse_listen(listen, &addr, &addr_len)) {
 		log_error(
@@ -408,28 +637,42 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 		 opts->health_note ? opts->health_note : "");
 	srv->render = render;
 	srv->ctx = ctx;
+	srv->idle_s = conn_timeout_s(opts);
+	srv->conns.next = srv->conns.prev = &srv->conns;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->wake, NULL);
 	srv->gate = stream_gate_new(&mhd_waker);
 	if (!srv->gate) {
-		free(srv);
+		server_free(srv);
+		errno = ENOMEM;
 		return NULL;
 	}
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
-				       (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-				       (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
-				       mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_done,
-				       NULL, MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout_s(opts),
-				       MHD_OPTION_END);
+	srv->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, request_done, srv,
+		MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_s, MHD_OPTION_CONNECTION_LIMIT,
+		connection_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)HTTP_MAX_CONNECTIONS_PER_IP, MHD_OPTION_NOTIFY_CONNECTION,
+		notify_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, check_uri, srv,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)LISTEN_BACKLOG, MHD_OPTION_END);
 	if (!srv->daemon) {
-		int err = errno ? errno : EADDRINUSE;
-
+		err = errno ? errno : EADDRINUSE;
 		log_error("cannot listen on %s: %s", listen, strerror(err));
-		stream_gate_free(srv->gate);
-		free(srv);
+		server_free(srv);
 		errno = err;
 		return NULL;
 	}
+	err = pthread_create(&srv->watchdog, NULL, watchdog, srv);
+	if (err) {
+		log_error("cannot start the endpoint's header deadline thread: %s", strerror(err));
+		server_free(srv);
+		errno = err;
+		return NULL;
+	}
+	srv->watchdog_started = true;
 	return srv;
 }
 
@@ -439,10 +682,8 @@ void http_server_stop(struct http_server *srv)
 		return;
 	/* no connection may stay suspended through MHD_stop_daemon: resume them all, for good */
 	stream_gate_close(srv->gate);
-	MHD_stop_daemon(srv->daemon);
-	/* the responses are gone: renders still running stop at their next chunk */
-	stream_gate_free(srv->gate);
-	free(srv);
+	/* the responses are gone with the daemon: renders still running stop at their next chunk */
+	server_free(srv);
 }
 
 size_t http_server_peak_body_chunks(struct http_server *srv)

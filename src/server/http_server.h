@@ -46,6 +46,17 @@ const char *format_content_type(enum oa_format fmt);
 /* What the agent passes as conn_timeout_s (and what 0 means). */
 #define HTTP_CONNECTION_TIMEOUT_S 30
 
+/*
+ * A new connection's first request must have sent all its headers within
+ * this long, however it trickles them (a later request on a keep-alive
+ * connection: within conn_timeout_s of the one before). docs/architecture.md
+ * says why these values.
+ */
+#define HTTP_HEADER_DEADLINE_S 10
+/* Connections at once (fewer when the open files limit is lower), and per client address. */
+#define HTTP_MAX_CONNECTIONS	    8192
+#define HTTP_MAX_CONNECTIONS_PER_IP 32
+
 struct http_server_opts {
 	const char *listen;	     /* ADDR:PORT (parse_listen) */
 	bool enabled;		     /* false: the metrics paths answer 404 */

@@ -572,6 +572,85 @@ static void test_client_stalls(void **state)
 	http_server_stop(srv);
 }
 
+/* A connection to port on 127.0.0.1 that gives up reading after 3 s. */
+static int connect_to(unsigned short port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 3 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/*
+ * A request target of 4000 query parameters (31 KB) is answered 414 at
+ * once: libmicrohttpd filled the connection's memory with their records
+ * and sent nothing, holding the connection until the idle timeout.
+ */
+static void test_long_target(void **state)
+{
+	struct fake_body b;
+	unsigned short port = free_port();
+	struct http_server *srv;
+	char listen[32], resp[256];
+	size_t cap = 40000, n;
+	char *req = malloc(cap);
+	ssize_t got;
+	int fd;
+
+	(void)state;
+	assert_non_null(req);
+	fake_body_init(&b);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	srv = serve(listen, 30, &b);
+	assert_non_null(srv);
+	n = (size_t)snprintf(req, cap, "GET /healthz?");
+	for (int i = 0; i < 4000; i++)
+		n += (size_t)snprintf(req + n, cap - n, "%sp%d=1", i ? "&" : "", i);
+	n += (size_t)snprintf(req + n, cap - n, " HTTP/1.1\r\nHost: test\r\n\r\n");
+	fd = connect_to(port);
+	assert_int_equal(write(fd, req, n), (ssize_t)n);
+	got = read(fd, resp, sizeof(resp) - 1);
+	assert_true(got > 0); /* not the 3 s read timeout */
+	resp[got] = '\0';
+	assert_true(!strncmp(resp, "HTTP/1.1 414 ", 13));
+	close(fd);
+	free(req);
+	http_server_stop(srv);
+}
+
+/*
+ * One address holds at most HTTP_MAX_CONNECTIONS_PER_IP connections: the
+ * next is closed at once (no limit before: it waited like the others).
+ */
+static void test_per_ip_limit(void **state)
+{
+	struct fake_body b;
+	unsigned short port = free_port();
+	struct http_server *srv;
+	int fds[HTTP_MAX_CONNECTIONS_PER_IP], fd;
+	char listen[32], c;
+
+	(void)state;
+	fake_body_init(&b);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	srv = serve(listen, 30, &b);
+	assert_non_null(srv);
+	for (int i = 0; i < HTTP_MAX_CONNECTIONS_PER_IP; i++)
+		fds[i] = connect_to(port);
+	fd = connect_to(port);
+	assert_int_equal(read(fd, &c, 1), 0); /* closed, not the 3 s read timeout */
+	close(fd);
+	for (int i = 0; i < HTTP_MAX_CONNECTIONS_PER_IP; i++)
+		close(fds[i]);
+	http_server_stop(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,6 +663,8 @@ int main(void)
 		cmocka_unit_test(test_scrapes_at_once),
 		cmocka_unit_test(test_client_gone),
 		cmocka_unit_test(test_client_stalls),
+		cmocka_unit_test(test_long_target),
+		cmocka_unit_test(test_per_ip_limit),
 	};
 
 	alarm(TEST_TIMEOUT_S);
