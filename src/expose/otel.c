@@ -172,8 +172,10 @@ static void put_active(struct expo *e, const struct oa_snapshot *s)
 	bool seen[OA_METHOD_COUNT] = { false };
 	size_t i;
 
+	/* overflow series export no method: theirs (_OTHER's) must not unset a real _OTHER */
 	for (i = 0; i < s->nr_series; i++)
-		seen[series_method(s->series[i].method)] = !s->series[i].overflow;
+		if (!s->series[i].overflow)
+			seen[series_method(s->series[i].method)] = true;
 	put_family(e, OTEL_ACTIVE, "gauge", NULL, "Number of active HTTP server requests.");
 	for (i = 0; i < OA_METHOD_COUNT; i++) {
 		if (!seen[i] && !s->active[i])

@@ -992,6 +992,32 @@ static void test_scope_labels(void **state)
 	free(text);
 }
 
+/*
+ * The active-requests gauge has a sample for each method that has a
+ * series: _OTHER too, although the overflow series (whose method field is
+ * _OTHER's) come after it and export no method.
+ */
+static void test_active_other_with_overflow(void **state)
+{
+	struct oa_series s[2] = {
+		mk(OA_METHOD_OTHER, 200, OA_HTTP_11, "/x"),
+		mk(OA_METHOD_GET, 200, OA_HTTP_11, "/y"), /* overflow */
+	};
+	struct oa_snapshot snap;
+	char *text;
+
+	(void)state;
+	s[1].overflow = 1;
+	s[1].method = OA_METHOD_OTHER; /* as the aggregator folds it */
+	observe(&s[0], NS / 1000);
+	observe(&s[1], NS / 1000);
+	init_snapshot(&snap, s, 2);
+	text = render(render_otel, &snap);
+	assert_line(text, "http_server_active_requests{http_request_method=\"_OTHER\","
+			  "url_scheme=\"http\"" SCOPE "} 0");
+	free(text);
+}
+
 /* Overflow series: one sample per family, only otel_metric_overflow="true". */
 static void test_overflow(void **state)
 {
@@ -1438,6 +1464,7 @@ int main(void)
 		cmocka_unit_test(test_stable_order),
 		cmocka_unit_test(test_openmetrics),
 		cmocka_unit_test(test_scope_labels),
+		cmocka_unit_test(test_active_other_with_overflow),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_target_info_resources),
 	};
