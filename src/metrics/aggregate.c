@@ -26,6 +26,7 @@
 #include "metrics/clients.h"
 #include "metrics/route_memo.h"
 #include "metrics/stats_map.h"
+#include "kernel/map_walk.h"
 #include "log.h"
 #include "targets/proc.h"
 
@@ -160,38 +161,67 @@ static int read_series(struct aggregator *agg, struct loader *a, struct oa_snaps
 	return err;
 }
 
-/* Lists live targets (forked workers included) and forgets the ones that exited. */
-static int read_targets(struct loader *a, struct oa_snapshot *snap)
-{
-	int fd = bpf_map__fd(a->skel->maps.targets);
-	struct oa_target *targets = NULL, *grown;
-	size_t n = 0, cap = 0;
-	__u32 key, next, *prev = NULL;
+/* The targets map as read so far: live processes, and the ones gone to forget after the walk. */
+struct target_list {
+	struct oa_target *live;
+	size_t n, cap;
+	__u32 *gone;
+	size_t nr_gone, cap_gone;
+};
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (!proc_exists((pid_t)key)) {
-			log_info("target pid %u exited; dropped (its series stay)", key);
-			bpf_map_delete_elem(fd, &key);
-			prev = NULL; /* iteration order may change after a delete: restart */
-			continue;
-		}
-		grown = array_grow(targets, &cap, n, sizeof(*targets), 8);
-		if (!grown) {
-			free(targets);
-			return -ENOMEM;
-		}
-		targets = grown;
-		targets[n++].pid = key;
+/* map_walk's callback over targets. */
+static int add_target(const void *key, const void *value, void *arg)
+{
+	struct target_list *l = arg;
+	__u32 pid;
+	void *grown;
+
+	(void)value;
+	if (!key) { /* the walk starts over */
+		l->n = l->nr_gone = 0;
+		return 0;
 	}
-	snap->targets = targets;
-	snap->nr_targets = n;
+	pid = *(const __u32 *)key;
+	if (!proc_exists((pid_t)pid)) {
+		grown = array_grow(l->gone, &l->cap_gone, l->nr_gone, sizeof(*l->gone), 8);
+		if (!grown)
+			return -ENOMEM;
+		l->gone = grown;
+		l->gone[l->nr_gone++] = pid;
+		return 0;
+	}
+	grown = array_grow(l->live, &l->cap, l->n, sizeof(*l->live), 8);
+	if (!grown)
+		return -ENOMEM;
+	l->live = grown;
+	memset(&l->live[l->n], 0, sizeof(l->live[l->n]));
+	l->live[l->n++].pid = pid;
 	return 0;
+}
+
+int read_live_targets(int fd, struct oa_target **out, size_t *n)
+{
+	struct target_list l = { 0 };
+	int err = map_walk(fd, sizeof(__u32), sizeof(__u8), add_target, &l);
+
+	/* deleted after the walk, which a delete during it could make see a key twice */
+	for (size_t i = 0; !err && i < l.nr_gone; i++) {
+		log_info("target pid %u exited; dropped (its series stay)", l.gone[i]);
+		bpf_map_delete_elem(fd, &l.gone[i]);
+	}
+	free(l.gone);
+	if (err) {
+		free(l.live);
+		l = (struct target_list){ 0 };
+	}
+	*out = l.live;
+	*n = l.n;
+	return err;
 }
 
 int aggregate_snapshot(struct aggregator *agg, struct loader *a, struct oa_snapshot *snap)
 {
+	struct oa_target *targets = NULL;
 	int nr_cpus = libbpf_num_possible_cpus();
 	int err;
 
@@ -214,7 +244,9 @@ int aggregate_snapshot(struct aggregator *agg, struct loader *a, struct oa_snaps
 	if (!err)
 		err = active_requests_read(a, snap->active);
 	if (!err)
-		err = read_targets(a, snap);
+		err = read_live_targets(bpf_map__fd(a->skel->maps.targets), &targets,
+					&snap->nr_targets);
+	snap->targets = targets;
 	if (err)
 		snapshot_free(snap);
 	return err;

@@ -56,6 +56,13 @@ int aggregate_series(struct aggregator *agg, struct kernel_series *in, size_t n,
  */
 int read_kernel_series(int fd, int nr_cpus, struct kernel_series **out, size_t *n);
 
+/*
+ * The live processes of the targets map (fd) into *out (allocated, *n of
+ * them, each listed once; service names not filled); the ones that no
+ * longer exist are deleted from the map, after the walk. 0 or -errno.
+ */
+int read_live_targets(int fd, struct oa_target **out, size_t *n);
+
 /* Fills snap from the agent's maps; snap owns its arrays until snapshot_free. */
 int aggregate_snapshot(struct aggregator *agg, struct loader *a, struct oa_snapshot *snap);
 

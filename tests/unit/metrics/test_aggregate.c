@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -573,6 +574,67 @@ static void test_read_kernel_series(void **state)
 	free(vals);
 }
 
+/* A pid that no longer exists: a child that exited and was reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (!pid)
+		_exit(0);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/*
+ * The targets map with live and exited processes mixed: each live one is
+ * listed once (target_info has one sample each), the exited ones leave the
+ * map, and nothing else does.
+ */
+static void test_read_live_targets(void **state)
+{
+	pid_t live[3] = { getpid(), getppid(), 1 };
+	struct oa_target *got = NULL;
+	__u32 key, next, *prev = NULL;
+	size_t n = 0, left = 0;
+	__u8 one = 1;
+	int fd;
+
+	(void)state;
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_targets", sizeof(__u32), sizeof(__u8), 64,
+			    NULL);
+	if (fd < 0)
+		skip(); /* not root, or no BPF */
+	/* exited ones among the live ones, so that some come after a live one in any order */
+	for (int i = 0; i < 3; i++) {
+		key = (__u32)live[i];
+		assert_int_equal(bpf_map_update_elem(fd, &key, &one, BPF_ANY), 0);
+		for (int j = 0; j < 4; j++) {
+			key = (__u32)dead_pid();
+			assert_int_equal(bpf_map_update_elem(fd, &key, &one, BPF_ANY), 0);
+		}
+	}
+	assert_int_equal(read_live_targets(fd, &got, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		bool known = false;
+
+		for (int j = 0; j < 3; j++)
+			known |= got[i].pid == (__u32)live[j];
+		assert_true(known);
+		for (size_t j = 0; j < i; j++)
+			assert_int_not_equal(got[j].pid, got[i].pid);
+	}
+	free(got);
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		left++;
+	}
+	assert_int_equal(left, 3);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -580,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_cap_label_order),	  cmocka_unit_test(test_cap_first_seen),
 		cmocka_unit_test(test_cap_stable),	  cmocka_unit_test(test_cap_per_target),
 		cmocka_unit_test(test_cap_memory),	  cmocka_unit_test(test_read_kernel_series),
+		cmocka_unit_test(test_read_live_targets),
 	};
 
 	return cmocka_run_group_tests_name("aggregate", tests, NULL, NULL);
