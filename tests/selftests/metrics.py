@@ -3,14 +3,18 @@
 with exact values.
 """
 
+import glob
+import os
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 
-from selftests.lib.checks import check_eq
+from selftests.lib.checks import check, check_eq
 from selftests.lib.client import Client
 from selftests.lib.needs import needs
-from selftests.lib.procs import Procs
+from selftests.lib.procs import REPO, Procs
 from selftests.lib.scrape import scrape_metrics, series, total
 
 # A target that answers /ok and /bad by calling an upstream server itself.
@@ -189,3 +193,37 @@ c.close()
                  series(m, "http_server_request_body_size_bytes_sum", keys))
         active = series(m, "http_server_active_requests", ("http_request_method",))
         check_eq("active after the close", {}, {k: v for k, v in active.items() if v})
+
+
+def _exported_names(base):
+    """Every sample and family name both endpoints export, in both formats."""
+    names = set()
+    for path, accept in (("/metrics/otel", "text/plain"), ("/metrics", "text/plain"),
+                         ("/metrics/otel", "application/openmetrics-text;version=1.0.0")):
+        req = urllib.request.Request(base + path, headers={"Accept": accept})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            body = r.read().decode()
+        for line in body.splitlines():
+            if line.startswith("# TYPE "):
+                names.add(line.split()[2])
+            elif line and not line.startswith("#"):
+                names.add(re.split(r"[{ ]", line, 1)[0])
+    return names
+
+
+@needs("root", "node")
+def test_documented_self_metrics_exist():
+    """Every otel_agent_* name the README and docs/ mention is one the agent
+    exports: a renamed counter must not leave the docs pointing at nothing."""
+    docs = [os.path.join(REPO, "README.md")] + sorted(glob.glob(os.path.join(REPO, "docs", "*.md")))
+    named = {}
+    for path in docs:
+        with open(path) as f:
+            for name in re.findall(r"\botel_agent_[a-z_]*[a-z]", f.read()):
+                named.setdefault(name, os.path.relpath(path, REPO))
+    check(len(named) >= 10, f"docs: want the self-metrics named got {sorted(named)}")
+    with Procs() as procs:
+        _, _, _, base = procs.traced("node")
+        exported = _exported_names(base)
+    missing = sorted(f"{n} ({where})" for n, where in named.items() if n not in exported)
+    check(not missing, f"documented but not exported: {', '.join(missing)}")

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 
-from selftests.lib.checks import check, check_eq, each
+from selftests.lib.checks import TestFailure, check, check_eq, each
 from selftests.lib.client import IO_TIMEOUT_S, Client, add, drive_mix, drive_on, request
 from selftests.lib.endpoints import check_duration, check_healthy, check_traffic
 from selftests.lib.needs import needs
@@ -682,3 +682,23 @@ def test_conns_map_full():
         check_eq("after conns full: GET /items/{id} 404", 5,
                  series(m, "http_requests_total", ("method", "path", "status")).get(
                      ("GET", "/items/{id}", "404"), 0))
+
+
+@needs()
+def test_check_duration_checks_every_bound():
+    """check_duration itself: a bound that is a bucket bound of neither
+    endpoint fails instead of being skipped, so a duration check cannot pass
+    without checking anything; one only /metrics/otel has is checked there."""
+    empty = {"plugin": {}, "otel": {}}
+    try:
+        check_duration("bound 0.3", empty, "GET", "/x", below=0.3)
+    except TestFailure as e:
+        check("neither endpoint" in str(e), f"bound 0.3: want 'neither endpoint' got {e}")
+    else:
+        raise TestFailure("bound 0.3: want a failure got none")
+    try:
+        check_duration("bound 0.025", empty, "GET", "/x", below=0.025)
+    except TestFailure as e:
+        check("/metrics/otel" in str(e), f"bound 0.025: want /metrics/otel checked got {e}")
+    else:
+        raise TestFailure("bound 0.025: want the /metrics/otel bucket checked (and missing)")

@@ -248,14 +248,22 @@ def _check_snapshot(tag, got, ok, aborted, counters):
 
 def check_duration(tag, got, method, route, below=None, above=None, n=1):
     """n requests of method route took more than `above` and at most `below`
-    seconds, on both endpoints (bounds must be bucket bounds of both, except
-    0.025 and 0.075, which only /metrics/otel has)."""
+    seconds, on both endpoints. A bound must be a bucket bound of both, except
+    the ones only /metrics/otel has (0.025, 0.075), which are checked there
+    alone; any other bound fails the test rather than go unchecked."""
+    otel_only = set(OTEL_BUCKETS) - set(PLUGIN_BUCKETS)
+    for bound in (above, below):
+        check(bound is None or bound in OTEL_BUCKETS or bound in PLUGIN_BUCKETS,
+              f"{tag}: check_duration bound {bound} is a bucket bound of neither endpoint")
     for path, m, name, where in (
         ("/metrics", got["plugin"], PLUGIN_DUR + "_bucket", {"method": method, "path": route}),
         ("/metrics/otel", got["otel"], OTEL_DUR + "_bucket",
          {"http_request_method": method, "http_route": route}),
     ):
         bounds = PLUGIN_BUCKETS if path == "/metrics" else OTEL_BUCKETS
+        for bound in (above, below):
+            check(bound is None or bound in bounds or (path == "/metrics" and bound in otel_only),
+                  f"{tag}: check_duration bound {bound} is not a bucket bound of {path}")
         if above is not None and above in bounds:
             check_eq(f"{tag}: {path} {method} {route} le={above:g} (want slower)", 0,
                      bucket(m, name, where, above))
