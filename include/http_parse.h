@@ -181,11 +181,14 @@ static __always_inline int http_seg_is_id(const struct http_seg *s)
 static __always_inline void http_segment_end(struct http_req_parser *p, char *path)
 {
 	__u32 start = p->seg.start, end, k;
+	__u8 cut = p->seg.flags & SEG_CUT;
 
+	/* from here its lost bytes are either won back by "{id}" or lost for good */
+	p->seg.flags &= ~SEG_CUT;
 	if (p->truncated)
 		return;
 	if (!http_seg_is_id(&p->seg)) {
-		if (p->seg.flags & SEG_CUT)
+		if (cut)
 			p->truncated = 1;
 		return;
 	}

@@ -543,6 +543,13 @@ static void test_id_past_the_limit_collapsed(void **state)
 	assert_path(&r, want);
 	assert_int_equal(r.info.truncated, 0);
 
+	/* The same line ended by its CRLF (no version), where the parser stays in the path. */
+	strcpy(buf + 4 + 97 + 60, "\r\n");
+	r = parse(buf);
+	assert_path(&r, want);
+	assert_int_equal(r.info.truncated, 0);
+	strcpy(buf + 4 + 97 + 60, " HTTP/1.1\r\n");
+
 	/* A word cut at the limit stays cut, and is reported. */
 	memset(buf + 4 + 97, 'w', 60);
 	memset(want + 97, 'w', OA_MAX_PATH - 1 - 97);
