@@ -99,7 +99,7 @@ enum http_req_state {
 #define SEG_CUT	      0x10 /* bytes of it did not fit in path[] */
 #define SEG_ALL	      (SEG_DIGITS | SEG_HEX | SEG_UUID)
 
-/* Hex strings at least this long (with a digit) are ids: shorter ones are too often words ("cafe", "added"). */
+/* Hex strings at least this long (with a digit) are ids; shorter ones are too often words. */
 #define HTTP_MIN_HEX_ID 16
 #define HTTP_UUID_LEN	36
 /* The placeholder an id segment becomes, in the kernel already. */
