@@ -51,9 +51,9 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h src/*.[ch] src/*/*.[ch] include/*.h tests/unit/*.c \
-	      tests/unit/*/*.c tests/servers/*.c tests/soak/*.c)
+	      tests/unit/*/*.c tests/servers/*.c tests/soak/*.c tests/fuzz/*.c)
 
-.PHONY: all deps check-deps test smoke vmlinux clean format check-format bench FORCE
+.PHONY: all deps check-deps test smoke vmlinux clean format check-format bench fuzz FORCE
 all: $(AGENT)
 
 $(AGENT): $(AGENT_OBJS)
@@ -141,6 +141,31 @@ vmlinux:
 	$(Q)mkdir -p vmlinux/$(ARCH)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX).tmp && mv $(VMLINUX).tmp $(VMLINUX)
 	@echo "regenerated $(VMLINUX) from $$(uname -r)"
+
+# make fuzz [FUZZ_SECONDS=N]: each libFuzzer harness tests/fuzz/fuzz_NAME.c
+# runs N seconds from its committed seeds (tests/fuzz/corpus/NAME/); what it
+# finds new goes to $(OUTPUT)/fuzz/corpus/NAME/, a crash to $(OUTPUT)/fuzz/.
+# FUZZ_SRCS_NAME lists the sources a harness links. Not part of make test.
+FUZZ_SECONDS	      ?= 60
+FUZZ_CFLAGS	      := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc \
+			 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_HARNESSES	      := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SRCS_fuzz_http_parse := src/metrics/route.c
+
+fuzz: $(addprefix $(OUTPUT)/fuzz/,$(FUZZ_HARNESSES))
+	$(Q)set -e; for h in $(FUZZ_HARNESSES); do \
+		name=$${h#fuzz_}; mkdir -p $(OUTPUT)/fuzz/corpus/$$name; \
+		echo "  FUZZ     $$h ($(FUZZ_SECONDS)s)"; \
+		$(OUTPUT)/fuzz/$$h -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(OUTPUT)/fuzz/$$h- \
+			$(OUTPUT)/fuzz/corpus/$$name tests/fuzz/corpus/$$name; \
+	done
+
+.SECONDEXPANSION:
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_fuzz_$$*) include/http_parse.h include/otel_agent.h
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_fuzz_$*) -o $@
 
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)

@@ -26,7 +26,7 @@
 struct http_request_info {
 	__u8 method;	/* enum oa_method */
 	__u8 version;	/* OA_HTTP_10 / OA_HTTP_11, 0 if the line ended outside the window */
-	__u8 truncated; /* the path did not fit in OA_MAX_PATH */
+	__u8 truncated; /* bytes of the path were lost: it did not fit in OA_MAX_PATH - 1 */
 };
 
 static __always_inline int http_is_tchar_upper(char c)
@@ -85,29 +85,41 @@ enum http_req_state {
 	HTTP_REQ_VERSION,
 };
 
-/* What the path segment being read could still be. */
+/*
+ * The id rule, in one place: user space (route_is_id in src/metrics/route.c)
+ * classifies a segment by feeding its bytes through the same functions.
+ * A segment is the bytes between two '/' (the asterisk-form "*..." is one
+ * segment): all decimal digits, a UUID (8-4-4-4-12 hex), or a hex string of
+ * HTTP_MIN_HEX_ID or more characters with a decimal digit is an id.
+ */
 #define SEG_DIGITS    0x01 /* only decimal digits */
 #define SEG_HEX	      0x02 /* only hex digits */
 #define SEG_HAS_DIGIT 0x04 /* at least one decimal digit */
 #define SEG_UUID      0x08 /* hex with '-' exactly at 8, 13, 18, 23 */
+#define SEG_CUT	      0x10 /* bytes of it did not fit in path[] */
 #define SEG_ALL	      (SEG_DIGITS | SEG_HEX | SEG_UUID)
 
-/* Hex strings at least this long (with a digit) are ids. */
+/* Hex strings at least this long (with a digit) are ids; shorter ones are too often words. */
 #define HTTP_MIN_HEX_ID 16
 #define HTTP_UUID_LEN	36
 /* The placeholder an id segment becomes, in the kernel already. */
 #define HTTP_ID	    "{id}"
 #define HTTP_ID_LEN 4
 
+/* The path segment being read. */
+struct http_seg {
+	__u16 start; /* path index of its first byte */
+	__u8 len;    /* its length, saturating at 255 (every length the rule tests is below) */
+	__u8 flags;  /* SEG_* */
+};
+
 struct http_req_parser {
 	__u8 state;
 	__u8 mlen;
 	__u8 vlen;
-	__u8 truncated;
+	__u8 truncated; /* bytes of the path are lost for good */
 	__u16 plen;
-	__u16 seg_start; /* path index of the current segment's first byte */
-	__u8 seg_len;	 /* its length, saturating at 255 */
-	__u8 seg_flags;	 /* SEG_* */
+	struct http_seg seg;
 	char method[HTTP_MAX_METHOD];
 	char version[8];
 };
@@ -125,57 +137,93 @@ static __always_inline int http_is_hex(char c)
 	return http_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static __always_inline void http_segment_byte(struct http_req_parser *p, char c)
+static __always_inline void http_seg_begin(struct http_seg *s, __u16 start)
 {
-	__u8 n = p->seg_len;
+	s->start = start;
+	s->len = 0;
+	s->flags = SEG_ALL;
+}
+
+static __always_inline void http_seg_byte(struct http_seg *s, char c)
+{
+	__u8 n = s->len;
 
 	if (!http_is_digit(c))
-		p->seg_flags &= ~SEG_DIGITS;
+		s->flags &= ~SEG_DIGITS;
 	else
-		p->seg_flags |= SEG_HAS_DIGIT;
+		s->flags |= SEG_HAS_DIGIT;
 	if (!http_is_hex(c))
-		p->seg_flags &= ~SEG_HEX;
+		s->flags &= ~SEG_HEX;
 	if ((n == 8 || n == 13 || n == 18 || n == 23) ? c != '-' : !http_is_hex(c))
-		p->seg_flags &= ~SEG_UUID;
+		s->flags &= ~SEG_UUID;
 	if (n < 255)
-		p->seg_len = n + 1;
+		s->len = n + 1;
+}
+
+static __always_inline int http_seg_is_id(const struct http_seg *s)
+{
+	__u32 n = s->len;
+	__u8 f = s->flags;
+
+	return n && ((f & SEG_DIGITS) ||
+		     ((f & SEG_HEX) && (f & SEG_HAS_DIGIT) && n >= HTTP_MIN_HEX_ID) ||
+		     ((f & SEG_UUID) && n == HTTP_UUID_LEN));
 }
 
 /*
- * A path segment ended: numeric ids, UUIDs and long hex ids become "{id}"
- * right here, so raw ids never become kernel series keys (each would be a
- * series of its own). The bytes the id leaves behind are zeroed.
+ * A path segment ended: an id becomes "{id}" right here, so raw ids never
+ * become kernel series keys (each would be a series of its own). The whole
+ * segment was seen even where its bytes no longer fitted, so an id that
+ * crosses the limit still collapses and nothing is lost. A "{id}" that does
+ * not fit is left out whole, and a cut segment that is not an id stays cut:
+ * both lose bytes for good. The bytes left behind are zeroed.
  */
 static __always_inline void http_segment_end(struct http_req_parser *p, char *path)
 {
-	__u32 start = p->seg_start, n = p->seg_len, k;
-	__u8 f = p->seg_flags;
-	int id = n && ((f & SEG_DIGITS) ||
-		       ((f & SEG_HEX) && (f & SEG_HAS_DIGIT) && n >= HTTP_MIN_HEX_ID) ||
-		       ((f & SEG_UUID) && n == HTTP_UUID_LEN));
+	__u32 start = p->seg.start, end, k;
+	__u8 cut = p->seg.flags & SEG_CUT;
 
-	if (!id || p->truncated || start + HTTP_ID_LEN > OA_MAX_PATH - 1)
+	/* from here its lost bytes are either won back by "{id}" or lost for good */
+	p->seg.flags &= ~SEG_CUT;
+	if (p->truncated)
 		return;
-	path[start & HTTP_PATH_MASK] = '{';
-	path[(start + 1) & HTTP_PATH_MASK] = 'i';
-	path[(start + 2) & HTTP_PATH_MASK] = 'd';
-	path[(start + 3) & HTTP_PATH_MASK] = '}';
-	for (k = HTTP_ID_LEN; k < OA_MAX_PATH && k < n; k++)
-		path[(start + k) & HTTP_PATH_MASK] = 0;
-	p->plen = start + HTTP_ID_LEN;
+	if (!http_seg_is_id(&p->seg)) {
+		if (cut)
+			p->truncated = 1;
+		return;
+	}
+	if (start + HTTP_ID_LEN > OA_MAX_PATH - 1) {
+		end = start;
+		p->truncated = 1;
+	} else {
+		path[start & HTTP_PATH_MASK] = '{';
+		path[(start + 1) & HTTP_PATH_MASK] = 'i';
+		path[(start + 2) & HTTP_PATH_MASK] = 'd';
+		path[(start + 3) & HTTP_PATH_MASK] = '}';
+		end = start + HTTP_ID_LEN;
+	}
+	for (k = end; k < OA_MAX_PATH && k < p->plen; k++)
+		path[k & HTTP_PATH_MASK] = 0;
+	p->plen = end;
 }
 
-static __always_inline void http_segment_begin(struct http_req_parser *p)
+/* Keeps a path byte if it fits; only the end of its segment says whether its loss counts. */
+static __always_inline void http_path_put(struct http_req_parser *p, char *path, char c)
 {
-	p->seg_start = p->plen;
-	p->seg_len = 0;
-	p->seg_flags = SEG_ALL;
+	if (p->truncated || p->plen >= OA_MAX_PATH - 1) {
+		p->seg.flags |= SEG_CUT;
+		return;
+	}
+	path[p->plen & HTTP_PATH_MASK] = c;
+	p->plen++;
 }
 
 /*
  * Feeds one byte. path[] must be zeroed by the caller beforehand. Returns
  * 0 to go on, 1 when the line is complete (a request line), -1 when the
- * bytes are not a request line.
+ * bytes are not a request line. The path kept is the raw path with each id
+ * segment "{id}", cut to OA_MAX_PATH - 1 bytes; truncated says the cut lost
+ * bytes.
  */
 static __always_inline int http_request_step(struct http_req_parser *p, char *path, char c)
 {
@@ -199,11 +247,27 @@ static __always_inline int http_request_step(struct http_req_parser *p, char *pa
 		p->state = HTTP_REQ_PATH;
 		path[0] = c;
 		p->plen = 1;
-		http_segment_begin(p);
+		/* '*' is the first byte of a segment, as route.c splits the path */
+		http_seg_begin(&p->seg, c == '/');
+		if (c != '/')
+			http_seg_byte(&p->seg, c);
 		return 0;
 	case HTTP_REQ_PATH:
-		if (c == '?' || c == '#' || c == ' ' || c == '\r' || c == '\n')
-			http_segment_end(p, path);
+		if (c != '/' && c != '?' && c != '#' && c != ' ' && c != '\r' && c != '\n') {
+			if (c < 0x21 || c > 0x7e)
+				return -1; /* control or non-ASCII byte: not a request target */
+			http_path_put(p, path, c);
+			http_seg_byte(&p->seg, c);
+			return 0;
+		}
+		http_segment_end(p, path);
+		if (c == '/') {
+			if (!p->truncated && p->plen >= OA_MAX_PATH - 1)
+				p->truncated = 1;
+			http_path_put(p, path, c);
+			http_seg_begin(&p->seg, p->plen);
+			return 0;
+		}
 		if (c == '?' || c == '#') {
 			p->state = HTTP_REQ_QUERY;
 			return 0;
@@ -212,23 +276,7 @@ static __always_inline int http_request_step(struct http_req_parser *p, char *pa
 			p->state = HTTP_REQ_VERSION;
 			return 0;
 		}
-		if (c == '\r' || c == '\n')
-			return 1; /* HTTP/0.9 style: no version */
-		if (c < 0x21 || c > 0x7e)
-			return -1; /* control or non-ASCII byte: not a request target */
-		if (p->plen >= OA_MAX_PATH - 1) {
-			p->truncated = 1;
-			return 0;
-		}
-		if (c == '/')
-			http_segment_end(p, path);
-		path[p->plen & HTTP_PATH_MASK] = c;
-		p->plen++;
-		if (c == '/')
-			http_segment_begin(p);
-		else
-			http_segment_byte(p, c);
-		return 0;
+		return 1; /* HTTP/0.9 style: no version */
 	case HTTP_REQ_QUERY:
 		if (c == ' ')
 			p->state = HTTP_REQ_VERSION;
@@ -258,7 +306,8 @@ static __always_inline int http_request_finish(const struct http_req_parser *p,
 	if (p->state == HTTP_REQ_METHOD || p->state == HTTP_REQ_TARGET)
 		return -1;
 	info->method = http_method_from_token(p->method, p->mlen);
-	info->truncated = p->truncated;
+	/* a line cut inside a segment that lost bytes: the segment never ended, they are lost */
+	info->truncated = p->truncated || (p->state == HTTP_REQ_PATH && (p->seg.flags & SEG_CUT));
 	info->version = 0;
 	if (p->state != HTTP_REQ_VERSION || p->vlen < 8)
 		return 0;

@@ -11,12 +11,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "http_parse.h"
 #include "metrics/route.h"
 #include "metrics/series.h"
 
-#define UUID_LEN 36
-/* Shorter hex strings are too often real words ("cafe", "beef", "added"). */
-#define MIN_HEX_ID 16
 /* A token has at least one change of character class per this many bytes. */
 #define TOKEN_BYTES_PER_CHANGE 4
 
@@ -24,49 +22,18 @@
 _Static_assert(OA_MAX_ROUTE - 1 == 191, "route_check_template says 191 bytes");
 _Static_assert(ROUTE_MAX_PATTERN == 255, "route_check_pattern says 255 bytes");
 
-static bool is_number(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-	return n > 0;
-}
-
-static bool is_uuid(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n != UUID_LEN)
-		return false;
-	for (i = 0; i < n; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-			return false;
-	}
-	return true;
-}
-
-static bool is_hex_id(const char *s, size_t n)
-{
-	size_t i;
-	bool digit = false;
-
-	if (n < MIN_HEX_ID)
-		return false;
-	for (i = 0; i < n; i++) {
-		if (!isxdigit((unsigned char)s[i]))
-			return false;
-		digit |= isdigit((unsigned char)s[i]);
-	}
-	return digit;
-}
-
+/* The kernel's own rule (include/http_parse.h), so both sides call the same segments ids. */
 bool route_is_id(const char *s, size_t n)
 {
-	return s && (is_number(s, n) || is_uuid(s, n) || is_hex_id(s, n));
+	struct http_seg seg;
+	size_t i;
+
+	if (!s)
+		return false;
+	http_seg_begin(&seg, 0);
+	for (i = 0; i < n; i++)
+		http_seg_byte(&seg, s[i]);
+	return http_seg_is_id(&seg);
 }
 
 enum char_class {

@@ -21,10 +21,11 @@
 #define ROUTE_MAX_PATTERN 255
 
 /*
- * What a segment of n bytes must be to become "{id}", by the rules the
- * kernel applies as it parses a request line (include/http_parse.h): all
- * decimal digits, a UUID (8-4-4-4-12 hex), or a hex string of 16 or more
- * characters with at least one digit.
+ * What a segment of n bytes must be to become "{id}": the rule the kernel
+ * applies as it parses a request line, from the same code
+ * (http_seg_is_id in include/http_parse.h): all decimal digits, a UUID
+ * (8-4-4-4-12 hex), or a hex string of 16 or more characters with at least
+ * one digit.
  */
 bool route_is_id(const char *seg, size_t n);
 

@@ -420,50 +420,163 @@ static void fill_fuzz(char *b, size_t len, __u64 *x)
 }
 
 /*
- * path with the id rules of user space alone (route_is_id; the heuristic
- * also makes tokens, which the kernel does not): "{id}" for each id
- * segment, cut to outlen - 1 bytes.
+ * The parser's contract, written the plain way: each '/'-delimited segment
+ * of the raw path that user space calls an id (route_is_id) becomes "{id}",
+ * and what does not fit in OA_MAX_PATH - 1 bytes is lost and reported. A
+ * cut never splits "{id}": a placeholder that does not fit is left out
+ * whole. Returns whether bytes were lost (the truncated flag).
  */
-static void ids_collapsed(const char *path, char *out, size_t outlen)
+static int expected_path(const char *raw, size_t len, char *want)
 {
-	size_t o = 0;
+	const size_t max = OA_MAX_PATH - 1;
+	size_t i = 0, o = 0;
 
-	if (!*path)
-		path = "/";
-	while (*path && o < outlen - 1) {
-		size_t n = *path == '/' ? 1 : strcspn(path, "/");
-		int id = *path != '/' && route_is_id(path, n);
+	memset(want, 0, OA_MAX_PATH);
+	while (i < len) {
+		size_t n = 1;
+		const char *piece = raw + i;
+		int id = 0;
 
-		o += (size_t)snprintf(out + o, outlen - o, "%.*s", (int)(id ? strlen(ROUTE_ID) : n),
-				      id ? ROUTE_ID : path);
-		path += n;
+		while (raw[i] != '/' && i + n < len && raw[i + n] != '/')
+			n++;
+		if (raw[i] != '/' && route_is_id(raw + i, n)) {
+			piece = ROUTE_ID;
+			id = 1;
+		}
+		if (o + (id ? strlen(ROUTE_ID) : n) > max) {
+			if (!id)
+				memcpy(want + o, piece, max - o);
+			return 1;
+		}
+		memcpy(want + o, piece, id ? strlen(ROUTE_ID) : n);
+		o += id ? strlen(ROUTE_ID) : n;
+		i += n;
 	}
-	out[o < outlen ? o : outlen - 1] = '\0';
+	return 0;
 }
 
-/*
- * A terminated path that fit is what the id rules make of the raw bytes:
- * the kernel collapses ids with the same rules as user space.
- */
-static void check_path_against_route(const char *path, size_t plen, const char *raw,
-				     const char *end)
+/* A request line whose path ended is parsed to what expected_path says. */
+static void check_path_against_route(const struct http_request_info *info, const char *path,
+				     const char *raw, const char *end)
 {
-	char rawpath[OA_MAX_PATH + 1], want[OA_MAX_ROUTE];
+	char want[OA_MAX_PATH];
 	size_t n = 0;
+	int truncated;
 
 	while (raw + n < end && !strchr("?# \r\n", raw[n]))
 		n++;
-	if (raw + n == end || n >= OA_MAX_PATH - 1) {
-		assert_true(plen > 0);
-		return; /* cut by the window or truncated: the last segment stays raw */
-	}
-	memcpy(rawpath, raw, n);
-	rawpath[n] = '\0';
-	ids_collapsed(rawpath, want, sizeof(want));
-	if (strlen(want) > OA_MAX_PATH - 1)
-		return; /* "{id}" did not fit near the end of the kept path */
-	assert_int_equal(plen, strlen(want));
-	assert_memory_equal(path, want, plen);
+	if (raw + n == end)
+		return; /* cut by the window: the last segment has not ended */
+	truncated = expected_path(raw, n, want);
+	assert_memory_equal(path, want, OA_MAX_PATH);
+	assert_int_equal(info->truncated, truncated);
+}
+
+/*
+ * Expanding an id near the limit: "/" + 121 x + "/1/" is 125 raw bytes but
+ * 128 once "1" is "{id}". The kept path must still end in a NUL, and the
+ * '/' that no longer fits is reported as lost.
+ */
+static void test_id_expansion_at_the_limit(void **state)
+{
+	char buf[HTTP_WINDOW], want[OA_MAX_PATH];
+	struct req r;
+
+	(void)state;
+	memset(want, 0, sizeof(want));
+	want[0] = '/';
+	memset(want + 1, 'x', 121);
+	strcpy(buf, "GET ");
+	strcat(buf, want);
+	strcat(buf, "/1/ HTTP/1.1\r\n");
+	strcat(want, "/{id}");
+	r = parse(buf);
+	assert_path(&r, want);
+	assert_int_equal(strlen(r.path), OA_MAX_PATH - 1);
+	assert_int_equal(r.info.truncated, 1);
+	assert_int_equal(r.info.version, OA_HTTP_11);
+
+	/* "{id}" that does not fit is left out whole, never cut to "{i" nor kept raw. */
+	buf[4 + 1 + 121] = 'x';
+	buf[4 + 1 + 121 + 1] = 'x';
+	strcpy(buf + 4 + 1 + 123, "/5 HTTP/1.1\r\n");
+	memset(want, 0, sizeof(want));
+	want[0] = '/';
+	memset(want + 1, 'x', 123);
+	want[124] = '/';
+	r = parse(buf);
+	assert_path(&r, want);
+	assert_int_equal(r.info.truncated, 1);
+}
+
+/*
+ * An id that crosses the limit is still an id: the parser reads the whole
+ * segment before it decides, so a UUID near the end becomes "{id}" and
+ * nothing was lost.
+ */
+static void test_id_past_the_limit_collapsed(void **state)
+{
+	static const char uuid[] = "123e4567-e89b-12d3-a456-426614174000";
+	char buf[HTTP_WINDOW], want[OA_MAX_PATH];
+	struct req r;
+
+	(void)state;
+	memset(want, 0, sizeof(want));
+	want[0] = '/';
+	memset(want + 1, 'x', 95);
+	snprintf(buf, sizeof(buf), "GET %s/%s/orders?x=1 HTTP/1.1\r\n", want, uuid);
+	strcat(want, "/{id}/orders");
+	r = parse(buf);
+	assert_path(&r, want);
+	assert_int_equal(r.info.truncated, 0);
+	assert_int_equal(r.info.version, OA_HTTP_11);
+
+	/* A long number that starts before the limit and ends after it. */
+	memset(want + 1, 'x', 95);
+	strcpy(want + 96, "/");
+	memset(buf, '7', sizeof(buf));
+	memcpy(buf, "GET ", 4);
+	memcpy(buf + 4, want, 97);
+	strcpy(buf + 4 + 97 + 60, " HTTP/1.1\r\n");
+	strcat(want, "{id}");
+	r = parse(buf);
+	assert_path(&r, want);
+	assert_int_equal(r.info.truncated, 0);
+
+	/* The same line ended by its CRLF (no version), where the parser stays in the path. */
+	strcpy(buf + 4 + 97 + 60, "\r\n");
+	r = parse(buf);
+	assert_path(&r, want);
+	assert_int_equal(r.info.truncated, 0);
+	strcpy(buf + 4 + 97 + 60, " HTTP/1.1\r\n");
+
+	/* A word cut at the limit stays cut, and is reported. */
+	memset(buf + 4 + 97, 'w', 60);
+	memset(want + 97, 'w', OA_MAX_PATH - 1 - 97);
+	r = parse(buf);
+	assert_path(&r, want);
+	assert_int_equal(r.info.truncated, 1);
+}
+
+/*
+ * A segment is delimited by '/': the asterisk-form "*123" has no id segment,
+ * for the kernel as for route.c.
+ */
+static void test_star_is_not_an_id(void **state)
+{
+	char out[OA_MAX_ROUTE];
+	struct req r;
+
+	(void)state;
+	r = parse("OPTIONS *123 HTTP/1.1\r\n");
+	assert_path(&r, "*123");
+	route_heuristic(r.path, out, sizeof(out));
+	assert_string_equal(out, r.path);
+
+	r = parse("OPTIONS */123 HTTP/1.1\r\n");
+	assert_path(&r, "*/{id}");
+	route_heuristic(r.path, out, sizeof(out));
+	assert_string_equal(out, r.path);
 }
 
 static void test_ids_collapsed(void **state)
@@ -536,7 +649,7 @@ static void test_fuzz(void **state)
 				    info.version == OA_HTTP_11);
 			/* The path is the bytes after the method's space, ids collapsed. */
 			assert_non_null(memchr(b, ' ', len));
-			check_path_against_route(path, plen, (char *)memchr(b, ' ', len) + 1,
+			check_path_against_route(&info, path, (char *)memchr(b, ' ', len) + 1,
 						 b + len);
 			for (i = plen; i < OA_MAX_PATH; i++)
 				assert_int_equal(path[i], 0);
@@ -573,6 +686,9 @@ int main(void)
 		cmocka_unit_test(test_status_lines),
 		cmocka_unit_test(test_status_rejects),
 		cmocka_unit_test(test_ids_collapsed),
+		cmocka_unit_test(test_id_expansion_at_the_limit),
+		cmocka_unit_test(test_id_past_the_limit_collapsed),
+		cmocka_unit_test(test_star_is_not_an_id),
 		cmocka_unit_test(test_fuzz),
 	};
 

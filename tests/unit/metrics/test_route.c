@@ -95,6 +95,23 @@ static void test_is_id(void **state)
 	assert_true(route_is_id("12a", 2));
 	assert_false(route_is_id("", 0));
 	assert_false(route_is_id(NULL, 0));
+	assert_false(route_is_id("*123", 4)); /* '*' of "OPTIONS *123" is part of the segment */
+}
+
+/* Segments longer than the kernel's 255-byte segment counter are judged whole. */
+static void test_is_id_long(void **state)
+{
+	char s[300];
+
+	(void)state;
+	memset(s, '7', sizeof(s));
+	assert_true(route_is_id(s, sizeof(s)));
+	s[0] = 'a';
+	assert_true(route_is_id(s, sizeof(s))); /* hex with a digit */
+	s[sizeof(s) - 1] = 'g';
+	assert_false(route_is_id(s, sizeof(s)));
+	memcpy(s, "123e4567-e89b-12d3-a456-426614174000", 36);
+	assert_false(route_is_id(s, 36 + 256)); /* a UUID is 36 bytes, not 36 modulo 256 */
 }
 
 static void test_words_kept(void **state)
@@ -376,13 +393,21 @@ static void test_resolve(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_examples),       cmocka_unit_test(test_slashes_kept),
-		cmocka_unit_test(test_uuid),	       cmocka_unit_test(test_hex_id),
-		cmocka_unit_test(test_is_id),	       cmocka_unit_test(test_words_kept),
-		cmocka_unit_test(test_truncation),     cmocka_unit_test(test_longest_path_expands),
-		cmocka_unit_test(test_tokens),	       cmocka_unit_test(test_not_tokens),
-		cmocka_unit_test(test_template_check), cmocka_unit_test(test_template_match),
-		cmocka_unit_test(test_glob),	       cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_examples),
+		cmocka_unit_test(test_slashes_kept),
+		cmocka_unit_test(test_uuid),
+		cmocka_unit_test(test_hex_id),
+		cmocka_unit_test(test_is_id),
+		cmocka_unit_test(test_is_id_long),
+		cmocka_unit_test(test_words_kept),
+		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_longest_path_expands),
+		cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_not_tokens),
+		cmocka_unit_test(test_template_check),
+		cmocka_unit_test(test_template_match),
+		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_resolve),
 	};
 
 	return cmocka_run_group_tests_name("route", tests, NULL, NULL);
