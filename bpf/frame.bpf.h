@@ -154,9 +154,16 @@ static __always_inline void header_line(struct frame_ctx *f, struct dir_state *d
 			v = v * 10 + (ch - '0');
 		}
 		/* the value must end before the data does, or it may go on in the next syscall */
-		if (digits && k + digits < avail) {
-			d->content_length = v;
-			d->cl_seen = 1;
+		if (k + digits < avail) {
+			char end = frame_byte(f, off, k + digits);
+
+			if (digits && (end == '\r' || end == '\n' || end == ' ' || end == '\t')) {
+				d->content_length = v;
+				d->cl_seen = 1;
+			} else {
+				/* "-1", "12x", more than ten digits: where the body ends is unknown */
+				d->bad_length = 1;
+			}
 		}
 	} else if (c0 == 't' && avail >= 25 && frame_word(f, off, 0, 8) == W_TRANSFER &&
 		   frame_word(f, off, 8, 8) == W__ENCODIN && frame_word(f, off, 16, 2) == W_G_) {
@@ -179,7 +186,7 @@ static __always_inline void end_of_headers(struct frame_ctx *f, struct dir_state
 
 	f->s->fr.pos += n;
 	d->at_line_start = 0;
-	if (!response && !d->chunked)
+	if (!response && !d->chunked && !d->bad_length)
 		set_request_size(c, f->s->fr.tgid, f->s->fr.fd, size);
 	if (response && !d->interim)
 		record_answer(f->s, c, f->s->fr.tgid,
@@ -188,7 +195,7 @@ static __always_inline void end_of_headers(struct frame_ctx *f, struct dir_state
 					   : NO_SIZE /* chunked or until close */);
 	if (response && (d->interim || d->no_body)) {
 		d->phase = PH_START;
-	} else if (d->chunked || (response && !d->cl_seen)) {
+	} else if (d->chunked || d->bad_length || (response && !d->cl_seen)) {
 		d->phase = PH_UNFRAMED;
 	} else if (d->cl_seen && d->content_length) {
 		d->body_left = d->content_length;
@@ -382,6 +389,7 @@ static __always_inline void begin_headers(struct dir_state *d, bool at_line_star
 	d->phase = PH_HEADERS;
 	d->at_line_start = at_line_start;
 	d->cl_seen = 0;
+	d->bad_length = 0;
 	d->chunked = 0;
 	d->content_length = 0;
 }

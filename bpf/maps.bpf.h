@@ -38,10 +38,11 @@ struct dir_state {
 	__u8 phase;
 	__u8 at_line_start; /* the last data ended right after a '\n' */
 	__u8 chunked;
-	__u8 no_body; /* response to HEAD, 1xx, 204, 304 */
-	__u8 interim; /* a 1xx response: the final one is still to come */
-	__u8 cl_seen; /* a Content-Length header was seen */
-	__u8 _pad[2];
+	__u8 no_body;	 /* response to HEAD, 1xx, 204, 304 */
+	__u8 interim;	 /* a 1xx response: the final one is still to come */
+	__u8 cl_seen;	 /* a Content-Length header was seen */
+	__u8 bad_length; /* a Content-Length that is not a number: the framing is lost after it */
+	__u8 _pad;
 };
 
 /* Per-connection state: the value of conns. */
