@@ -11,6 +11,7 @@
 #include "feature_flag.h"
 #include "otel_agent.h"
 #include "metrics/route.h"
+#include "server/http_server.h"
 
 #include "version.h" /* OA_VERSION, written by the Makefile */
 
@@ -50,7 +51,7 @@ void cli_usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  -l, --listen ADDR:PORT    serve metrics here (default %s;\n"
-		"                            IPv6 as [::1]:9464)\n"
+		"                            IPv6 as [::1]:9464; port 0: any free port)\n"
 		"      --feature-otel=BOOL   publish (true) or not (false); overrides FEATURE_OTEL\n"
 		"                            from the agent's and then the first target's environment\n"
 		"      --max-series N        kernel series map size (default %d); past it new\n"
@@ -124,6 +125,36 @@ static int parse_buckets(const char *opt, const char *s, double *out, unsigned i
 	}
 	*nr = (unsigned int)n;
 	return 0;
+}
+
+/*
+ * --listen, checked here so that a typo is a usage error before anything
+ * is loaded; the address is resolved again when the endpoint starts.
+ */
+static int check_listen(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	struct sockaddr_storage addr;
+	socklen_t len;
+	char *end;
+	long port;
+
+	if (!parse_listen(s, &addr, &len))
+		return 0;
+	if (colon && colon[1]) {
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (!*end && (errno || port < 0 || port > 65535)) {
+			fprintf(stderr,
+				"otel-agent: --listen '%s': the port must be from 0 to 65535 (0: any free port)\n",
+				s);
+			return -EINVAL;
+		}
+	}
+	fprintf(stderr,
+		"otel-agent: --listen '%s' is not ADDR:PORT (for example 127.0.0.1:9464, [::1]:9464, or 127.0.0.1:0 for any free port)\n",
+		s);
+	return -EINVAL;
 }
 
 static bool too_many(size_t n, size_t max, const char *opt)
@@ -289,6 +320,8 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 				return CLI_USAGE_ERROR;
 			break;
 		case 'l':
+			if (check_listen(optarg))
+				return CLI_USAGE_ERROR;
 			opts->listen = optarg;
 			break;
 		case 'F':

@@ -7,10 +7,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include "metrics/buckets.h"
 #include "config.h"
 
@@ -241,19 +244,109 @@ int config_parse(FILE *in, const char *name, struct oa_config *cfg)
 	return ret;
 }
 
+static int cannot_read(const char *path, int err)
+{
+	fprintf(stderr, "otel-agent: cannot read the config file %s: %s\n", path, strerror(-err));
+	return err;
+}
+
+/* How a file that is not a regular one is named in the error. */
+static const char *file_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+		return "a directory";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	}
+	return "a special file";
+}
+
+/*
+ * The file's text, at most OA_MAX_CONFIG_BYTES of it, in *text (freed by
+ * the caller). Opened without blocking, since a FIFO with no writer would
+ * block the open for good, and refused unless it is a regular file:
+ * /dev/zero or a FIFO never ends. The cap holds while reading too, for a
+ * file that grows (or a /proc file, whose size says 0).
+ */
+static int read_file(const char *path, char **text, size_t *len)
+{
+	struct stat st;
+	size_t got = 0;
+	ssize_t n = 0;
+	char *buf = NULL;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return cannot_read(path, -errno);
+	if (fstat(fd, &st)) {
+		err = cannot_read(path, -errno);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		fprintf(stderr, "otel-agent: the config file %s is %s, not a regular file\n", path,
+			file_kind(st.st_mode));
+		goto out;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
+	    !(buf = malloc(OA_MAX_CONFIG_BYTES + 1))) {
+		err = cannot_read(path, -errno);
+		goto out;
+	}
+	if (st.st_size <= OA_MAX_CONFIG_BYTES) {
+		while (got <= OA_MAX_CONFIG_BYTES &&
+		       (n = read(fd, buf + got, OA_MAX_CONFIG_BYTES + 1 - got)) > 0)
+			got += (size_t)n;
+	}
+	if (n < 0) {
+		err = cannot_read(path, -errno);
+	} else if (st.st_size > OA_MAX_CONFIG_BYTES || got > OA_MAX_CONFIG_BYTES) {
+		err = -EFBIG;
+		fprintf(stderr,
+			"otel-agent: the config file %s is larger than %d MiB, the most "
+			"the agent reads\n",
+			path, OA_MAX_CONFIG_BYTES >> 20);
+	}
+out:
+	close(fd);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*text = buf;
+	*len = got;
+	return 0;
+}
+
 static int load_file(const char *path, struct oa_config *cfg)
 {
-	FILE *in = fopen(path, "re");
+	size_t len = 0;
+	char *text = NULL;
+	FILE *in;
 	int err;
 
+	err = read_file(path, &text, &len);
+	if (err || !len) {
+		free(text);
+		return err;
+	}
+	in = fmemopen(text, len, "r");
 	if (!in) {
-		err = -errno;
-		fprintf(stderr, "otel-agent: cannot read the config file %s: %s\n", path,
-			strerror(-err));
+		err = cannot_read(path, -errno);
+		free(text);
 		return err;
 	}
 	err = config_parse(in, path, cfg);
 	fclose(in);
+	free(text);
 	return err;
 }
 

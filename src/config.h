@@ -19,6 +19,8 @@
 #define OA_MAX_CONFIG_ROUTES  4096
 #define OA_MAX_CONFIG_IGNORES 1024
 #define OA_MAX_CONFIG_LINE    4096
+/* The most of a config file that is read: a larger one is an error (docs/configuration.md). */
+#define OA_MAX_CONFIG_BYTES (1 << 20)
 
 struct oa_config {
 	char **routes; /* templates in the order tried: --route options first, then the file's */
@@ -42,7 +44,8 @@ struct oa_config {
 int config_parse(FILE *in, const char *name, struct oa_config *cfg);
 
 /*
- * The configuration in force: the file exp->config (if any), then the
+ * The configuration in force: the file exp->config (if any: a regular
+ * file of at most OA_MAX_CONFIG_BYTES, else -EINVAL or -EFBIG), then the
  * options on top (--route before the file's templates, --ignore added,
  * --max-series-per-target and --buckets-* replacing the file's). Checks
  * that both endpoints' bounds together fit the kernel's OA_MAX_BOUNDS.

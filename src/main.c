@@ -2,8 +2,8 @@
 /*
  * otel-agent entry point: parse options, find the target processes running
  * at start, decide the FEATURE_OTEL flag, load and attach the BPF side when
- * enabled, serve the endpoints, and until SIGINT/SIGTERM: report targets
- * that come and go, reclaim state of exited processes; then detach.
+ * enabled, serve the endpoints, and until SIGINT/SIGTERM/SIGQUIT: report
+ * targets that come and go, reclaim state of exited processes; then detach.
  */
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include "metrics/aggregate.h"
 #include "kernel/loader.h"
 #include "metrics/buckets.h"
+#include "array.h"
 #include "cli.h"
 #include "config.h"
 #include "targets/discover.h"
@@ -39,6 +40,7 @@ struct agent {
 	struct aggregator agg; /* what was admitted under the series cap, across scrapes */
 	struct resource_cache resources; /* the targets' resources, kept while they live */
 	char host_name[256];
+	char flag_note[192]; /* why the flag is off when the cause is not its source */
 };
 
 /* One scrape: maps -> snapshot -> the endpoint's text (in fmt for /metrics/otel). */
@@ -63,22 +65,43 @@ static int render_endpoint(void *ctx, enum oa_endpoint ep, enum oa_format fmt, F
 /*
  * The option, else the agent's FEATURE_OTEL, else that of the first target
  * found at start that sets it. With no target running yet there is no
- * target environment to read.
+ * target environment to read. When the flag ends up unset because an
+ * environment could not be read, agent->flag_note says so: "unset" would
+ * send the operator after the wrong cause.
  */
-static struct flag_decision decide_flag(const struct options *opts, const struct match_list *found,
-					char *target_value, size_t len)
+static struct flag_decision decide_flag(struct agent *agent, const struct options *opts,
+					const struct match_list *found, char *target_value,
+					size_t len)
 {
+	struct flag_decision flag;
+	pid_t denied = 0;
+	int denied_err = 0;
+
 	target_value[0] = '\0';
 	for (size_t i = 0; i < found->n; i++) {
-		if (!proc_getenv(found->v[i].pid, "FEATURE_OTEL", target_value, len) &&
-		    target_value[0])
+		int err = proc_getenv(found->v[i].pid, "FEATURE_OTEL", target_value, len);
+
+		if (!err && target_value[0])
 			break;
+		if ((err == -EACCES || err == -EPERM) && !denied) {
+			denied = found->v[i].pid;
+			denied_err = -err;
+		}
 	}
 	if (!found->n)
 		log_info("no target process is running yet, so its FEATURE_OTEL cannot be read; "
 			 "the flag comes from --feature-otel or the agent's FEATURE_OTEL "
 			 "(default: disabled)");
-	return flag_resolve(opts->feature_otel, getenv("FEATURE_OTEL"), target_value);
+	flag = flag_resolve(opts->feature_otel, getenv("FEATURE_OTEL"), target_value);
+	if (denied && flag.source == FLAG_FROM_DEFAULT) {
+		snprintf(agent->flag_note, sizeof(agent->flag_note),
+			 "the target's FEATURE_OTEL cannot be read: /proc/%d/environ: %s",
+			 (int)denied, strerror(denied_err));
+		log_error("%s; the agent needs root (CAP_SYS_PTRACE to read another user's "
+			  "environment, and the capabilities the README lists to trace)",
+			  agent->flag_note);
+	}
+	return flag;
 }
 
 static bool matched(const struct match_list *found, enum match_kind kind, unsigned short port,
@@ -149,6 +172,62 @@ static void add_running(struct agent *agent, const struct selectors *sel, struct
 			 what);
 }
 
+/*
+ * The signals the main thread takes with sigtimedwait. They are blocked in
+ * every thread before the first one starts, so none of them has a default
+ * action left that would kill the agent without a word.
+ */
+static void agent_signals(sigset_t *set)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 };
+
+	sigemptyset(set);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(set, sigs[i]);
+}
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT:
+		return "SIGINT";
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGQUIT:
+		return "SIGQUIT";
+	case SIGHUP:
+		return "SIGHUP";
+	case SIGUSR1:
+		return "SIGUSR1";
+	case SIGUSR2:
+		return "SIGUSR2";
+	}
+	return "a signal";
+}
+
+/* Says what a signal does; true when it ends the agent. */
+static bool take_signal(int sig)
+{
+	switch (sig) {
+	case SIGINT:
+	case SIGTERM:
+	case SIGQUIT:
+		log_info("%s received; detaching", signal_name(sig));
+		return true;
+	case SIGHUP:
+		/*
+		 * The render thread reads the routes, ignores and cap while it
+		 * renders; swapping them under it would need a lock on every
+		 * scrape, for an operation a restart does as well.
+		 */
+		log_info("SIGHUP received: reloading the configuration is not supported; "
+			 "restart the agent to apply a changed --config; still running");
+		return false;
+	}
+	log_info("%s received; ignored", signal_name(sig));
+	return false;
+}
+
 static void wait_for_signal(struct agent *agent, const struct options *opts, bool enabled)
 {
 	struct timespec tick = { .tv_nsec = TICK_MS * 1000000L };
@@ -160,16 +239,12 @@ static void wait_for_signal(struct agent *agent, const struct options *opts, boo
 	/* without memory for the watch there are no reports; the kernel keeps tracking regardless */
 	if (enabled && target_watch_init(&watch, &agent->bpf))
 		enabled = false;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
+	agent_signals(&set);
 	for (;;) {
 		int sig = sigtimedwait(&set, NULL, &tick);
 
-		if (sig == SIGINT || sig == SIGTERM) {
-			log_info("%s received; detaching", strsignal(sig));
+		if (sig > 0 && take_signal(sig))
 			break;
-		}
 		for (size_t i = 0; i < opts->sel.nr_pids; i++) {
 			if (!gone[i] && !proc_exists(opts->sel.pids[i])) {
 				gone[i] = true;
@@ -190,13 +265,71 @@ static void wait_for_signal(struct agent *agent, const struct options *opts, boo
 	target_watch_free(&watch);
 }
 
+/* kthreadd: pid 2 of the first pid namespace, the one process whose parent there is 0. */
+static bool is_kthreadd(pid_t pid)
+{
+	struct proc_stat st;
+
+	return pid == 2 && !proc_stat_read(pid, &st) && st.ppid == 0;
+}
+
+/*
+ * A kernel thread: kthreadd or one of its children, or a task with no
+ * executable and an empty command line. It makes no socket syscalls.
+ */
+static bool is_kernel_thread(pid_t pid)
+{
+	struct proc_stat st;
+	char path[64], exe[8], cmdline[8];
+
+	if (is_kthreadd(pid) || (!proc_stat_read(pid, &st) && is_kthreadd(st.ppid)))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	return proc_exe(pid, exe, sizeof(exe)) == -ENOENT &&
+	       proc_read_file(path, cmdline, sizeof(cmdline)) == -ENODATA;
+}
+
+/*
+ * The --pid processes must exist (1) and not be kernel threads (2); --pid 1
+ * is allowed, since in a container it is often the server, with a warning.
+ * Returns 0 or the exit code.
+ */
+static int check_pids(const struct selectors *sel)
+{
+	char comm[OA_COMM_LEN];
+
+	for (size_t i = 0; i < sel->nr_pids; i++) {
+		pid_t pid = sel->pids[i];
+
+		if (!proc_exists(pid)) {
+			log_error("no process with pid %d", pid);
+			return 1;
+		}
+		proc_comm(pid, comm, sizeof(comm));
+		if (is_kernel_thread(pid)) {
+			log_error(
+				"--pid %d (%s) is a kernel thread: it makes no socket syscalls to "
+				"trace; give the pid of the server process",
+				pid, comm);
+			return 2;
+		}
+		if (pid == 1)
+			log_info("warning: --pid 1 (%s) is the init process: its descendants are "
+				 "every process of its pid namespace, and all of them are traced",
+				 comm);
+	}
+	return 0;
+}
+
 /*
  * What does not depend on the flag: the configuration (a bad one is a
  * usage error whatever the flag: 2), the aggregator, the --pid processes
- * (they must exist: 1). Returns 0 or the exit code.
+ * (check_pids). Returns 0 or the exit code.
  */
 static int set_up(struct agent *agent, const struct options *opts)
 {
+	int ret;
+
 	if (config_build(&opts->exp, &agent->cfg))
 		return 2;
 	if (config_apply_buckets(&agent->cfg) ||
@@ -209,12 +342,9 @@ static int set_up(struct agent *agent, const struct options *opts)
 		  "%u /metrics/otel and %u /metrics bucket bounds",
 		  agent->cfg.nr_routes, agent->cfg.nr_ignores, agent->cfg.max_series_per_target,
 		  buckets_otel.nr, buckets_plugin.nr);
-	for (size_t i = 0; i < opts->sel.nr_pids; i++) {
-		if (!proc_exists(opts->sel.pids[i])) {
-			log_error("no process with pid %d", opts->sel.pids[i]);
-			return 1;
-		}
-	}
+	ret = check_pids(&opts->sel);
+	if (ret)
+		return ret;
 	if (gethostname(agent->host_name, sizeof(agent->host_name) - 1))
 		snprintf(agent->host_name, sizeof(agent->host_name), "unknown");
 	return 0;
@@ -238,9 +368,21 @@ static int start_tracing(struct agent *agent, const struct options *opts, struct
 	return err;
 }
 
+/* listen with the port the endpoint is bound to: the kernel's pick for port 0. */
+static void bound_address(struct http_server *srv, const char *listen, char *out, size_t len)
+{
+	const char *colon = strrchr(listen, ':');
+	int port = http_server_port(srv);
+
+	if (port < 0 || !colon)
+		snprintf(out, len, "%s", listen);
+	else
+		snprintf(out, len, "%.*s:%d", (int)(colon - listen), listen, port);
+}
+
 /*
- * Serves the endpoints (only /healthz, saying why, when disabled) until
- * SIGINT or SIGTERM; 0, or 1 when the endpoint cannot start.
+ * Serves the endpoints (only /healthz, saying why, when disabled) until a
+ * signal that ends the agent; 0, or 1 when the endpoint cannot start.
  */
 static int serve(struct agent *agent, const struct options *opts, struct flag_decision flag)
 {
@@ -250,10 +392,11 @@ static int serve(struct agent *agent, const struct options *opts, struct flag_de
 					  .health_note = note,
 					  .conn_timeout_s = HTTP_CONNECTION_TIMEOUT_S };
 	struct http_server *srv;
+	char where[300];
 
 	if (!flag.enabled) {
 		snprintf(note, sizeof(note), "FEATURE_OTEL is not enabled (%s); nothing is loaded",
-			 flag_source_name(flag.source));
+			 agent->flag_note[0] ? agent->flag_note : flag_source_name(flag.source));
 		log_info("%s; to publish metrics start the target with FEATURE_OTEL=true or pass "
 			 "--feature-otel=true",
 			 note);
@@ -261,11 +404,12 @@ static int serve(struct agent *agent, const struct options *opts, struct flag_de
 	srv = http_server_serve(&serve, render_endpoint, agent);
 	if (!srv)
 		return 1;
+	bound_address(srv, opts->listen, where, sizeof(where));
 	if (flag.enabled)
 		log_info("serving http://%s/metrics/otel and http://%s/metrics (flag from %s)",
-			 opts->listen, opts->listen, flag_source_name(flag.source));
+			 where, where, flag_source_name(flag.source));
 	else
-		log_info("serving http://%s/healthz only", opts->listen);
+		log_info("serving http://%s/healthz only", where);
 	wait_for_signal(agent, opts, flag.enabled);
 	http_server_stop(srv);
 	return 0;
@@ -290,20 +434,20 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_verbose(opts.verbose);
+	/* Block before any thread starts, so only sigtimedwait sees them. */
+	agent_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* a log pipe whose reader is gone: writes fail with EPIPE instead of killing the agent */
+	signal(SIGPIPE, SIG_IGN);
+
 	ret = set_up(&agent, &opts);
 	if (ret)
 		goto cleanup;
 	ret = 1;
 
-	/* Block before any thread starts, so only sigtimedwait sees them. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
 	if (discover_targets(&opts.sel, getpid(), &found))
 		goto cleanup;
-	flag = decide_flag(&opts, &found, target_flag, sizeof(target_flag));
+	flag = decide_flag(&agent, &opts, &found, target_flag, sizeof(target_flag));
 	if (flag.enabled && start_tracing(&agent, &opts, &found))
 		goto cleanup;
 	ret = serve(&agent, &opts, flag);

@@ -99,6 +99,24 @@ struct media_range {
 	double q;
 };
 
+/*
+ * 0 to 65535 in decimal digits, else -EINVAL: getaddrinfo takes a larger
+ * number modulo 65536 (99999 binds 34463), and a sign or a blank.
+ */
+static int parse_port(const char *s)
+{
+	unsigned int v = 0;
+
+	if (!*s || strlen(s) > 5)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned int)(*s - '0');
+	}
+	return v <= 65535 ? (int)v : -EINVAL;
+}
+
 int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -108,7 +126,7 @@ int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *l
 	size_t host_len;
 	int err;
 
-	if (!colon || colon == listen || !colon[1])
+	if (!colon || colon == listen || parse_port(colon + 1) < 0)
 		return -EINVAL;
 	host_len = (size_t)(colon - listen);
 	if (listen[0] == '[') {
@@ -684,6 +702,14 @@ void http_server_stop(struct http_server *srv)
 	stream_gate_close(srv->gate);
 	/* the responses are gone with the daemon: renders still running stop at their next chunk */
 	server_free(srv);
+}
+
+int http_server_port(struct http_server *srv)
+{
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+
+	return info && info->port ? info->port : -ENOTCONN;
 }
 
 size_t http_server_peak_body_chunks(struct http_server *srv)

@@ -26,7 +26,10 @@ typedef int (*render_fn)(void *ctx, enum oa_endpoint ep, enum oa_format fmt, FIL
 
 struct http_server;
 
-/* "127.0.0.1:9464", "[::1]:9464", "localhost:9464" -> a socket address. */
+/*
+ * "127.0.0.1:9464", "[::1]:9464", "localhost:9464" -> a socket address; the
+ * port is 0 to 65535 in digits (0: one the kernel picks). 0 or -EINVAL.
+ */
 int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len);
 
 /* True when an Accept-Encoding value accepts gzip (a q=0 refuses it). */
@@ -73,6 +76,9 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 				      void *ctx);
 
 void http_server_stop(struct http_server *srv);
+
+/* The port the endpoint listens on (the kernel's pick for port 0), or -errno. */
+int http_server_port(struct http_server *srv);
 
 /*
  * The most chunks of metrics bodies (BODY_CHUNK_LEN bytes each,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 #include "metrics/buckets.h"
 #include "config.h"
@@ -312,6 +313,64 @@ static void test_build_errors(void **state)
 	free(bad);
 }
 
+/* Only a regular file is read, and at most OA_MAX_CONFIG_BYTES of it: never a device or a FIFO. */
+static void test_build_not_regular(void **state)
+{
+	char dir[] = "/tmp/oa-config-XXXXXX", fifo[64], big[64];
+	struct export_opts exp = { 0 };
+	struct oa_config cfg;
+	struct captured c;
+	const char *err;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(big, sizeof(big), "%s/big.conf", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* the old code blocked on a FIFO without writer, and read /dev/zero without end */
+	alarm(5);
+
+	exp.config = fifo;
+	capture_start(&c);
+	assert_int_equal(config_build(&exp, &cfg), -EINVAL);
+	err = capture_end(&c);
+	assert_non_null(strstr(err, "is a FIFO, not a regular file"));
+
+	exp.config = "/dev/zero";
+	capture_start(&c);
+	assert_int_equal(config_build(&exp, &cfg), -EINVAL);
+	err = capture_end(&c);
+	assert_non_null(strstr(err, "/dev/zero is a character device, not a regular file"));
+
+	exp.config = dir;
+	capture_start(&c);
+	assert_int_equal(config_build(&exp, &cfg), -EINVAL);
+	err = capture_end(&c);
+	assert_non_null(strstr(err, "is a directory, not a regular file"));
+
+	f = fopen(big, "w");
+	assert_non_null(f);
+	for (size_t n = 0; n <= OA_MAX_CONFIG_BYTES; n += 16)
+		fputs("# fifteen bytes\n", f);
+	fclose(f);
+	exp.config = big;
+	capture_start(&c);
+	assert_int_equal(config_build(&exp, &cfg), -EFBIG);
+	err = capture_end(&c);
+	assert_non_null(strstr(err, "is larger than 1 MiB"));
+	assert_null(cfg.routes);
+
+	/* exactly at the cap is fine */
+	assert_int_equal(truncate(big, OA_MAX_CONFIG_BYTES), 0);
+	assert_int_equal(config_build(&exp, &cfg), 0);
+	config_free(&cfg);
+	alarm(0);
+	unlink(big);
+	unlink(fifo);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_build_precedence),
 		cmocka_unit_test(test_build_errors),
+		cmocka_unit_test(test_build_not_regular),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -216,6 +216,31 @@ static void test_cli_defaults(void **state)
 	assert_false(o.verbose);
 }
 
+/* --listen is checked while parsing, before anything is loaded: form and port range. */
+static void test_cli_listen(void **state)
+{
+	static const char *const good[] = { "127.0.0.1:9464", "[::1]:1", "0.0.0.0:65535",
+					    "127.0.0.1:0" };
+	static const char *const bad[] = {
+		"127.0.0.1:99999", "127.0.0.1:65536", "127.0.0.1:-1",  "127.0.0.1:+80", "9464",
+		"127.0.0.1:",	   "[::1:9464",	      "127.0.0.1:http"
+	};
+	char *argv[] = { "otel-agent", "--pid", "7", "--listen", NULL, NULL };
+	struct options o;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		argv[4] = (char *)good[i];
+		assert_int_equal(cli_parse(5, argv, &o), CLI_OK);
+		assert_string_equal(o.listen, good[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		argv[4] = (char *)bad[i];
+		if (cli_parse(5, argv, &o) != CLI_USAGE_ERROR)
+			fail_msg("--listen '%s' was accepted", bad[i]);
+	}
+}
+
 static void test_cli_map_limits(void **state)
 {
 	char *ok[] = { "otel-agent",	    "--pid",   "1", "--max-series", "100",
@@ -340,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_cli_selectors), cmocka_unit_test(test_cli_too_many),
 		cmocka_unit_test(test_cli_defaults),  cmocka_unit_test(test_cli_map_limits),
 		cmocka_unit_test(test_cli_export),    cmocka_unit_test(test_cli_too_many_routes),
+		cmocka_unit_test(test_cli_listen),
 	};
 
 	return cmocka_run_group_tests_name("feature_flag", tests, NULL, NULL);

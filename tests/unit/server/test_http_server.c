@@ -49,6 +49,18 @@ static void test_parse_listen(void **state)
 	assert_int_not_equal(parse_listen("127.0.0.1:", &ss, &len), 0);
 	assert_int_not_equal(parse_listen("127.0.0.1:http", &ss, &len), 0);
 	assert_int_not_equal(parse_listen("[::1:9464", &ss, &len), 0);
+
+	/* the port is 0 to 65535 in decimal digits: nothing wraps to another port */
+	assert_int_not_equal(parse_listen("127.0.0.1:99999", &ss, &len), 0);
+	assert_int_not_equal(parse_listen("127.0.0.1:65536", &ss, &len), 0);
+	assert_int_not_equal(parse_listen("127.0.0.1:-1", &ss, &len), 0);
+	assert_int_not_equal(parse_listen("127.0.0.1:+80", &ss, &len), 0);
+	assert_int_not_equal(parse_listen("127.0.0.1: 80", &ss, &len), 0);
+	assert_int_equal(parse_listen("127.0.0.1:65535", &ss, &len), 0);
+	assert_int_equal(ntohs(in4->sin_port), 65535);
+	/* 0: the kernel picks a free port (http_server_port says which) */
+	assert_int_equal(parse_listen("127.0.0.1:0", &ss, &len), 0);
+	assert_int_equal(ntohs(in4->sin_port), 0);
 }
 
 static void test_accepts_gzip(void **state)
