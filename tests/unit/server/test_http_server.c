@@ -600,9 +600,10 @@ static int connect_to(unsigned short port)
 }
 
 /*
- * A request target of 4000 query parameters (31 KB) is answered 414 at
- * once: libmicrohttpd filled the connection's memory with their records
- * and sent nothing, holding the connection until the idle timeout.
+ * A connection with a request target of 4000 query parameters (31 KB) is
+ * closed within a second: libmicrohttpd filled the connection's memory with
+ * their records and sent nothing, holding the connection until the idle
+ * timeout.
  */
 static void test_long_target(void **state)
 {
@@ -626,11 +627,13 @@ static void test_long_target(void **state)
 		n += (size_t)snprintf(req + n, cap - n, "%sp%d=1", i ? "&" : "", i);
 	n += (size_t)snprintf(req + n, cap - n, " HTTP/1.1\r\nHost: test\r\n\r\n");
 	fd = connect_to(port);
-	assert_int_equal(write(fd, req, n), (ssize_t)n);
+	/*
+	 * The server may answer and close before it has read all of this (it
+	 * stops at the line's first 8 KiB): the rest of the write may fail.
+	 */
+	(void)send(fd, req, n, MSG_NOSIGNAL);
 	got = read(fd, resp, sizeof(resp) - 1);
-	assert_true(got > 0); /* not the 3 s read timeout */
-	resp[got] = '\0';
-	assert_true(!strncmp(resp, "HTTP/1.1 414 ", 13));
+	assert_int_equal(got, 0); /* closed, not the 3 s read timeout (-1) */
 	close(fd);
 	free(req);
 	http_server_stop(srv);
