@@ -88,11 +88,12 @@ static struct flag_decision decide_flag(struct agent *agent, const struct option
 			denied_err = -err;
 		}
 	}
-	if (!found->n)
+	flag = flag_resolve(opts->feature_otel, getenv("FEATURE_OTEL"), target_value);
+	/* only when the target's environment would have decided: else it reads as "off" */
+	if (!found->n && flag.source == FLAG_FROM_DEFAULT)
 		log_info("no target process is running yet, so its FEATURE_OTEL cannot be read; "
 			 "the flag comes from --feature-otel or the agent's FEATURE_OTEL "
 			 "(default: disabled)");
-	flag = flag_resolve(opts->feature_otel, getenv("FEATURE_OTEL"), target_value);
 	if (denied && flag.source == FLAG_FROM_DEFAULT) {
 		snprintf(agent->flag_note, sizeof(agent->flag_note),
 			 "the target's FEATURE_OTEL cannot be read: /proc/%d/environ: %s",

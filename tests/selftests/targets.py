@@ -476,3 +476,17 @@ def test_no_target_at_start_flag():
         wait_log("no target at start", agent, "FEATURE_OTEL cannot be read")
         status, _, _ = scrape(base + "/metrics")
         check_eq("no target at start GET /metrics", 404, status)
+
+
+@needs("root")
+def test_no_target_at_start_flag_on():
+    """--comm matching nothing with --feature-otel=true: publishing is on,
+    and the log says so; it does not say the flag defaults to disabled."""
+    with Procs() as procs:
+        agent, base, _ = procs.agent([], ["--comm", unique_name("oanone"), "--feature-otel=true"],
+                                     env=env_without("FEATURE_OTEL"))
+        err = wait_log("no target, flag on", agent, "serving http://")
+        check("disabled" not in err, f"no target, flag on: want no 'disabled' in the log got "
+              f"{err[-400:]!r}")
+        status, _, _ = scrape(base + "/metrics")
+        check_eq("no target, flag on: GET /metrics", 200, status)
