@@ -127,7 +127,7 @@ check-deps:
 # packages are known to be there; JOBS tests run at once.
 test: check-deps
 	$(Q)$(MAKE) --no-print-directory $(AGENT) $(UNIT_TESTS) $(OUTPUT)/tests/c_server
-	$(Q)OTEL_AGENT=$(AGENT) C_SERVER=$(OUTPUT)/tests/c_server OA_UNIT_DIR=$(OUTPUT)/tests \
+	$(Q)OTEL_AGENT=$(abspath $(AGENT)) C_SERVER=$(abspath $(OUTPUT)/tests/c_server) OA_UNIT_DIR=$(OUTPUT)/tests \
 		python3 tests/run_tests.py --jobs $(JOBS)
 
 # smoke works on a fresh machine: it installs first, then builds with the
