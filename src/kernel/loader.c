@@ -139,6 +139,26 @@ int loader_list_targets(struct loader *a, pid_t *out, size_t max)
 	return (int)n;
 }
 
+int loader_event_count(struct loader *a, __u32 ev, __u64 *count)
+{
+	int nr_cpus = libbpf_num_possible_cpus();
+	__u64 *vals;
+	int err = 0;
+
+	*count = 0;
+	if (nr_cpus < 0)
+		return nr_cpus;
+	vals = calloc((size_t)nr_cpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.events), &ev, vals))
+		err = -errno;
+	for (int c = 0; !err && c < nr_cpus; c++)
+		*count += vals[c];
+	free(vals);
+	return err;
+}
+
 /* The --exe keys: each path as given and, when it differs, resolved (symlinks, ".."). */
 static size_t exe_keys(const struct selectors *sel, struct exe_key *keys, size_t max)
 {

@@ -41,6 +41,9 @@ int loader_add_target(struct loader *a, pid_t pid);
 /* Copies at most max pids of the targets map into out; returns how many. */
 int loader_list_targets(struct loader *a, pid_t *out, size_t max);
 
+/* What the programs counted for one enum oa_event, summed over CPUs; 0 or -errno. */
+int loader_event_count(struct loader *a, __u32 ev, __u64 *count);
+
 /* Accepts NULL and a never-started agent. */
 void loader_stop(struct loader *a);
 

@@ -44,32 +44,68 @@ static size_t list_targets(struct loader *bpf, pid_t *out)
  * selector; the children a process had before it matched (Node cluster
  * workers forked before the primary listens on the --port) are added here.
  */
-static void adopt_children(struct loader *bpf, const pid_t *parents, size_t nr_parents)
+static size_t adopt_children(struct loader *bpf, const pid_t *parents, size_t nr_parents)
 {
 	struct match_list kids;
+	size_t added = 0;
 	char what[256];
 
 	if (discover_descendants(parents, nr_parents, getpid(), &kids))
-		return;
+		return 0;
 	for (size_t i = 0; i < kids.n; i++) {
 		if (loader_add_target(bpf, kids.v[i].pid) != 1)
 			continue;
+		added++;
 		match_describe(&kids.v[i], what, sizeof(what));
 		log_info("%s, added in the kernel: tracing it", what);
 	}
 	match_list_free(&kids);
+	return added;
+}
+
+/*
+ * Processes the kernel added since the last look that were gone before this
+ * one (a short-lived --exe match, a fork that exited at once): traced while
+ * they ran, and counted, but never listed; said here so that every process
+ * added is in the log. added is the kernel's count read before this look
+ * listed the targets, fresh how many new ones it listed (user_added of them
+ * added by user space at the last look). A process added between the count
+ * and the listing is listed before it is counted: the balance carries it
+ * to the next look.
+ */
+static void say_unseen(struct target_watch *w, __u64 added, size_t fresh)
+{
+	size_t listed = fresh > w->user_added ? fresh - w->user_added : 0;
+
+	w->unseen += (long long)(added - w->kernel_added) - (long long)listed;
+	w->kernel_added = added;
+	if (w->unseen <= 0)
+		return;
+	log_info("%lld process%s added in the kernel (forked by a target, or matching --port, "
+		 "--comm or --exe) exited before the agent looked; they were traced while they ran",
+		 w->unseen, w->unseen == 1 ? "" : "es");
+	w->unseen = 0;
 }
 
 static void look(struct target_watch *w, bool report)
 {
-	size_t n = list_targets(w->bpf, w->now), nr_fresh = 0;
+	__u64 added = w->kernel_added;
+	size_t n, nr_fresh = 0;
 	char comm[32];
 	pid_t *swap;
+
+	loader_event_count(w->bpf, OA_EV_TARGETS_ADDED, &added);
+	n = list_targets(w->bpf, w->now);
 
 	for (size_t i = 0; i < n; i++) {
 		if (!pid_in(w->known, w->nr_known, w->now[i]))
 			w->fresh[nr_fresh++] = w->now[i];
 	}
+	if (report)
+		say_unseen(w, added, nr_fresh);
+	else
+		w->kernel_added = added;
+	w->user_added = 0;
 	if (report && nr_fresh) {
 		size_t nr_matched = 0;
 
@@ -91,7 +127,7 @@ static void look(struct target_watch *w, bool report)
 		}
 		/* a fork has no children of its own yet; a process that matched may have */
 		if (nr_matched) {
-			adopt_children(w->bpf, w->fresh, nr_matched);
+			w->user_added = adopt_children(w->bpf, w->fresh, nr_matched);
 			n = list_targets(w->bpf, w->now);
 		}
 	}

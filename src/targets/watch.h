@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <linux/types.h>
 
 struct loader;
 
@@ -15,6 +16,9 @@ struct target_watch {
 	size_t nr_known;
 	pid_t *now;
 	pid_t *fresh;
+	__u64 kernel_added; /* the kernel's targets_added count at the last look */
+	size_t user_added;  /* targets user space added since then (children adopted) */
+	long long unseen;   /* added by the kernel and not listed yet (say_unseen) */
 };
 
 /* Takes a first, silent look at the targets; 0 or -ENOMEM. */

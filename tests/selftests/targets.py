@@ -388,6 +388,29 @@ def test_exe():
         check_added("--exe (sched_process_exec)", base, 1)
 
 
+@needs("root")
+def test_exe_short_lived_logged():
+    """--exe of a program that exits at once: each run is traced and counted
+    in targets_added_total, and the log says so although the process is gone
+    before the agent's next look (it said nothing)."""
+    with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        exe = os.path.join(tmp, "oa-brief-" + secrets.token_hex(4))
+        shutil.copy("/usr/bin/true", exe)
+        agent, base, _ = procs.agent([], ["--exe", exe, "--feature-otel=true"])
+        for _ in range(5):
+            subprocess.run([exe], check=True)
+        said = re.compile(r"(\d+) process(?:es)? added in the kernel .*exited before")
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            logged = sum(int(n) for n in said.findall(agent_stderr(agent)))
+            if logged >= 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        check_eq("short-lived --exe: processes logged as gone before a look", 5, logged)
+        check_added("short-lived --exe", base, 5)
+
+
 # ---------------------------------------------------------------------------
 # Exits and the flag
 # ---------------------------------------------------------------------------
