@@ -27,6 +27,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+#define OA_SHUT_RD   0
 #define OA_SHUT_WR   1
 #define OA_SHUT_RDWR 2
 
@@ -455,10 +456,25 @@ int handle_sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/*
+ * A shutdown ends the requests waiting on a connection only when it ends
+ * the direction their responses take: the write side of a server, the read
+ * side of a client (a client that half-closes after sending still reads
+ * its responses).
+ */
 SEC("tracepoint/syscalls/sys_enter_shutdown")
 int handle_sys_enter_shutdown(struct trace_event_raw_sys_enter *ctx)
 {
-	if (ctx->args[1] == OA_SHUT_WR || ctx->args[1] == OA_SHUT_RDWR)
-		end_conn((__s32)ctx->args[0], false);
+	__u64 how = ctx->args[1];
+	struct conn_key ck = { .tgid = bpf_get_current_pid_tgid() >> 32,
+			       .fd = (__s32)ctx->args[0] };
+	struct conn_val *c;
+
+	if (how != OA_SHUT_RDWR && is_target(ck.tgid)) {
+		c = bpf_map_lookup_elem(&conns, &ck);
+		if (!c || how != (c->kind == CONN_CLIENT ? OA_SHUT_RD : OA_SHUT_WR))
+			return 0;
+	}
+	end_conn(ck.fd, false);
 	return 0;
 }

@@ -89,6 +89,43 @@ def test_client_requests():
         check_eq("server side of the proxy", {("GET", "/ok"): 3, ("GET", "/bad"): 2}, srv)
 
 
+# A target that, as a client, sends each request and then half-closes
+# (shutdown(SHUT_WR)) before it reads the response, as some clients do. It
+# starts on "go" (once the agent traces it) and says "done".
+HALF_CLOSER = r'''
+import socket, sys, time
+up = int(sys.argv[1])
+sys.stdin.readline()
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", up))
+    s.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.shutdown(socket.SHUT_WR)
+    while s.recv(4096):
+        pass
+    s.close()
+print("done", flush=True)
+time.sleep(60)
+'''
+
+
+@needs("root", "node")
+def test_client_half_close():
+    """A client that half-closes its connection after sending still gets its
+    response: its requests are answered (200), not connection_closed."""
+    with Procs() as procs:
+        _, upport = procs.server("node")  # the upstream: not a target
+        client = procs.spawn([sys.executable, "-c", HALF_CLOSER, str(upport)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        _, base, _ = procs.agent([client.pid], ["--feature-otel=true"])
+        client.stdin.write(b"go\n")
+        client.stdin.flush()
+        check_eq("half-closing client", b"done\n", client.stdout.readline())
+        m = settle(base, "http_client_request_duration_seconds_count", 3)
+        got = series(m, "http_client_request_duration_seconds_count", CLIENT_KEYS)
+        check_eq("half-closing client: requests by outcome",
+                 {("GET", "127.0.0.1", str(upport), "200", None): 3}, got)
+
+
 @needs("root")
 def test_client_errors():
     """An upstream that closes before answering: error_type connection_closed, no status."""
