@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include "http.skel.h"
 #include "kernel/loader.h"
+#include "kernel/map_walk.h"
 #include "metrics/buckets.h"
 #include "log.h"
 
@@ -141,22 +142,7 @@ int loader_list_targets(struct loader *a, pid_t *out, size_t max)
 
 int loader_event_count(struct loader *a, __u32 ev, __u64 *count)
 {
-	int nr_cpus = libbpf_num_possible_cpus();
-	__u64 *vals;
-	int err = 0;
-
-	*count = 0;
-	if (nr_cpus < 0)
-		return nr_cpus;
-	vals = calloc((size_t)nr_cpus, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.events), &ev, vals))
-		err = -errno;
-	for (int c = 0; !err && c < nr_cpus; c++)
-		*count += vals[c];
-	free(vals);
-	return err;
+	return percpu_counters_read(bpf_map__fd(a->skel->maps.events), ev, 1, count);
 }
 
 /* The --exe keys: each path as given and, when it differs, resolved (symlinks, ".."). */

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Every entry of a kernel hash map (map_walk.h): a scrape reads the series
- * maps and the connections' queues this way, so the number of syscalls
- * grows with the entries divided by the batch, not twice the entries.
+ * Reading kernel maps from user space (map_walk.h): every entry of a hash
+ * map, and the counters of a per-CPU array. A scrape reads the series maps
+ * and the connections' queues this way, so the number of syscalls grows
+ * with the entries divided by the batch, not twice the entries.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "kernel/map_walk.h"
 
@@ -79,4 +81,27 @@ int map_walk(int fd, size_t key_size, size_t value_size, map_entry_fn fn, void *
 		return ret;
 	ret = fn(NULL, NULL, arg);
 	return ret ? ret : walk_by_key(fd, key_size, value_size, fn, arg);
+}
+
+int percpu_counters_read(int fd, __u32 first, __u32 n, __u64 *out)
+{
+	int nr_cpus = libbpf_num_possible_cpus();
+	__u64 *vals;
+
+	if (nr_cpus < 0)
+		return nr_cpus;
+	vals = calloc((size_t)nr_cpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 i = 0; i < n; i++) {
+		__u32 key = first + i;
+
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &key, vals))
+			continue;
+		for (int c = 0; c < nr_cpus; c++)
+			out[i] += vals[c];
+	}
+	free(vals);
+	return 0;
 }

@@ -4,6 +4,7 @@
 #define OA_MAP_WALK_H
 
 #include <stddef.h>
+#include <linux/types.h>
 
 /* One entry; non-zero ends the walk with that value. key NULL: start over (see map_walk). */
 typedef int (*map_entry_fn)(const void *key, const void *value, void *arg);
@@ -17,5 +18,11 @@ typedef int (*map_entry_fn)(const void *key, const void *value, void *arg);
  * key. Returns 0, a negative errno, or what fn returned.
  */
 int map_walk(int fd, size_t key_size, size_t value_size, map_entry_fn fn, void *arg);
+
+/*
+ * Counters first .. first + n - 1 of the per-CPU array at fd, each summed
+ * over the possible CPUs into out[]. 0 or -errno.
+ */
+int percpu_counters_read(int fd, __u32 first, __u32 n, __u64 *out);
 
 #endif /* OA_MAP_WALK_H */

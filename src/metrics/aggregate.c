@@ -54,23 +54,6 @@ void aggregator_free(struct aggregator *agg)
 	agg->registry = NULL;
 }
 
-static int read_percpu_counters(int fd, __u64 *out, __u32 n, int nr_cpus)
-{
-	__u64 *vals = calloc((size_t)nr_cpus, sizeof(*vals));
-
-	if (!vals)
-		return -ENOMEM;
-	for (__u32 k = 0; k < n; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < nr_cpus; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
-	return 0;
-}
-
 int aggregate_series(struct aggregator *agg, struct kernel_series *in, size_t n,
 		     struct oa_snapshot *snap)
 {
@@ -232,11 +215,10 @@ int aggregate_snapshot(struct aggregator *agg, struct loader *a, struct oa_snaps
 	snap->nr_bounds = a->nr_bounds;
 	snap->size_bounds = a->size_bounds;
 	snap->nr_size_bounds = a->nr_size_bounds;
-	err = read_percpu_counters(bpf_map__fd(a->skel->maps.events), snap->events, OA_EV_COUNT,
-				   nr_cpus);
+	err = percpu_counters_read(bpf_map__fd(a->skel->maps.events), 0, OA_EV_COUNT, snap->events);
 	if (!err)
-		err = read_percpu_counters(bpf_map__fd(a->skel->maps.map_errors), snap->map_errors,
-					   OA_ERR_COUNT, nr_cpus);
+		err = percpu_counters_read(bpf_map__fd(a->skel->maps.map_errors), 0, OA_ERR_COUNT,
+					   snap->map_errors);
 	if (!err)
 		err = read_series(agg, a, snap, nr_cpus);
 	if (!err)
