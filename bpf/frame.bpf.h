@@ -24,6 +24,7 @@
 #include "maps.bpf.h"
 #include "counters.bpf.h"
 #include "conn.bpf.h"
+#include "sock.bpf.h"
 
 /* Steps one syscall's data may take; past it the stream is resynchronised later. */
 #define FRAME_MAX_STEPS 8192
@@ -375,6 +376,8 @@ static __always_inline void request_line_failed(struct frame_ctx *f)
 	off = frame_load(f, 8);
 	if (off >= 0 && frame_avail(f) >= 8 && frame_word(f, off, 0, 7) == W_HTTP1_) {
 		c->outbound = 1;
+		if (!c->peer_family)
+			fd_tcp_peer(f->s->fr.fd, &c->peer_family, c->peer_addr, &c->peer_port);
 		return;
 	}
 	if (!c->fresh)

@@ -215,6 +215,39 @@ static __always_inline void unframed_write(const struct io_args *a, enum io_kind
 		count_event(OA_EV_UNMATCHED_RESPONSES);
 }
 
+/*
+ * A write that starts with a request line on a TCP connection the agent has
+ * no state for (open before it attached): the target is its client. The
+ * connection's state is created, with the peer from the socket, so that
+ * this request is followed. NULL for anything else.
+ */
+static __always_inline struct conn_val *joined_client(const struct io_args *a, enum io_kind kind,
+						      struct scratch *s, struct conn_key *ck,
+						      long ret)
+{
+	__u64 ptr, len;
+	__u32 n, k;
+
+	if (!first_bytes(a, kind, ret, &ptr, &len))
+		return NULL;
+	n = len < 8 ? (__u32)len : 8;
+	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(15));
+	if (n > 8 || bpf_probe_read_user(s->buf, n, (void *)ptr))
+		return NULL;
+	for (k = 1; k < n; k++) {
+		if (s->buf[k] == ' ')
+			break;
+	}
+	if (k >= n || http_method_from_token(s->buf, k) == OA_METHOD_OTHER)
+		return NULL;
+	conn_init(&s->conn, ck->fd);
+	if (s->conn.kind != CONN_UNKNOWN)
+		return NULL; /* not a TCP socket */
+	s->conn.outbound = 1;
+	fd_tcp_peer(ck->fd, &s->conn.peer_family, s->conn.peer_addr, &s->conn.peer_port);
+	return insert_and_lookup(&conns, ck, &s->conn, OA_ERR_CONNS);
+}
+
 static __always_inline void on_write(const struct io_args *a, enum io_kind kind, __u32 tgid,
 				     long ret)
 {
@@ -254,6 +287,9 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 		frame_begin(&f, tgid, a->fd);
 		frame_syscall(&f, a, kind, ret, false);
 	} else if (c && (c->kind == CONN_CLIENT || (c->kind == CONN_UNKNOWN && c->outbound))) {
+		frame_begin(&f, tgid, a->fd);
+		frame_syscall(&f, a, kind, ret, true);
+	} else if (!c && (f.c = joined_client(a, kind, f.s, &ck, ret))) {
 		frame_begin(&f, tgid, a->fd);
 		frame_syscall(&f, a, kind, ret, true);
 	} else if (!c || c->kind == CONN_UNKNOWN || c->kind == CONN_NOT_HTTP) {

@@ -11,6 +11,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 
 #define OA_S_IFMT      00170000
 #define OA_S_IFSOCK    0140000
@@ -85,6 +86,30 @@ static __always_inline __u16 fd_tcp_local_port(int fd)
 	if (!sk)
 		return 0;
 	return BPF_CORE_READ(sk, __sk_common.skc_num);
+}
+
+/*
+ * The peer of fd when it is a TCP socket: family (4 or 6), address and port
+ * (host order), for a connection the agent did not see being connected.
+ * False otherwise.
+ */
+static __always_inline bool fd_tcp_peer(int fd, __u8 *family, __u8 addr[16], __u16 *port)
+{
+	struct sock *sk = fd_to_tcp_sock(fd);
+
+	if (!sk)
+		return false;
+	*port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == OA_AF_INET) {
+		__be32 a4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		*family = 4;
+		__builtin_memcpy(addr, &a4, 4);
+	} else {
+		*family = 6;
+		BPF_CORE_READ_INTO(addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+	return true;
 }
 
 #endif /* SOCK_BPF_H */

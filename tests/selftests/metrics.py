@@ -126,6 +126,43 @@ def test_client_half_close():
                  {("GET", "127.0.0.1", str(upport), "200", None): 3}, got)
 
 
+# A target whose keep-alive connection to its upstream was open before the
+# agent attached: on "go" it sends 5 requests on it, each response read whole.
+JOINED_CLIENT = r'''
+import http.client, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+c.request("GET", "/hello")
+c.getresponse().read()
+print("connected", flush=True)
+sys.stdin.readline()
+for _ in range(5):
+    c.request("GET", "/hello")
+    c.getresponse().read()
+print("done", flush=True)
+time.sleep(60)
+'''
+
+
+@needs("root", "node")
+def test_client_connection_before_attach():
+    """A client connection open before the agent attached: every request sent
+    on it after is counted, by the server address and port of the socket
+    (the first was lost and the rest were labelled 0.0.0.0:0)."""
+    with Procs() as procs:
+        _, upport = procs.server("node")  # the upstream: not a target
+        client = procs.spawn([sys.executable, "-c", JOINED_CLIENT, str(upport)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        check_eq("joined client", b"connected\n", client.stdout.readline())
+        _, base, _ = procs.agent([client.pid], ["--feature-otel=true"])
+        client.stdin.write(b"go\n")
+        client.stdin.flush()
+        check_eq("joined client", b"done\n", client.stdout.readline())
+        m = settle(base, "http_client_request_duration_seconds_count", 5)
+        got = series(m, "http_client_request_duration_seconds_count", CLIENT_KEYS)
+        check_eq("joined client: requests by server and outcome",
+                 {("GET", "127.0.0.1", str(upport), "200", None): 5}, got)
+
+
 @needs("root")
 def test_client_errors():
     """An upstream that closes before answering: error_type connection_closed, no status."""
