@@ -89,6 +89,24 @@ def test_client_requests():
         check_eq("server side of the proxy", {("GET", "/ok"): 3, ("GET", "/bad"): 2}, srv)
 
 
+def _client_on_go(procs, tag, script, n, ready=None):
+    """Runs script (a target that is a client of a Node upstream: it sends
+    its requests on "go" and says "done"), attached by the agent before
+    "go" (after `ready`, when the script prints it). Returns the upstream's
+    port and the client series once n requests are counted."""
+    _, upport = procs.server("node")  # the upstream: not a target
+    client = procs.spawn([sys.executable, "-c", script, str(upport)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    if ready:
+        check_eq(tag, ready, client.stdout.readline())
+    _, base, _ = procs.agent([client.pid], ["--feature-otel=true"])
+    client.stdin.write(b"go\n")
+    client.stdin.flush()
+    check_eq(tag, b"done\n", client.stdout.readline())
+    m = settle(base, "http_client_request_duration_seconds_count", n)
+    return upport, series(m, "http_client_request_duration_seconds_count", CLIENT_KEYS)
+
+
 # A target that, as a client, sends each request and then half-closes
 # (shutdown(SHUT_WR)) before it reads the response, as some clients do. It
 # starts on "go" (once the agent traces it) and says "done".
@@ -113,15 +131,7 @@ def test_client_half_close():
     """A client that half-closes its connection after sending still gets its
     response: its requests are answered (200), not connection_closed."""
     with Procs() as procs:
-        _, upport = procs.server("node")  # the upstream: not a target
-        client = procs.spawn([sys.executable, "-c", HALF_CLOSER, str(upport)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        _, base, _ = procs.agent([client.pid], ["--feature-otel=true"])
-        client.stdin.write(b"go\n")
-        client.stdin.flush()
-        check_eq("half-closing client", b"done\n", client.stdout.readline())
-        m = settle(base, "http_client_request_duration_seconds_count", 3)
-        got = series(m, "http_client_request_duration_seconds_count", CLIENT_KEYS)
+        upport, got = _client_on_go(procs, "half-closing client", HALF_CLOSER, 3)
         check_eq("half-closing client: requests by outcome",
                  {("GET", "127.0.0.1", str(upport), "200", None): 3}, got)
 
@@ -149,16 +159,8 @@ def test_client_connection_before_attach():
     on it after is counted, by the server address and port of the socket
     (the first was lost and the rest were labelled 0.0.0.0:0)."""
     with Procs() as procs:
-        _, upport = procs.server("node")  # the upstream: not a target
-        client = procs.spawn([sys.executable, "-c", JOINED_CLIENT, str(upport)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        check_eq("joined client", b"connected\n", client.stdout.readline())
-        _, base, _ = procs.agent([client.pid], ["--feature-otel=true"])
-        client.stdin.write(b"go\n")
-        client.stdin.flush()
-        check_eq("joined client", b"done\n", client.stdout.readline())
-        m = settle(base, "http_client_request_duration_seconds_count", 5)
-        got = series(m, "http_client_request_duration_seconds_count", CLIENT_KEYS)
+        upport, got = _client_on_go(procs, "joined client", JOINED_CLIENT, 5,
+                                    ready=b"connected\n")
         check_eq("joined client: requests by server and outcome",
                  {("GET", "127.0.0.1", str(upport), "200", None): 5}, got)
 
