@@ -85,7 +85,7 @@ void cli_usage(FILE *out)
 		OA_DEFAULT_LISTEN, OA_MAX_SERIES, OA_MAX_CONNS, OA_MAX_BOUNDS);
 }
 
-int parse_positive(const char *s, unsigned long max, unsigned long *out)
+int parse_decimal(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
 	char *end;
 	unsigned long v;
@@ -94,7 +94,7 @@ int parse_positive(const char *s, unsigned long max, unsigned long *out)
 		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || *end || v < 1 || v > max)
+	if (errno || *end || v < min || v > max)
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -105,7 +105,7 @@ static int parse_map_size(const char *opt, const char *s, unsigned int *out)
 {
 	unsigned long v;
 
-	if (parse_positive(s, OA_MAX_MAP_ENTRIES, &v)) {
+	if (parse_decimal(s, 1, OA_MAX_MAP_ENTRIES, &v)) {
 		fprintf(stderr, "otel-agent: %s takes a number from 1 to %u, got '%s'\n", opt,
 			OA_MAX_MAP_ENTRIES, s);
 		return -EINVAL;
@@ -135,16 +135,17 @@ static int check_listen(const char *s)
 {
 	const char *colon = strrchr(s, ':');
 	struct sockaddr_storage addr;
+	unsigned long port;
 	socklen_t len;
-	char *end;
-	long port;
 
 	if (!parse_listen(s, &addr, &len))
 		return 0;
 	if (colon && colon[1]) {
-		errno = 0;
-		port = strtol(colon + 1, &end, 10);
-		if (!*end && (errno || port < 0 || port > 65535)) {
+		const char *digits = colon + 1 + (colon[1] == '-');
+
+		/* a number, but out of range: say so rather than that the form is wrong */
+		if (!parse_decimal(digits, 0, ULONG_MAX, &port) &&
+		    (digits != colon + 1 || port > 65535)) {
 			fprintf(stderr,
 				"otel-agent: --listen '%s': the port must be from 0 to 65535 (0: any free port)\n",
 				s);
@@ -174,7 +175,7 @@ static int add_selector(struct selectors *sel, int opt, const char *arg)
 	case 'p':
 		if (too_many(sel->nr_pids, OA_MAX_PIDS, "--pid"))
 			return -EINVAL;
-		if (parse_positive(arg, INT_MAX, &v)) {
+		if (parse_decimal(arg, 1, INT_MAX, &v)) {
 			fprintf(stderr, "otel-agent: --pid needs a positive number, got '%s'\n",
 				arg);
 			return -EINVAL;
@@ -184,7 +185,7 @@ static int add_selector(struct selectors *sel, int opt, const char *arg)
 	case OPT_PORT:
 		if (too_many(sel->nr_ports, OA_MAX_PORTS, "--port"))
 			return -EINVAL;
-		if (parse_positive(arg, 65535, &v)) {
+		if (parse_decimal(arg, 1, 65535, &v)) {
 			fprintf(stderr, "otel-agent: --port needs a TCP port 1-65535, got '%s'\n",
 				arg);
 			return -EINVAL;

@@ -75,7 +75,10 @@ enum cli_result {
 enum cli_result cli_parse(int argc, char **argv, struct options *opts);
 void cli_usage(FILE *out);
 
-/* A decimal number from 1 to max, digits only: 0, or -EINVAL. (Options and the config file.) */
-int parse_positive(const char *s, unsigned long max, unsigned long *out);
+/*
+ * A decimal number from min to max, digits only: 0, or -EINVAL. (Options,
+ * the config file, the --listen port.)
+ */
+int parse_decimal(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
 #endif /* OA_CLI_H */

@@ -109,7 +109,7 @@ static int set_max_series(const struct line_ctx *l, const char *value)
 
 	if (err)
 		return err;
-	if (parse_positive(value, OA_MAX_MAP_ENTRIES, &v)) {
+	if (parse_decimal(value, 1, OA_MAX_MAP_ENTRIES, &v)) {
 		bad_line(l->name, l->lineno,
 			 "max-series-per-target takes a number from 1 to %u, got '%s'",
 			 OA_MAX_MAP_ENTRIES, value);

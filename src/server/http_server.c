@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <microhttpd.h>
 #include "server/body_stream.h"
+#include "cli.h"
 #include "server/http_server.h"
 #include "log.h"
 
@@ -99,34 +100,18 @@ struct media_range {
 	double q;
 };
 
-/*
- * 0 to 65535 in decimal digits, else -EINVAL: getaddrinfo takes a larger
- * number modulo 65536 (99999 binds 34463), and a sign or a blank.
- */
-static int parse_port(const char *s)
-{
-	unsigned int v = 0;
-
-	if (!*s || strlen(s) > 5)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned int)(*s - '0');
-	}
-	return v <= 65535 ? (int)v : -EINVAL;
-}
-
 int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	char host[256];
 	const char *colon = strrchr(listen, ':');
+	unsigned long port;
 	size_t host_len;
 	int err;
 
-	if (!colon || colon == listen || parse_port(colon + 1) < 0)
+	/* digits only: getaddrinfo takes 99999 modulo 65536, and a sign or a blank */
+	if (!colon || colon == listen || parse_decimal(colon + 1, 0, 65535, &port))
 		return -EINVAL;
 	host_len = (size_t)(colon - listen);
 	if (listen[0] == '[') {
