@@ -193,53 +193,45 @@ static __always_inline bool first_bytes(const struct io_args *a, enum io_kind ki
 }
 
 /*
- * A write the framing does not follow (no request was read on it, or it is
- * not HTTP): a status line on a TCP socket is a response to nothing seen.
+ * The first bytes of a write the framing does not follow, into s->buf:
+ * enough to tell a status line or a request line. Returns how many (0 when
+ * they cannot be read).
  */
-static __always_inline void unframed_write(const struct io_args *a, enum io_kind kind,
-					   struct scratch *s, bool known_socket, long ret)
+static __always_inline __u32 unframed_bytes(const struct io_args *a, enum io_kind kind,
+					    struct scratch *s, long ret)
 {
 	__u64 ptr, len;
 	__u32 n;
-	__u8 version;
 
 	if (!first_bytes(a, kind, ret, &ptr, &len))
-		return;
+		return 0;
 	n = len < HTTP_STATUS_LINE_MIN + 1 ? (__u32)len : HTTP_STATUS_LINE_MIN + 1;
 	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(31));
 	if (n > HTTP_STATUS_LINE_MIN + 1 || bpf_probe_read_user(s->buf, n, (void *)ptr))
-		return;
-	if (!http_parse_status(s->buf, n, &version))
-		return;
-	if (known_socket || fd_is_tcp_socket(a->fd))
-		count_event(OA_EV_UNMATCHED_RESPONSES);
+		return 0;
+	return n;
+}
+
+/* A known method and a space start buf[0..n). */
+static __always_inline bool starts_request(const char *buf, __u32 n)
+{
+	__u32 k;
+
+	for (k = 1; k < n && k < 8; k++) {
+		if (buf[k] == ' ')
+			return http_method_from_token(buf, k) != OA_METHOD_OTHER;
+	}
+	return false;
 }
 
 /*
- * A write that starts with a request line on a TCP connection the agent has
- * no state for (open before it attached): the target is its client. The
- * connection's state is created, with the peer from the socket, so that
- * this request is followed. NULL for anything else.
+ * A request written on a TCP connection the agent has no state for (open
+ * before it attached): the target is its client. Its state is created, with
+ * the peer from the socket, so that this request is followed; NULL when the
+ * fd is not a TCP socket or the map is full.
  */
-static __always_inline struct conn_val *joined_client(const struct io_args *a, enum io_kind kind,
-						      struct scratch *s, struct conn_key *ck,
-						      long ret)
+static __always_inline struct conn_val *joined_client(struct scratch *s, struct conn_key *ck)
 {
-	__u64 ptr, len;
-	__u32 n, k;
-
-	if (!first_bytes(a, kind, ret, &ptr, &len))
-		return NULL;
-	n = len < 8 ? (__u32)len : 8;
-	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(15));
-	if (n > 8 || bpf_probe_read_user(s->buf, n, (void *)ptr))
-		return NULL;
-	for (k = 1; k < n; k++) {
-		if (s->buf[k] == ' ')
-			break;
-	}
-	if (k >= n || http_method_from_token(s->buf, k) == OA_METHOD_OTHER)
-		return NULL;
 	conn_init(&s->conn, ck->fd);
 	if (s->conn.kind != CONN_UNKNOWN)
 		return NULL; /* not a TCP socket */
@@ -289,11 +281,19 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 	} else if (c && (c->kind == CONN_CLIENT || (c->kind == CONN_UNKNOWN && c->outbound))) {
 		frame_begin(&f, tgid, a->fd);
 		frame_syscall(&f, a, kind, ret, true);
-	} else if (!c && (f.c = joined_client(a, kind, f.s, &ck, ret))) {
-		frame_begin(&f, tgid, a->fd);
-		frame_syscall(&f, a, kind, ret, true);
 	} else if (!c || c->kind == CONN_UNKNOWN || c->kind == CONN_NOT_HTTP) {
-		unframed_write(a, kind, f.s, c != NULL, ret);
+		__u32 n = unframed_bytes(a, kind, f.s, ret);
+		__u8 version;
+
+		if (!n)
+			return;
+		if (!c && starts_request(f.s->buf, n) && (f.c = joined_client(f.s, &ck))) {
+			frame_begin(&f, tgid, a->fd);
+			frame_syscall(&f, a, kind, ret, true);
+		} else if (http_parse_status(f.s->buf, n, &version) &&
+			   (c || fd_is_tcp_socket(a->fd))) {
+			count_event(OA_EV_UNMATCHED_RESPONSES);
+		}
 	}
 }
 
