@@ -49,27 +49,16 @@ static __always_inline __u32 size_bucket_of(__u64 size)
 	return bucket_index(size_bounds, nr_size_bounds, OA_MAX_SIZE_BOUNDS, size);
 }
 
+/* Response body size for record() when there is none to add. */
+#define NO_SIZE (~0ULL)
+
 /*
- * Adds n to *p; atomically in a value every CPU adds to (series_spill's),
- * a plain add in a per-CPU value.
+ * Adds one request to the series value v: its duration, and its request
+ * and response body sizes unless NO_SIZE; atomically when shared (a
+ * series_spill value, which every CPU adds to). A global function
+ * (series.bpf.c): verified once, not at every place a request is recorded.
  */
-#define STAT_ADD(shared, p, n)                          \
-	do {                                            \
-		if (shared)                             \
-			__sync_fetch_and_add((p), (n)); \
-		else                                    \
-			*(p) += (n);                    \
-	} while (0)
-
-static __always_inline void add_size(struct size_hist *h, __u64 size, bool shared)
-{
-	__u32 b = size_bucket_of(size);
-
-	STAT_ADD(shared, &h->count, 1);
-	STAT_ADD(shared, &h->sum, size);
-	if (b < OA_NR_SIZE_BUCKETS)
-		STAT_ADD(shared, &h->buckets[b], 1);
-}
+int series_add(struct http_stats *v, __u64 dur_ns, __u64 req_size, __u64 resp_size, int shared);
 
 /* The client series of s->ckey, created if missing; a failed creation is counted. */
 static __always_inline struct http_stats *client_series_value(struct scratch *s)
@@ -191,9 +180,6 @@ static __always_inline struct http_stats *series_of(struct scratch *s, const str
 	return server_series_value(s);
 }
 
-/* Response body size for record() when there is none to add. */
-#define NO_SIZE (~0ULL)
-
 /*
  * Adds one request of req to its series: duration, request body size, and
  * the response body size unless it is NO_SIZE.
@@ -203,20 +189,10 @@ static __always_inline void record(struct scratch *s, const struct conn_val *c,
 				   __u8 version, __u8 error, __u64 dur_ns, __u64 resp_size)
 {
 	struct http_stats *v = series_of(s, c, req, tgid, status, version, error);
-	bool shared = s->shared;
-	__u32 b;
 
-	if (!v)
-		return;
-	b = bucket_of(dur_ns);
-	STAT_ADD(shared, &v->count, 1);
-	STAT_ADD(shared, &v->sum_ns, dur_ns);
-	if (b < OA_NR_BUCKETS)
-		STAT_ADD(shared, &v->buckets[b], 1);
-	if (req->body_known)
-		add_size(&v->req_body, req->body_size, shared);
-	if (resp_size != NO_SIZE)
-		add_size(&v->resp_body, resp_size, shared);
+	if (v)
+		series_add(v, dur_ns, req->body_known ? req->body_size : NO_SIZE, resp_size,
+			   s->shared);
 }
 
 /*
