@@ -49,29 +49,104 @@ static __always_inline __u32 size_bucket_of(__u64 size)
 	return bucket_index(size_bounds, nr_size_bounds, OA_MAX_SIZE_BOUNDS, size);
 }
 
-static __always_inline void add_size(struct size_hist *h, __u64 size)
-{
-	__u32 b = size_bucket_of(size);
+/* Response body size for record() when there is none to add. */
+#define NO_SIZE (~0ULL)
 
-	h->count += 1;
-	h->sum += size;
-	if (b < OA_NR_SIZE_BUCKETS)
-		h->buckets[b] += 1;
+/*
+ * Adds one request to the series value v: its duration, and its request
+ * and response body sizes unless NO_SIZE; atomically when shared (a
+ * series_spill value, which every CPU adds to). A global function
+ * (series.bpf.c): verified once, not at every place a request is recorded.
+ */
+int series_add(struct http_stats *v, __u64 dur_ns, __u64 req_size, __u64 resp_size, int shared);
+
+/* The client series of s->ckey, created if missing; a failed creation is counted. */
+static __always_inline struct http_stats *client_series_value(struct scratch *s)
+{
+	struct http_stats *v = bpf_map_lookup_elem(&client_series, &s->ckey);
+
+	if (v)
+		return v;
+	s->fresh.first_ns = bpf_ktime_get_ns();
+	return insert_and_lookup(&client_series, &s->ckey, &s->fresh, OA_ERR_SERIES);
+}
+
+/* Whether tgid holds max_series_per_target series in `series` (made minus folded). */
+static __always_inline bool target_at_cap(__u32 tgid)
+{
+	__u64 *made, *freed;
+
+	if (!max_series_per_target)
+		return false;
+	made = bpf_map_lookup_elem(&series_made, &tgid);
+	if (!made)
+		return false;
+	freed = bpf_map_lookup_elem(&series_freed, &tgid);
+	return *made - (freed ? *freed : 0) >= max_series_per_target;
+}
+
+/* One more series of tgid in `series`; one that cannot be counted is a map error. */
+static __always_inline void count_series_made(__u32 tgid)
+{
+	__u64 one = 1, *made = bpf_map_lookup_elem(&series_made, &tgid);
+
+	if (made) {
+		__sync_fetch_and_add(made, 1);
+		return;
+	}
+	if (!bpf_map_update_elem(&series_made, &tgid, &one, BPF_NOEXIST))
+		return;
+	made = bpf_map_lookup_elem(&series_made, &tgid); /* another CPU made it first */
+	if (made)
+		__sync_fetch_and_add(made, 1);
+	else
+		count_map_error(OA_ERR_TARGETS);
 }
 
 /*
- * The value of key in map, created zeroed if create is set; a failed
- * creation is counted (once per request: later lookups do not create).
+ * The entry of s->key in series_spill, created if missing; NULL (a map
+ * error) when it is full. Its value is shared by all CPUs (s->shared).
  */
-static __always_inline struct http_stats *series_value(struct scratch *s, void *map, void *key,
-						       bool create)
+static __always_inline struct http_stats *spill_value(struct scratch *s)
 {
-	struct http_stats *v = bpf_map_lookup_elem(map, key);
+	struct http_stats *v = bpf_map_lookup_elem(&series_spill, &s->key);
 
-	if (v || !create)
+	s->shared = 1;
+	if (v)
+		return v;
+	return insert_and_lookup(&series_spill, &s->key, &s->fresh, OA_ERR_SERIES);
+}
+
+/*
+ * The series of s->key, created if missing: while the target holds fewer
+ * than its cap, under its own key in `series`; at the cap, as the
+ * target's overflow series (same status, method, version and error, no
+ * path) in series_spill, so that a flood of new paths costs one entry and
+ * loses nothing. A series whose entry cannot be allocated keeps its key in
+ * series_spill. What does not fit even there is a map error.
+ */
+static __always_inline struct http_stats *server_series_value(struct scratch *s)
+{
+	struct series_key *key = &s->key;
+	struct http_stats *v = bpf_map_lookup_elem(&series, key);
+
+	s->shared = 0;
+	if (v)
 		return v;
 	s->fresh.first_ns = bpf_ktime_get_ns();
-	return insert_and_lookup(map, key, &s->fresh, OA_ERR_SERIES);
+	if (target_at_cap(key->tgid)) {
+		count_event(OA_EV_SERIES_CAPPED);
+		key->flags = OA_SERIES_OVERFLOW;
+		__builtin_memset(key->path, 0, OA_MAX_PATH);
+		return spill_value(s);
+	}
+	if (!bpf_map_update_elem(&series, key, &s->fresh, BPF_NOEXIST))
+		count_series_made(key->tgid);
+	v = bpf_map_lookup_elem(&series, key);
+	if (v)
+		return v;
+	count_event(OA_EV_SERIES_SPILLED);
+	return spill_value(s);
 }
 
 /*
@@ -80,8 +155,7 @@ static __always_inline struct http_stats *series_value(struct scratch *s, void *
  */
 static __always_inline struct http_stats *series_of(struct scratch *s, const struct conn_val *c,
 						    const struct req_val *req, __u32 tgid,
-						    __u16 status, __u8 version, __u8 error,
-						    bool create)
+						    __u16 status, __u8 version, __u8 error)
 {
 	if (req->client) {
 		__builtin_memset(&s->ckey, 0, sizeof(s->ckey));
@@ -93,19 +167,18 @@ static __always_inline struct http_stats *series_of(struct scratch *s, const str
 		s->ckey.error = error;
 		s->ckey.family = c->peer_family;
 		__builtin_memcpy(s->ckey.addr, c->peer_addr, sizeof(s->ckey.addr));
-		return series_value(s, &client_series, &s->ckey, create);
+		s->shared = 0;
+		return client_series_value(s);
 	}
 	s->key.tgid = tgid;
 	s->key.status = status;
 	s->key.method = req->method;
 	s->key.version = req->version ? req->version : version;
 	s->key.error = error;
+	s->key.flags = 0;
 	__builtin_memcpy(s->key.path, req->path, OA_MAX_PATH);
-	return series_value(s, &series, &s->key, create);
+	return server_series_value(s);
 }
-
-/* Response body size for record() when there is none to add. */
-#define NO_SIZE (~0ULL)
 
 /*
  * Adds one request of req to its series: duration, request body size, and
@@ -115,20 +188,11 @@ static __always_inline void record(struct scratch *s, const struct conn_val *c,
 				   const struct req_val *req, __u32 tgid, __u16 status,
 				   __u8 version, __u8 error, __u64 dur_ns, __u64 resp_size)
 {
-	struct http_stats *v = series_of(s, c, req, tgid, status, version, error, true);
-	__u32 b;
+	struct http_stats *v = series_of(s, c, req, tgid, status, version, error);
 
-	if (!v)
-		return;
-	b = bucket_of(dur_ns);
-	v->count += 1;
-	v->sum_ns += dur_ns;
-	if (b < OA_NR_BUCKETS)
-		v->buckets[b] += 1;
-	if (req->body_known)
-		add_size(&v->req_body, req->body_size);
-	if (resp_size != NO_SIZE)
-		add_size(&v->resp_body, resp_size);
+	if (v)
+		series_add(v, dur_ns, req->body_known ? req->body_size : NO_SIZE, resp_size,
+			   s->shared);
 }
 
 /*

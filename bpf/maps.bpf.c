@@ -18,6 +18,9 @@ struct exe_scratch_map exe_scratch SEC(".maps");
 struct conns_map conns SEC(".maps");
 struct reqs_map reqs SEC(".maps");
 struct series_map series SEC(".maps");
+struct series_spill_map series_spill SEC(".maps");
+struct series_count_map series_made SEC(".maps");
+struct series_count_map series_freed SEC(".maps");
 struct client_series_map client_series SEC(".maps");
 struct scratch_map scratch SEC(".maps");
 
@@ -25,6 +28,7 @@ const volatile __u32 nr_ports = 0;
 const volatile __u32 nr_comms = 0;
 const volatile __u32 nr_exes = 0;
 const volatile __u32 agent_tgid = 0;
+const volatile __u32 max_series_per_target = 0;
 
 const volatile __u64 bounds_ns[OA_MAX_BOUNDS] = {};
 const volatile __u32 nr_bounds = 0;

@@ -105,6 +105,7 @@ struct scratch {
 	struct series_key key;
 	struct client_key ckey;
 	struct http_stats fresh; /* a new series' value: no counts, first_ns stamped */
+	__u8 shared;		 /* the series value found is series_spill's, shared by CPUs */
 };
 
 /*
@@ -186,6 +187,37 @@ struct series_map {
 };
 extern struct series_map series SEC(".maps");
 
+/*
+ * Series the kernel could not give an entry of their own in `series`:
+ * the overflow series of targets at their cap, and series whose per-CPU
+ * value could not be allocated at that moment (the per-CPU allocator
+ * cannot grow where BPF runs; it grows later, from a worker, so a burst of
+ * new series finds it empty). Preallocated, so an insert fails only when
+ * the map is full, and not per CPU, so its size does not grow with the
+ * CPUs: its values are added to atomically (conn.bpf.h, STAT_ADD).
+ */
+struct series_spill_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, OA_MAX_SPILL);
+	__type(key, struct series_key);
+	__type(value, struct http_stats);
+};
+extern struct series_spill_map series_spill SEC(".maps");
+
+/*
+ * Series each target process has in `series` (tgid -> count): the kernel
+ * counts those it creates, user space those it folded and deleted; the
+ * difference is held under max_series_per_target.
+ */
+struct series_count_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, OA_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+extern struct series_count_map series_made SEC(".maps");
+extern struct series_count_map series_freed SEC(".maps");
+
 struct client_series_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, OA_MAX_CLIENT_SERIES);
@@ -230,5 +262,7 @@ extern const volatile __u32 nr_ports;
 extern const volatile __u32 nr_comms;
 extern const volatile __u32 nr_exes;
 extern const volatile __u32 agent_tgid;
+/* Series a target may hold in `series` (0: no cap), --max-series-per-target. */
+extern const volatile __u32 max_series_per_target;
 
 #endif /* MAPS_BPF_H */

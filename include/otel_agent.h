@@ -17,6 +17,7 @@
 #define OA_MAX_CONNS	     32768 /* conns and reqs; --max-connections */
 #define OA_MAX_SERIES	     16384 /* series; --max-series */
 #define OA_MAX_CLIENT_SERIES 4096  /* client_series */
+#define OA_MAX_SPILL	     4096  /* series_spill: preallocated */
 #define OA_MAX_TARGETS	     4096  /* targets: processes traced at once */
 /* Room in each selector map (ports, comms, exes); an --exe may take two entries. */
 #define OA_MAX_SELECTORS 64
@@ -60,9 +61,17 @@ struct series_key {
 	__u8 method;
 	__u8 version;
 	__u8 error; /* enum oa_conn_error */
-	__u8 _pad[3];
+	__u8 flags; /* OA_SERIES_OVERFLOW */
+	__u8 _pad[2];
 	char path[OA_MAX_PATH];
 };
+
+/*
+ * series_key.flags: the target's overflow series in the kernel, for
+ * requests whose own series the kernel did not create (the target held
+ * --max-series-per-target series, or the map was full); its path is empty.
+ */
+#define OA_SERIES_OVERFLOW 1
 
 /* Body-size histogram bounds (bytes) the kernel can count; one more bucket holds +Inf. */
 #define OA_MAX_SIZE_BOUNDS 15
@@ -156,6 +165,8 @@ enum oa_event {
 	OA_EV_CONN_ERRORS,	   /* requests ended by close or reset before a response */
 	OA_EV_STALE_RECLAIMED,	   /* connection state dropped because its fd was reused */
 	OA_EV_TARGETS_ADDED,	   /* processes added in the kernel (fork, exec, rename, port) */
+	OA_EV_SERIES_CAPPED,  /* requests put in their target's overflow series by the kernel */
+	OA_EV_SERIES_SPILLED, /* series the kernel kept in series_spill: no entry in series */
 	OA_EV_COUNT,
 };
 

@@ -55,7 +55,7 @@ void cli_usage(FILE *out)
 		"      --feature-otel=BOOL   publish (true) or not (false); overrides FEATURE_OTEL\n"
 		"                            from the agent's and then the first target's environment\n"
 		"      --max-series N        kernel series map size (default %d); past it new\n"
-		"                            series are dropped and counted\n"
+		"                            series go to a small spill map, counted\n"
 		"      --max-connections N   kernel connection and request map sizes (default\n"
 		"                            %d); past it connections are not followed, counted\n"
 		"  -v, --verbose             log libbpf and per-scrape details\n"

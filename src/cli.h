@@ -33,8 +33,9 @@ struct selectors {
  * costs kernel memory, smaller drops sooner.
  */
 struct map_limits {
-	unsigned int max_series;      /* --max-series: distinct (process, method, status, path) */
-	unsigned int max_connections; /* --max-connections: sockets and waiting requests */
+	unsigned int max_series;	/* --max-series: distinct (process, method, status, path) */
+	unsigned int max_connections;	/* --max-connections: sockets and waiting requests */
+	unsigned int series_per_target; /* series a target may hold in the kernel (0: no cap) */
 };
 
 #define OA_MAX_MAP_ENTRIES (1u << 22)

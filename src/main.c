@@ -30,7 +30,7 @@
 
 #include "version.h" /* OA_VERSION, written by the Makefile */
 
-/* How often the main thread looks at the targets; state of exited processes is reclaimed every 5 s. */
+/* How often the main thread looks at the targets; kernel state is reclaimed every 5 s (reclaim). */
 #define TICK_MS		    250
 #define RECLAIM_EVERY_TICKS (5000 / TICK_MS)
 
@@ -229,6 +229,25 @@ static bool take_signal(int sig)
 	return false;
 }
 
+/*
+ * Every few seconds, scraped or not: the kernel state of exited processes
+ * goes (connections, requests, series), and idle folded series leave the
+ * series map (aggregate_snapshot retires them), so that it holds what is
+ * still being counted.
+ */
+static void reclaim(struct agent *agent)
+{
+	struct oa_snapshot snap;
+	int n = reclaim_stale(&agent->bpf);
+
+	if (n > 0)
+		log_debug("reclaimed %d map entries of exited processes", n);
+	if (aggregate_snapshot(&agent->agg, &agent->bpf, &snap))
+		log_debug("retiring kernel series failed");
+	else
+		snapshot_free(&snap);
+}
+
 static void wait_for_signal(struct agent *agent, const struct options *opts, bool enabled)
 {
 	struct timespec tick = { .tv_nsec = TICK_MS * 1000000L };
@@ -256,12 +275,8 @@ static void wait_for_signal(struct agent *agent, const struct options *opts, boo
 		if (!enabled)
 			continue;
 		target_watch_tick(&watch);
-		if (++ticks % RECLAIM_EVERY_TICKS == 0) {
-			int n = reclaim_stale(&agent->bpf);
-
-			if (n > 0)
-				log_debug("reclaimed %d map entries of exited processes", n);
-		}
+		if (++ticks % RECLAIM_EVERY_TICKS == 0)
+			reclaim(agent);
 	}
 	target_watch_free(&watch);
 }
@@ -334,7 +349,8 @@ static int set_up(struct agent *agent, const struct options *opts)
 	if (config_build(&opts->exp, &agent->cfg))
 		return 2;
 	if (config_apply_buckets(&agent->cfg) ||
-	    aggregator_init(&agent->agg, &agent->cfg.rules, agent->cfg.max_series_per_target)) {
+	    aggregator_init(&agent->agg, &agent->cfg.rules, agent->cfg.max_series_per_target,
+			    opts->limits.max_series)) {
 		log_error("cannot set up the configuration: out of memory");
 		return 1;
 	}
@@ -354,15 +370,18 @@ static int set_up(struct agent *agent, const struct options *opts)
 /* Loads and attaches the BPF side over the union of both endpoints' bounds; 0 or -errno. */
 static int start_tracing(struct agent *agent, const struct options *opts, struct match_list *found)
 {
+	struct map_limits limits = opts->limits;
 	double bounds[OA_MAX_BOUNDS];
 	int nr_bounds, err;
 
+	/* the export cap is also what the kernel holds per target */
+	limits.series_per_target = agent->cfg.max_series_per_target;
 	nr_bounds = buckets_union(&buckets_otel, &buckets_plugin, bounds, OA_MAX_BOUNDS);
 	if (nr_bounds < 0)
 		return nr_bounds;
 	err = loader_preflight();
 	if (!err)
-		err = loader_start(&agent->bpf, &opts->limits, bounds, (unsigned int)nr_bounds,
+		err = loader_start(&agent->bpf, &limits, bounds, (unsigned int)nr_bounds,
 				   &opts->sel);
 	if (!err)
 		add_running(agent, &opts->sel, found);

@@ -41,6 +41,14 @@ static const struct {
 	{ "otel_agent_targets_added_total",
 	  "Processes the kernel side added as targets (forks, execs, renames, ports).",
 	  OA_EV_TARGETS_ADDED },
+	{ "otel_agent_series_capped_total",
+	  "Requests the kernel counted in their target's overflow series: the target held its "
+	  "cap of series (--max-series-per-target).",
+	  OA_EV_SERIES_CAPPED },
+	{ "otel_agent_series_spilled_total",
+	  "Requests whose series found no room in the series map (full, or its allocator "
+	  "empty for a moment): kept in the small preallocated spill map instead.",
+	  OA_EV_SERIES_SPILLED },
 };
 
 void put_self_metrics(struct expo *e, const struct oa_snapshot *s)

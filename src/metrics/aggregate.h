@@ -7,7 +7,10 @@
 #ifndef OA_AGGREGATE_H
 #define OA_AGGREGATE_H
 
+#include <pthread.h>
 #include "kernel/loader.h"
+#include "metrics/retire.h"
+#include "metrics/retired.h"
 #include "metrics/route.h"
 #include "metrics/series.h"
 
@@ -29,11 +32,19 @@ struct aggregator {
 	unsigned long scrape;		 /* counts calls of aggregate_series */
 	struct route_memo *memo;
 	struct series_registry *registry;
+	struct retired retired;	   /* what left the kernel maps, as exported */
+	struct retire_watch watch; /* when live series last changed */
+	size_t map_max;		   /* the series map's size (--max-series) */
+	pthread_mutex_t lock;	   /* aggregate_snapshot: scrapes and the main thread's passes */
 };
 
-/* rules must outlive agg. Returns 0 or -ENOMEM. */
+/*
+ * rules must outlive agg; map_max is the series map's size (0: the
+ * default), which also bounds the label sets kept of retired series.
+ * Returns 0 or -ENOMEM.
+ */
 int aggregator_init(struct aggregator *agg, const struct route_rules *rules,
-		    unsigned int max_per_target);
+		    unsigned int max_per_target, size_t map_max);
 /* Accepts a zeroed or freed agg. */
 void aggregator_free(struct aggregator *agg);
 
@@ -63,7 +74,12 @@ int read_kernel_series(int fd, int nr_cpus, struct kernel_series **out, size_t *
  */
 int read_live_targets(int fd, struct oa_target **out, size_t *n);
 
-/* Fills snap from the agent's maps; snap owns its arrays until snapshot_free. */
+/*
+ * Fills snap from the agent's maps (snap owns its arrays until
+ * snapshot_free), then retires what the kernel need not hold any more
+ * (retire.h): the series and client series of targets that are gone, idle
+ * folded series. Safe to call from several threads.
+ */
 int aggregate_snapshot(struct aggregator *agg, struct loader *a, struct oa_snapshot *snap);
 
 void snapshot_free(struct oa_snapshot *snap);

@@ -218,11 +218,17 @@ static int cmp_target_labels(const void *pa, const void *pb)
 	return cmp_labels(&a->s, &b->s);
 }
 
+/* A label set new to its target: its sum in out, and the kernel series v[first..end) it sums. */
+struct fresh {
+	struct oa_series *acc;
+	size_t first, end;
+};
+
 /* Admission order among new label sets: the first seen first, label order for ties. */
 static int cmp_first_seen(const void *pa, const void *pb)
 {
-	const struct oa_series *a = *(const struct oa_series *const *)pa;
-	const struct oa_series *b = *(const struct oa_series *const *)pb;
+	const struct oa_series *a = ((const struct fresh *)pa)->acc;
+	const struct oa_series *b = ((const struct fresh *)pb)->acc;
 
 	if (a->stats.first_ns != b->stats.first_ns)
 		return a->stats.first_ns < b->stats.first_ns ? -1 : 1;
@@ -235,11 +241,10 @@ static int cmp_first_seen(const void *pa, const void *pb)
  * admitted in the order they first appeared in the kernel while the target
  * has room, so that a flood between two scrapes cannot push out a route
  * that came before it, and the rest fold into the target's overflow
- * series. fresh has room for n pointers. Returns -ENOMEM or 0.
+ * series. fresh has room for n entries. Returns -ENOMEM or 0.
  */
 static int cap_target(struct series_registry *reg, struct kernel_series **v, size_t n,
-		      struct oa_series *out, size_t *nr_out, __u64 *overflowed,
-		      struct oa_series **fresh)
+		      struct oa_series *out, size_t *nr_out, __u64 *overflowed, struct fresh *fresh)
 {
 	struct reg_target *t = reg_target(reg, v[0]->tgid);
 	size_t i = 0, nr_fresh = 0;
@@ -249,17 +254,18 @@ static int cap_target(struct series_registry *reg, struct kernel_series **v, siz
 	t->seen = reg->scrape;
 	while (i < n) {
 		struct oa_series *acc = &out[*nr_out];
+		size_t first = i;
 
 		*acc = v[i]->s;
 		for (i++; i < n && !cmp_labels(acc, &v[i]->s); i++)
 			http_stats_add(&acc->stats, &v[i]->s.stats);
 		(*nr_out)++;
 		if (!reg_has(reg, label_hash(t->tgid, acc), t->tgid, acc))
-			fresh[nr_fresh++] = acc;
+			fresh[nr_fresh++] = (struct fresh){ acc, first, i };
 	}
 	qsort(fresh, nr_fresh, sizeof(*fresh), cmp_first_seen);
 	for (i = 0; i < nr_fresh; i++) {
-		struct oa_series *acc = fresh[i];
+		struct oa_series *acc = fresh[i].acc;
 
 		if (t->admitted < reg->max_per_target) {
 			if (reg_add(reg, label_hash(t->tgid, acc), t->tgid, acc))
@@ -268,11 +274,11 @@ static int cap_target(struct series_registry *reg, struct kernel_series **v, siz
 			continue;
 		}
 		/* folded: series_merge sums it into the overflow series of its status and error */
-		acc->overflow = 1;
-		acc->method = OA_METHOD_OTHER;
-		acc->version = 0;
-		memset(acc->route, 0, sizeof(acc->route));
+		series_to_overflow(acc);
 		*overflowed += acc->stats.count;
+		/* the kernel series it sums say so too: they are retired in that form */
+		for (size_t j = fresh[i].first; j < fresh[i].end; j++)
+			v[j]->s.overflow = 1;
 	}
 	return 0;
 }
@@ -280,7 +286,7 @@ static int cap_target(struct series_registry *reg, struct kernel_series **v, siz
 int series_registry_cap(struct series_registry *reg, unsigned long scrape, struct kernel_series **v,
 			size_t n, struct oa_series *out, size_t *nr_out, __u64 *overflowed)
 {
-	struct oa_series **fresh = calloc(n ? n : 1, sizeof(*fresh));
+	struct fresh *fresh = calloc(n ? n : 1, sizeof(*fresh));
 	int err = 0;
 
 	if (!fresh)

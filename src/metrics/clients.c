@@ -16,6 +16,7 @@
 #include "http.skel.h"
 #include "metrics/clients.h"
 #include "kernel/map_walk.h"
+#include "kernel/series_take.h"
 #include "metrics/stats_map.h"
 
 static int cmp_client(const void *pa, const void *pb)
@@ -42,12 +43,20 @@ size_t clients_merge(struct oa_client_series *c, size_t n)
 				cmp_client);
 }
 
+/* A client series as the kernel keyed it: its key, to take it away when its target is gone. */
+struct kernel_client {
+	struct client_key key;
+	struct oa_client_series c;
+};
+
 /* stats_map_read's fill for the client series map: the key's labels, the server as text. */
 static struct http_stats *fill_client(void *elem, const void *k)
 {
 	const struct client_key *key = k;
-	struct oa_client_series *c = elem;
+	struct kernel_client *kc = elem;
+	struct oa_client_series *c = &kc->c;
 
+	kc->key = *key;
 	c->status = key->status;
 	c->server_port = key->port;
 	c->method = key->method;
@@ -59,22 +68,63 @@ static struct http_stats *fill_client(void *elem, const void *k)
 	return &c->stats;
 }
 
-int clients_read(struct loader *a, struct oa_client_series **out, size_t *nr)
+/* Moves the client series of targets that are gone from the kernel map into r. */
+static int retire_clients(int fd, int nr_cpus, struct kernel_client *kc, size_t n,
+			  struct retired *r, target_alive_fn alive, void *arg)
 {
-	struct stats_array c = { .size = sizeof(**out) };
+	for (size_t i = 0; i < n; i++) {
+		struct oa_client_series c = kc[i].c;
+		int err;
+
+		if (alive(kc[i].key.tgid, arg))
+			continue;
+		err = series_take(fd, &kc[i].key, nr_cpus, &c.stats);
+		if (err == -ENOENT)
+			continue;
+		if (!err)
+			err = retired_add_client(r, &c);
+		if (err)
+			return err;
+	}
+	retired_settle(r);
+	return 0;
+}
+
+int clients_read(struct loader *a, struct retired *r, target_alive_fn alive, void *arg,
+		 struct oa_client_series **out, size_t *nr)
+{
+	struct stats_array kc = { .size = sizeof(struct kernel_client) };
+	int fd = bpf_map__fd(a->skel->maps.client_series);
 	int nr_cpus = libbpf_num_possible_cpus();
+	struct oa_client_series *c;
+	size_t n = 0;
 	int err;
 
 	*out = NULL;
 	*nr = 0;
 	if (nr_cpus < 0)
 		return nr_cpus;
-	err = stats_map_read(bpf_map__fd(a->skel->maps.client_series), sizeof(struct client_key),
-			     nr_cpus, fill_client, &c);
+	err = stats_map_read(fd, sizeof(struct client_key), nr_cpus, fill_client, &kc);
 	if (err)
 		return err;
-	*out = c.v;
-	*nr = clients_merge(c.v, c.n);
+	c = calloc(kc.n + r->nr_clients + 1, sizeof(*c));
+	if (!c) {
+		free(kc.v);
+		return -ENOMEM;
+	}
+	/* this scrape exports what was read; what is retired now is kept for the next */
+	for (size_t i = 0; i < kc.n; i++)
+		c[n++] = ((struct kernel_client *)kc.v)[i].c;
+	memcpy(c + n, r->clients, r->nr_clients * sizeof(*c));
+	n += r->nr_clients;
+	err = retire_clients(fd, nr_cpus, kc.v, kc.n, r, alive, arg);
+	free(kc.v);
+	if (err) {
+		free(c);
+		return err;
+	}
+	*out = c;
+	*nr = clients_merge(c, n);
 	return 0;
 }
 

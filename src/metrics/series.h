@@ -8,6 +8,7 @@
 #define OA_SERIES_H
 
 #include <stddef.h>
+#include <string.h>
 #include "otel_agent.h"
 
 /* A route template is at most a path plus room for placeholders. */
@@ -35,9 +36,17 @@ struct oa_client_series {
 	struct http_stats stats;
 };
 
-/* One series as the kernel keyed it, its per-CPU values summed; s.route holds the kernel's path. */
+/*
+ * One series as the kernel keyed it, its per-CPU values summed; s.route
+ * holds the kernel's path, then (aggregate_series) its route, and s.overflow
+ * whether it is exported in an overflow series.
+ */
 struct kernel_series {
 	__u32 tgid;
+	__u8 ignored; /* on an ignored route: counted, not exported */
+	__u8 retire;  /* leaves the kernel map now (retire.h) */
+	__u8 spilled; /* read from series_spill, not series */
+	struct series_key key;
 	struct oa_series s;
 };
 
@@ -81,6 +90,15 @@ static inline unsigned int series_method(__u8 m)
 static inline unsigned int series_version(__u8 v)
 {
 	return v == OA_HTTP_10 || v == OA_HTTP_11 ? v : 0;
+}
+
+/* Turns s into an overflow series: only its status and error stay labels. */
+static inline void series_to_overflow(struct oa_series *s)
+{
+	s->overflow = 1;
+	s->method = OA_METHOD_OTHER;
+	s->version = 0;
+	memset(s->route, 0, sizeof(s->route));
 }
 
 /*

@@ -2,9 +2,11 @@
 """A pre-fork HTTP server for the target selftests: the master binds and
 listens, then forks workers that accept on the shared socket.
 
-Usage: prefork.py PORT [--workers N] [--host ADDR] [--wait]
+Usage: prefork.py PORT [--workers N] [--host ADDR] [--wait] [--max-requests N]
   --wait: after binding print "bound <port>" and fork only when a line
           arrives on stdin.
+  --max-requests N: a worker serves N connections one at a time, then
+          exits, and the master forks a new one (gunicorn's recycling).
 Prints "worker <pid>" per worker forked, then "listening <port>". GET
 /hello answers 200 with X-Worker: <pid>; anything else 404. Workers die
 with the master (PR_SET_PDEATHSIG).
@@ -55,12 +57,20 @@ def serve(sock):
         threading.Thread(target=handle, args=(conn, addr), daemon=True).start()
 
 
+def serve_then_exit(sock, n):
+    """Serve n connections one after the other, then exit (the master forks another)."""
+    for _ in range(n):
+        conn, addr = sock.accept()
+        handle(conn, addr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("port", type=int)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--wait", action="store_true")
+    ap.add_argument("--max-requests", type=int, default=0)
     args = ap.parse_args()
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -74,17 +84,24 @@ def main():
 
     libc = ctypes.CDLL(None, use_errno=True)
     workers = []
-    for _ in range(args.workers):
+
+    def fork_worker():
         pid = os.fork()
         if pid == 0:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
-                serve(sock)
+                if args.max_requests:
+                    serve_then_exit(sock, args.max_requests)
+                else:
+                    serve(sock)
             finally:
                 os._exit(0)
         workers.append(pid)
         print("worker", pid, flush=True)
+
+    for _ in range(args.workers):
+        fork_worker()
     print("listening", args.port, flush=True)
 
     def stop(signum, frame):
@@ -98,7 +115,13 @@ def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     while True:
-        signal.pause()
+        if not args.max_requests:
+            signal.pause()
+            continue
+        pid, _ = os.wait()
+        if pid in workers:
+            workers.remove(pid)
+            fork_worker()
 
 
 if __name__ == "__main__":

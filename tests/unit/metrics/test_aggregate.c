@@ -154,7 +154,7 @@ static void test_routes_and_ignore(void **state)
 	k[3] = ks(10, OA_METHOD_GET, 200, "/healthz", 50);
 	k[4] = ks(11, OA_METHOD_GET, 200, "/internal/{id}/state", 7);
 	k[5] = ks(10, OA_METHOD_GET, 200, "/t/dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", 1);
-	assert_int_equal(aggregator_init(&agg, &rules, 2000), 0);
+	assert_int_equal(aggregator_init(&agg, &rules, 2000, 0), 0);
 	/* the second scrape takes the routes from the memo of the first, the third one a subset */
 	for (int round = 0; round < 3; round++) {
 		scrape(&agg, k, round < 2 ? 6 : 3, &snap);
@@ -187,7 +187,7 @@ static void test_cap(void **state)
 	__u64 sent = 0;
 
 	(void)state;
-	assert_int_equal(aggregator_init(&agg, NULL, 5), 0);
+	assert_int_equal(aggregator_init(&agg, NULL, 5, 0), 0);
 	/* scrape 1: five routes, in no particular order, all admitted */
 	for (int i = 0; i < 5; i++) {
 		snprintf(path, sizeof(path), "/r/%c", 'e' - i);
@@ -261,7 +261,7 @@ static void test_cap_label_order(void **state)
 	struct oa_snapshot snap;
 
 	(void)state;
-	assert_int_equal(aggregator_init(&agg, NULL, 2), 0);
+	assert_int_equal(aggregator_init(&agg, NULL, 2, 0), 0);
 	k[0] = ks(7, OA_METHOD_GET, 500, "/a", 1);
 	k[1] = ks(7, OA_METHOD_GET, 404, "/m", 1);
 	k[2] = ks(7, OA_METHOD_GET, 200, "/z", 1);
@@ -293,7 +293,7 @@ static void test_cap_first_seen(void **state)
 	struct oa_snapshot snap;
 
 	(void)state;
-	assert_int_equal(aggregator_init(&agg, NULL, 2), 0);
+	assert_int_equal(aggregator_init(&agg, NULL, 2, 0), 0);
 	k[0] = ks(7, OA_METHOD_GET, 200, "/flood-1", 1);
 	k[1] = ks(7, OA_METHOD_GET, 200, "/flood-2", 1);
 	k[2] = ks(7, OA_METHOD_GET, 200, "/zz-established", 8);
@@ -329,7 +329,7 @@ static void test_cap_stable(void **state)
 	unsigned int seed = 1;
 
 	(void)state;
-	assert_int_equal(aggregator_init(&agg, NULL, 10), 0);
+	assert_int_equal(aggregator_init(&agg, NULL, 10, 0), 0);
 	for (int i = 0; i < N; i++) {
 		snprintf(path, sizeof(path), "/p%d", i);
 		k[i] = ks(1 + i % 2, (__u8)(1 + i % 3), 200, path, 1 + i);
@@ -369,7 +369,7 @@ static void test_cap_per_target(void **state)
 	struct oa_snapshot snap;
 
 	(void)state;
-	assert_int_equal(aggregator_init(&agg, NULL, 2), 0);
+	assert_int_equal(aggregator_init(&agg, NULL, 2, 0), 0);
 	k[0] = ks(100, OA_METHOD_GET, 200, "/a", 1);
 	k[1] = ks(100, OA_METHOD_GET, 200, "/b", 1);
 	k[2] = ks(100, OA_METHOD_GET, 200, "/c", 5);
@@ -419,7 +419,7 @@ static void test_cap_memory(void **state)
 
 	(void)state;
 	assert_non_null(k);
-	assert_int_equal(aggregator_init(&agg, NULL, CAP), 0);
+	assert_int_equal(aggregator_init(&agg, NULL, CAP, 0), 0);
 	for (int t = 0; t < TARGETS; t++)
 		routes_of(k + t * ROUTES, 1000 + t, "/slug", ROUTES);
 	for (int round = 0; round < 3; round++) {
@@ -467,6 +467,48 @@ static void test_cap_memory(void **state)
 	snapshot_free(&snap);
 	aggregator_free(&agg);
 	free(k);
+}
+
+/*
+ * The kernel's own overflow series (a target at its cap) is exported as
+ * overflow; what left the kernel (the retired store) is exported with what
+ * is still there, merged under the same labels, and the kernel series that
+ * sum a folded label set are marked overflow, the form they retire in.
+ */
+static void test_kernel_overflow_and_retired(void **state)
+{
+	struct kernel_series k[3];
+	struct oa_series gone = ks(9, OA_METHOD_GET, 200, "/a", 0).s;
+	struct http_stats four = ks(9, OA_METHOD_GET, 200, "/a", 4).s.stats;
+	struct kernel_series in[3];
+	struct aggregator agg;
+	struct oa_snapshot snap;
+	const struct oa_series *a;
+
+	(void)state;
+	assert_int_equal(aggregator_init(&agg, NULL, 1, 0), 0);
+	k[0] = ks(1000, OA_METHOD_GET, 200, "/a", 3);
+	k[1] = ks(1000, OA_METHOD_GET, 404, "", 5);
+	k[1].key.flags = OA_SERIES_OVERFLOW;
+	k[2] = ks(1000, OA_METHOD_GET, 200, "/b", 2); /* past the cap of 1 */
+	k[2].s.stats.first_ns = 1;
+	assert_int_equal(retired_add_series(&agg.retired, &gone, &four), 0);
+	retired_settle(&agg.retired);
+	memcpy(in, k, sizeof(in));
+	memset(&snap, 0, sizeof(snap));
+	assert_int_equal(aggregate_series(&agg, in, 3, &snap), 0);
+	a = find(&snap, OA_METHOD_GET, 200, "/a");
+	assert_non_null(a);
+	assert_int_equal(a->stats.count, 7);
+	assert_non_null(find_overflow(&snap));
+	assert_int_equal(find_overflow(&snap)->stats.count, 7);
+	assert_int_equal(snap.series_overflowed, 7);
+	assert_false(in[0].s.overflow);
+	assert_true(in[1].s.overflow);
+	assert_true(in[2].s.overflow);
+	assert_int_equal(sum_counts(&snap), 14);
+	snapshot_free(&snap);
+	aggregator_free(&agg);
 }
 
 #define MAP_SERIES 700 /* more than one batch */
@@ -638,11 +680,16 @@ static void test_read_live_targets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes_and_ignore), cmocka_unit_test(test_cap),
-		cmocka_unit_test(test_cap_label_order),	  cmocka_unit_test(test_cap_first_seen),
-		cmocka_unit_test(test_cap_stable),	  cmocka_unit_test(test_cap_per_target),
-		cmocka_unit_test(test_cap_memory),	  cmocka_unit_test(test_read_kernel_series),
+		cmocka_unit_test(test_routes_and_ignore),
+		cmocka_unit_test(test_cap),
+		cmocka_unit_test(test_cap_label_order),
+		cmocka_unit_test(test_cap_first_seen),
+		cmocka_unit_test(test_cap_stable),
+		cmocka_unit_test(test_cap_per_target),
+		cmocka_unit_test(test_cap_memory),
+		cmocka_unit_test(test_read_kernel_series),
 		cmocka_unit_test(test_read_live_targets),
+		cmocka_unit_test(test_kernel_overflow_and_retired),
 	};
 
 	return cmocka_run_group_tests_name("aggregate", tests, NULL, NULL);
