@@ -145,12 +145,18 @@ vmlinux:
 # make fuzz [FUZZ_SECONDS=N]: each libFuzzer harness tests/fuzz/fuzz_NAME.c
 # runs N seconds from its committed seeds (tests/fuzz/corpus/NAME/); what it
 # finds new goes to $(OUTPUT)/fuzz/corpus/NAME/, a crash to $(OUTPUT)/fuzz/.
-# FUZZ_SRCS_NAME lists the sources a harness links. Not part of make test.
+# A harness names the sources it links in one line, FUZZ_SRCS_fuzz_NAME.
+# Not part of make test.
 FUZZ_SECONDS	      ?= 60
-FUZZ_CFLAGS	      := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc \
+FUZZ_CFLAGS	      := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) \
 			 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_HARNESSES	      := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SRCS_fuzz_http_parse := src/metrics/route.c
+FUZZ_SRCS_fuzz_route  := src/metrics/route.c src/metrics/route_memo.c src/metrics/hash_table.c
+FUZZ_SRCS_fuzz_config := src/config.c src/cli.c src/feature_flag.c src/array.c \
+			 src/metrics/buckets.c src/metrics/route.c
+FUZZ_SRCS_fuzz_labels := src/expose/labels.c src/expose/text_out.c src/expose/number.c \
+			 src/metrics/series.c
 
 fuzz: $(addprefix $(OUTPUT)/fuzz/,$(FUZZ_HARNESSES))
 	$(Q)set -e; for h in $(FUZZ_HARNESSES); do \
@@ -161,8 +167,10 @@ fuzz: $(addprefix $(OUTPUT)/fuzz/,$(FUZZ_HARNESSES))
 			$(OUTPUT)/fuzz/corpus/$$name tests/fuzz/corpus/$$name; \
 	done
 
+# Every harness is rebuilt when any header changes (cli.c includes version.h).
 .SECONDEXPANSION:
-$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_fuzz_$$*) include/http_parse.h include/otel_agent.h
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_fuzz_$$*) $(wildcard include/*.h src/*.h src/*/*.h) \
+		       $(OUTPUT)/version.h
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_fuzz_$*) -o $@
