@@ -5,7 +5,10 @@
  * as processes appear and go:
  *
  *   sched_process_fork   a child of a target is a target (workers forked later)
- *   sched_process_exit   a target whose last thread exits is dropped
+ *   sched_process_exit   a target whose last thread exits is dropped; the
+ *                        requests still waiting on its connections end
+ *                        as connection_closed (its fds close without a
+ *                        close syscall)
  *   inet_sock_set_state  a process that starts listening on a --port
  *   sys_exit_accept{,4}  a process that accepts a connection on a --port
  *   sched_process_exec   a process that execs an --exe or gets a --comm name
@@ -25,6 +28,7 @@
 #include "counters.bpf.h"
 #include "sock.bpf.h"
 #include "targets.bpf.h"
+#include "conn.bpf.h"
 
 #define OA_TCP_LISTEN 10
 
@@ -67,15 +71,41 @@ int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_
  * exited first (pthread_exit) or whose old leader de_thread() reaped in
  * a multithreaded exec, since that process goes on with the same tgid.
  */
+struct exit_ctx {
+	struct scratch *s;
+	__u32 tgid;
+};
+
+/*
+ * bpf_for_each_map_elem's callback over conns: a connection of the exiting
+ * process ends as a close would end it (http.bpf.c, end_conn), and leaves.
+ */
+static long end_conn_at_exit(struct bpf_map *map, struct conn_key *key, struct conn_val *c,
+			     struct exit_ctx *x)
+{
+	if (key->tgid != x->tgid)
+		return 0;
+	if (c->kind == CONN_SERVER || c->kind == CONN_CLIENT) {
+		record_answer(x->s, c, key->tgid, NO_SIZE);
+		fail_waiting(x->s, c, key->tgid, key->fd);
+	}
+	bpf_map_delete_elem(map, key);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
 {
-	__u32 tgid;
+	struct exit_ctx x;
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	tgid = BPF_CORE_READ(task, tgid);
-	bpf_map_delete_elem(&targets, &tgid);
+	x.tgid = BPF_CORE_READ(task, tgid);
+	x.s = get_scratch();
+	/* a walk of conns, once per exiting target process: nothing else pays for it */
+	if (x.s && bpf_map_lookup_elem(&targets, &x.tgid))
+		bpf_for_each_map_elem(&conns, end_conn_at_exit, &x, 0);
+	bpf_map_delete_elem(&targets, &x.tgid);
 	return 0;
 }
 

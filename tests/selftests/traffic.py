@@ -607,6 +607,30 @@ def test_reset_before_response():
     each(("node", "c"), lambda kind: _abort(kind, reset=True))
 
 
+@needs("root", "node")
+def test_target_dies_mid_request():
+    """Node killed with 5 requests it read and never answered (3 connections,
+    one with 3 pipelined): each is an error series 'connection_closed' (they
+    were in no series and no counter: its fds close without a close())."""
+    with Procs() as procs:
+        srv, port, agent, base = procs.traced("node")
+        c = Client(port)
+        c.exchange("GET", "/hello", want=200)
+        c.send(request("GET", "/hang") * 3)
+        others = [Client(port) for _ in range(2)]
+        for o in others:
+            o.send(request("GET", "/hang"))
+        wait_requests_seen(base, 6)
+        srv.kill()
+        srv.wait()
+        check_traffic("target killed", base, {("GET", "/hello", "200"): 1},
+                      aborted={("GET", "/hang", "connection_closed"): 5},
+                      counters={"otel_agent_connection_errors_total": 5})
+        for x in [c] + others:
+            x.close()
+        check_healthy("target killed", agent, base)
+
+
 @needs("root")
 def test_fd_reuse():
     """A connection closed with a request unanswered; a file written on its fd
