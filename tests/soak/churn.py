@@ -286,7 +286,6 @@ def scrape_both(base, rundir, tag, want_total):
     for ep, suffix in (("/metrics", "metrics"), ("/metrics/otel", "otel")):
         with open(os.path.join(rundir, f"{tag}.{suffix}"), "w") as f:
             f.write(got[ep][1])
-    return {ep: m for ep, (m, _) in got.items()}
 
 
 def start_agent(procs, s, pids, comm):
@@ -380,7 +379,7 @@ def main():
     seed = random.randrange(1 << 30)
     result = {"settings": vars(s), "comm": comm, "seed": seed, "phases": []}
     with Procs() as procs:
-        sampler = None
+        sampler = agent = None
         try:
             cport, fport = free_port(), free_port()
             cluster = procs.spawn(["node", SERVER, "cluster", str(cport), str(s.workers),
@@ -418,7 +417,6 @@ def main():
                   f"dev servers --comm {comm}; run directory {rundir}", flush=True)
 
             total_counts = Counts()
-            scrapes = {}
 
             def phase(tag, title, fn):
                 print(f"churn: phase {tag}: {title}", flush=True)
@@ -428,7 +426,7 @@ def main():
                 secs = time.monotonic() - start
                 total_counts.add(c)
                 time.sleep(s.settle)
-                scrapes[tag] = scrape_both(base, rundir, tag, total_counts.answered())
+                scrape_both(base, rundir, tag, total_counts.answered())
                 result["phases"].append({
                     "tag": tag, "title": title, "seconds": secs,
                     "answered": c.answered(), "failed": sum(c.failed.values()),
@@ -441,7 +439,6 @@ def main():
             phase("recycle", f"workers recycling every {s.max_requests}-"
                   f"{2 * s.max_requests - 1} requests, {s.clients} clients, {s.seconds} s",
                   lambda: phase_recycle(s, cport, time.monotonic() + s.seconds))
-            result["workers_seen"] = len(workers)
             phase("flood", f"{s.flood} distinct paths against one process",
                   lambda: phase_flood(s, fport, seed))
             phase("after", f"{AFTER_ROUTE} {s.after} times on the flooded process",
@@ -468,11 +465,11 @@ def main():
                 sampler.join(30)
                 sampler.rss_sample()
                 sampler.maps_sample()
-            if "agent" in locals():
+            if agent:
                 with open(os.path.join(rundir, "agent.log"), "w") as f:
                     f.write(agent_stderr(agent))
             for p in procs.procs:  # the servers' process groups: workers and all
-                if p.poll() is None and p is not locals().get("agent"):
+                if p.poll() is None and p is not agent:
                     try:
                         os.killpg(p.pid, signal.SIGKILL)
                     except OSError:
@@ -525,7 +522,8 @@ def verdict(rundir):
     for ph in run["phases"]:
         want = compare.add(want, {tuple(w[:3]): w[3] for w in ph["want"]})
         for ep, name, keys in (PLUGIN, OTEL):
-            with open(os.path.join(rundir, f"{ph['tag']}.{'metrics' if ep == '/metrics' else 'otel'}")) as f:
+            suffix = "metrics" if ep == "/metrics" else "otel"
+            with open(os.path.join(rundir, f"{ph['tag']}.{suffix}")) as f:
                 m = parse_prom(f.read())
             prob, own, over = compare_counts(want, m, ep, name, keys)
             if prob:
@@ -591,7 +589,7 @@ def verdict(rundir):
 
     # The route first seen after the flood.
     ak = next((k for k in want if k[1] == AFTER_ROUTE), None)
-    if ak:
+    if ak and ("flood", "/metrics") in over_by_phase:
         d_over = {ep: over_by_phase[("after", ep)] - over_by_phase[("flood", ep)]
                   for ep in ("/metrics", "/metrics/otel")}
         if ak in own_final and own_final[ak] == want[ak]:
