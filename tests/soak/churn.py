@@ -382,6 +382,8 @@ def main():
         sampler = agent = None
         try:
             cport, fport = free_port(), free_port()
+            while fport == cport:
+                fport = free_port()
             cluster = procs.spawn(["node", SERVER, "cluster", str(cport), str(s.workers),
                                    str(s.max_requests)], stdout=subprocess.PIPE,
                                   start_new_session=True)
