@@ -80,6 +80,40 @@ def read_tsv(path):
     return rows
 
 
+def read_rss(path):
+    """[(t_s, VmRSS KiB, cpu ticks or None)] of an rss.tsv."""
+    return [(float(r[0]), int(r[1]), int(r[2]) if len(r) > 2 and r[2] else None)
+            for r in read_tsv(path) if len(r) >= 2 and r[1].isdigit()]
+
+
+def rss_check(rss, margin_kib, failures):
+    """Flat memory: the last sample at most margin_kib above the one at 10 s
+    (the first-scrape allocations are done by then). Appends to failures;
+    returns the line for the table."""
+    if len(rss) < 3:
+        failures.append(f"agent RSS: want at least 3 samples got {len(rss)}")
+    if not rss:
+        return "no samples"
+    at10 = next((r for r in rss if r[0] >= 10), rss[-1])
+    first, last = rss[0][1], rss[-1][1]
+    mx = max(r[1] for r in rss)
+    growth = last - at10[1]
+    if growth > margin_kib:
+        failures.append(f"agent RSS grew {growth} KiB between the {at10[0]:.0f} s sample "
+                        f"({at10[1]}) and the last ({last}): margin {margin_kib}")
+    return (f"first {first}  at {at10[0]:.0f} s {at10[1]}  max {mx}  last {last}  "
+            f"(growth after 10 s: {growth:+d}, margin {margin_kib})")
+
+
+def cpu_note(rss, hz):
+    """'agent CPU: ...' from the samples' cpu ticks, or None."""
+    ticks = [r[2] for r in rss if r[2] is not None]
+    if len(ticks) < 2:
+        return None
+    span = rss[-1][0] - rss[0][0]
+    return f"agent CPU: {(ticks[-1] - ticks[0]) / hz:.2f} s over {span:.0f} s of samples"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("rundir")
@@ -184,27 +218,11 @@ def main():
             info[name] = total(plug, name)
 
     # -- memory -------------------------------------------------------------------
-    rss = [(float(r[0]), int(r[1]), int(r[2]) if len(r) > 2 and r[2] else None)
-           for r in read_tsv(os.path.join(d, "rss.tsv")) if len(r) >= 2 and r[1].isdigit()]
-    rss_line = "no samples"
-    if len(rss) < 3:
-        failures.append(f"agent RSS: want at least 3 samples got {len(rss)}")
-    if rss:
-        at10 = next((r for r in rss if r[0] >= 10), rss[-1])
-        first, last = rss[0][1], rss[-1][1]
-        mx = max(r[1] for r in rss)
-        growth = last - at10[1]
-        rss_line = (f"first {first}  at {at10[0]:.0f} s {at10[1]}  max {mx}  last {last}  "
-                    f"(growth after 10 s: {growth:+d}, margin {args.rss_margin_kib})")
-        if growth > args.rss_margin_kib:
-            failures.append(f"agent RSS grew {growth} KiB between the {at10[0]:.0f} s sample "
-                            f"({at10[1]}) and the last ({last}): margin {args.rss_margin_kib}")
-        ticks = [r[2] for r in rss if r[2] is not None]
-        if len(ticks) >= 2:
-            hz = int(env.get("CLK_TCK", "100"))
-            span = rss[-1][0] - rss[0][0]
-            notes.append(f"agent CPU: {(ticks[-1] - ticks[0]) / hz:.2f} s over {span:.0f} s "
-                         f"of samples")
+    rss = read_rss(os.path.join(d, "rss.tsv"))
+    rss_line = rss_check(rss, args.rss_margin_kib, failures)
+    cpu = cpu_note(rss, int(env.get("CLK_TCK", "100")))
+    if cpu:
+        notes.append(cpu)
 
     # -- scrapes during the load ---------------------------------------------------
     scrapes = read_tsv(os.path.join(d, "scrapes.tsv"))

@@ -37,11 +37,8 @@ RUN=$REPO/.output/soak/run-$(date +%Y%m%d-%H%M%S)
 CORE_PID=
 AGENT_PID=
 BG_PIDS=
-
-die() {
-	echo "soak: $*" >&2
-	exit 2
-}
+# shellcheck source=tests/soak/lib.sh
+. tests/soak/lib.sh
 
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
@@ -74,14 +71,7 @@ ln -sfn "$(basename "$RUN")" "$REPO/.output/soak/last"
 
 # -- build ---------------------------------------------------------------------
 gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror tests/soak/loadgen.c -o "$LOADGEN"
-if [ -n "${OTEL_AGENT:-}" ]; then
-	AGENT=$OTEL_AGENT
-else
-	make --no-print-directory otel-agent >"$RUN/build.log" 2>&1 ||
-		die "make otel-agent failed: $(tail -n 5 "$RUN/build.log")"
-	AGENT=$REPO/otel-agent
-fi
-[ -x "$AGENT" ] || die "$AGENT not executable"
+soak_agent "$RUN"
 
 free_port() {
 	python3 -c 'import sys; sys.path.insert(0, "tests"); from selftests.lib.procs import free_port; print(free_port())'
@@ -229,27 +219,7 @@ rss_sample >>"$RUN/rss.tsv"
 
 # Entries left in the agent's kernel hash maps (connection state) now that
 # every connection is closed: a leak would show here before it fills a map.
-python3 - "$AGENT_PID" >"$RUN/maps.tsv" 2>/dev/null <<'EOF' || true
-import json, os, subprocess, sys
-pid = sys.argv[1]
-ids = set()
-for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-    try:
-        for line in open(f"/proc/{pid}/fdinfo/{fd}"):
-            if line.startswith("map_id:"):
-                ids.add(int(line.split()[1]))
-    except OSError:
-        pass
-for i in sorted(ids):
-    info = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", str(i)],
-                                     capture_output=True, timeout=30).stdout or b"{}")
-    if "hash" not in info.get("type", "") or info.get("name") in ("targets",):
-        continue
-    dump = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(i)],
-                          capture_output=True, timeout=60)
-    n = len(json.loads(dump.stdout)) if dump.returncode == 0 else "?"
-    print(f"{info.get('name')}\t{n}")
-EOF
+python3 tests/soak/kmaps.py --skip targets "$AGENT_PID" >"$RUN/maps.tsv" 2>/dev/null || true
 
 rc=0
 python3 tests/soak/compare.py --rss-margin-kib "$SOAK_RSS_MARGIN_KIB" "$RUN" || rc=$?
