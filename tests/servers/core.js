@@ -106,6 +106,11 @@ server.on('upgrade', (req, socket, head) => {
 	socket.on('end', () => socket.end());
 });
 
+// Node closes a keep-alive connection idle for 5 s by default: the tests that
+// open one before the agent starts would lose it when a loaded machine makes
+// the start slower than that.
+server.keepAliveTimeout = 60000;
+
 server.listen(port, '127.0.0.1', () => {
 	process.stdout.write(`listening ${server.address().port}\n`);
 });
