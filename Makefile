@@ -151,6 +151,7 @@ FUZZ_CFLAGS	      := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclu
 			 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_HARNESSES	      := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SRCS_fuzz_http_parse := src/metrics/route.c
+FUZZ_SRCS_fuzz_frame	  :=
 
 fuzz: $(addprefix $(OUTPUT)/fuzz/,$(FUZZ_HARNESSES))
 	$(Q)set -e; for h in $(FUZZ_HARNESSES); do \
@@ -166,6 +167,8 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_fuzz_$$*) include/http_p
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_fuzz_$*) -o $@
+# the framing harness also builds the framing header
+$(OUTPUT)/fuzz/fuzz_frame: include/http_frame.h
 
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
