@@ -115,9 +115,10 @@ static __always_inline void http_header_line(struct dir_state *d, const char *bu
 
 	/*
 	 * Only the bytes that arrived count (the buffer may hold older ones past
-	 * them): the header may be the last thing the syscall moved.
+	 * them): the header may be the last thing the syscall moved. The name
+	 * and one byte after it are enough: "Content-Length:\n" ends there.
 	 */
-	if (c0 == 'c' && avail >= 17 && http_win_word(buf, off, 0, 8) == W_CONTENT_ &&
+	if (c0 == 'c' && avail >= 16 && http_win_word(buf, off, 0, 8) == W_CONTENT_ &&
 	    http_win_word(buf, off, 8, 7) == W_LENGTH_) {
 		k = http_skip_spaces(buf, off, 15);
 		/* up to ten digits, unrolled: a loop here multiplies the verifier's states */

@@ -161,6 +161,9 @@ static void test_content_length(void **state)
 	/* the value may go on in the next read: nothing is concluded */
 	d = header(cl, strlen(cl) - 2);
 	assert_true(!d.cl_seen && !d.bad_length);
+	/* a complete line with no value, the last bytes of a read: the same as anywhere */
+	d = header("Content-Length:\n", 16);
+	assert_true(!d.cl_seen && d.bad_length);
 	d = header("Content-Length: -1\r\n", 20);
 	assert_true(!d.cl_seen && d.bad_length);
 	d = header("Content-Length: 12345678901\r\n", 29);
