@@ -32,7 +32,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Ivmlin
 # declared extern before its definition offset 0, and the skeleton then fails.
 BPF_SRCS   := bpf/maps.bpf.c bpf/http.bpf.c bpf/targets.bpf.c bpf/frame.bpf.c bpf/series.bpf.c
 BPF_OBJS   := $(patsubst bpf/%.c,$(OUTPUT)/bpf/%.o,$(BPF_SRCS))
-BPF_HDRS   := include/otel_agent.h include/http_parse.h bpf/maps.bpf.h bpf/counters.bpf.h \
+BPF_HDRS   := include/otel_agent.h include/http_parse.h include/http_frame.h bpf/maps.bpf.h bpf/counters.bpf.h \
 	      bpf/map_insert.bpf.h bpf/sock.bpf.h bpf/targets.bpf.h bpf/conn.bpf.h \
 	      bpf/frame.bpf.h $(VMLINUX)
 # src/ is grouped by pipeline stage (docs/architecture.md); tests/unit/ mirrors it.
@@ -157,6 +157,7 @@ FUZZ_SRCS_fuzz_config := src/config.c src/cli.c src/feature_flag.c src/array.c \
 			 src/metrics/buckets.c src/metrics/route.c
 FUZZ_SRCS_fuzz_labels := src/expose/labels.c src/expose/text_out.c src/expose/number.c \
 			 src/metrics/series.c
+FUZZ_SRCS_fuzz_frame  :=
 
 fuzz: $(addprefix $(OUTPUT)/fuzz/,$(FUZZ_HARNESSES))
 	$(Q)set -e; for h in $(FUZZ_HARNESSES); do \

@@ -13,6 +13,10 @@
  *  - bodies of known length are passed over without being read.
  * Chunked and close-delimited bodies are not followed: the stream is then
  * picked up again at the first byte of a later syscall that starts a message.
+ * A request line longer than HTTP_MAX_LINE is a request cut there, the rest
+ * of its line passed over as a header line is. What is decided on the
+ * window's bytes is in include/http_frame.h (built and fuzzed on the host
+ * too); this file loads the window and acts on the decisions.
  */
 #ifndef FRAME_BPF_H
 #define FRAME_BPF_H
@@ -20,22 +24,11 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "otel_agent.h"
-#include "http_parse.h"
+#include "http_frame.h"
 #include "maps.bpf.h"
 #include "counters.bpf.h"
 #include "conn.bpf.h"
 #include "sock.bpf.h"
-
-/* Steps one syscall's data may take; past it the stream is resynchronised later. */
-#define FRAME_MAX_STEPS 8192
-/* Request-line bytes a step feeds to the parser. */
-#define LINE_BYTES 16
-/* A request line that has not ended after this many bytes is not HTTP. */
-#define HTTP_MAX_LINE 4096
-
-#define NL_BYTES   0x0a0a0a0a0a0a0a0aULL
-#define ONE_BYTES  0x0101010101010101ULL
-#define HIGH_BYTES 0x8080808080808080ULL
 
 /*
  * bpf_loop's context lives on the stack and only points at the per-CPU
@@ -85,95 +78,6 @@ static __always_inline char frame_byte(const struct frame_ctx *f, int off, __u32
 	return f->s->buf[(off + k) & HTTP_WINDOW_MASK];
 }
 
-static __always_inline void skip_body(struct frame_ctx *f, struct dir_state *d)
-{
-	__u32 n = f->s->fr.len - f->s->fr.pos;
-
-	if (n > d->body_left)
-		n = d->body_left;
-	f->s->fr.pos += n;
-	d->body_left -= n;
-	if (!d->body_left)
-		d->phase = PH_START;
-}
-
-/*
- * Header names are matched eight bytes at a time, lowercased by setting bit
- * 5 of every byte (harmless for '-', ':', '/', '.' and digits); the words are
- * the little-endian bytes of "content-", "length:", ... A loop over the
- * name's bytes would multiply the verifier's states inside the step callback.
- */
-#define LOWER_BYTES 0x2020202020202020ULL
-#define W_CONTENT_  0x2d746e65746e6f63ULL /* "content-" */
-#define W_LENGTH_   0x3a6874676e656cULL	  /* "length:" */
-#define W_TRANSFER  0x726566736e617274ULL /* "transfer" */
-#define W__ENCODIN  0x6e69646f636e652dULL /* "-encodin" */
-#define W_G_	    0x3a67ULL		  /* "g:" */
-#define W_CHUNKED   0x64656b6e756863ULL	  /* "chunked" */
-#define W_HTTP1_    0x2e312f70747468ULL	  /* "http/1." */
-
-/* The 8 bytes at off + k, lowercased, keeping only the first n. */
-static __always_inline __u64 frame_word(const struct frame_ctx *f, int off, __u32 k, __u32 n)
-{
-	__u64 w;
-
-	__builtin_memcpy(&w, &f->s->buf[(off + k) & HTTP_WINDOW_MASK], sizeof(w));
-	w |= LOWER_BYTES;
-	return n >= 8 ? w : w & ((1ULL << (8 * n)) - 1);
-}
-
-/* Spaces after a header's colon: at most two are looked at. */
-static __always_inline __u32 skip_spaces(const struct frame_ctx *f, int off, __u32 k)
-{
-	if (frame_byte(f, off, k) == ' ')
-		k++;
-	if (frame_byte(f, off, k) == ' ')
-		k++;
-	return k;
-}
-
-/* A header line starts at pos: note Content-Length and chunked transfer coding. */
-static __always_inline void header_line(struct frame_ctx *f, struct dir_state *d, int off)
-{
-	__u32 avail = frame_avail(f), k, v = 0, digits;
-	char c0 = frame_byte(f, off, 0) | 0x20;
-
-	/*
-	 * Only the bytes that arrived count (the buffer may hold older ones past
-	 * them): the header may be the last thing the syscall moved.
-	 */
-	if (c0 == 'c' && avail >= 17 && frame_word(f, off, 0, 8) == W_CONTENT_ &&
-	    frame_word(f, off, 8, 7) == W_LENGTH_) {
-		k = skip_spaces(f, off, 15);
-		/* up to ten digits, unrolled: a loop here multiplies the verifier's states */
-#pragma clang loop unroll(full)
-		for (digits = 0; digits < 10; digits++) {
-			char ch = frame_byte(f, off, k + digits);
-
-			if (k + digits >= avail || ch < '0' || ch > '9')
-				break;
-			v = v * 10 + (ch - '0');
-		}
-		/* the value must end before the data does, or it may go on in the next syscall */
-		if (k + digits < avail) {
-			char end = frame_byte(f, off, k + digits);
-
-			if (digits && (end == '\r' || end == '\n' || end == ' ' || end == '\t')) {
-				d->content_length = v;
-				d->cl_seen = 1;
-			} else {
-				/* "-1", "12x", more than ten digits: where the body ends is unknown */
-				d->bad_length = 1;
-			}
-		}
-	} else if (c0 == 't' && avail >= 25 && frame_word(f, off, 0, 8) == W_TRANSFER &&
-		   frame_word(f, off, 8, 8) == W__ENCODIN && frame_word(f, off, 16, 2) == W_G_) {
-		k = skip_spaces(f, off, 18);
-		if (k + 7 <= avail && frame_word(f, off, k, 7) == W_CHUNKED)
-			d->chunked = 1;
-	}
-}
-
 /*
  * The empty line ends the header block: the body's size is known now if it
  * has a Content-Length (or cannot have a body), and what follows depends on
@@ -186,7 +90,6 @@ static __always_inline void end_of_headers(struct frame_ctx *f, struct dir_state
 	__u64 size = d->cl_seen ? d->content_length : 0;
 
 	f->s->fr.pos += n;
-	d->at_line_start = 0;
 	if (!response && !d->chunked && !d->bad_length)
 		set_request_size(c, f->s->fr.tgid, f->s->fr.fd, size);
 	if (response && !d->interim)
@@ -194,95 +97,40 @@ static __always_inline void end_of_headers(struct frame_ctx *f, struct dir_state
 			      d->no_body   ? 0
 			      : d->cl_seen ? size
 					   : NO_SIZE /* chunked or until close */);
-	if (response && (d->interim || d->no_body)) {
-		d->phase = PH_START;
-	} else if (d->chunked || d->bad_length || (response && !d->cl_seen)) {
-		d->phase = PH_UNFRAMED;
-	} else if (d->cl_seen && d->content_length) {
-		d->body_left = d->content_length;
-		d->phase = PH_BODY;
-	} else {
-		d->phase = PH_START;
-	}
+	http_end_headers(d, response);
 }
-
-/* Index of the first '\n' in an 8-byte word that has one. */
-static __always_inline __u32 first_newline(__u64 w)
-{
-	__u32 k;
-
-#pragma clang loop unroll(full)
-	for (k = 0; k < 8; k++) {
-		if (((w >> (8 * k)) & 0xff) == '\n')
-			return k;
-	}
-	return 7;
-}
-
-/* Eight-byte words a header-scanning step looks at. */
-#define SCAN_WORDS 8
 
 /* One step through a header block: a line start and up to 64 bytes of its line. */
 static __always_inline void scan_headers(struct frame_ctx *f, struct dir_state *d, bool response)
 {
-	__u32 avail;
 	int off;
 
 	if (d->at_line_start) {
-		char c0;
+		int ends_block;
+		__u32 n;
 
 		off = frame_load(f, 8 * SCAN_WORDS);
 		if (off < 0 || !frame_avail(f)) {
 			f->s->fr.stop = 1;
 			return;
 		}
-		c0 = frame_byte(f, off, 0);
-		if (c0 == '\n') {
-			end_of_headers(f, d, 1, response);
+		n = http_line_start(d, f->s->buf, off, frame_avail(f), &ends_block);
+		if (ends_block) {
+			end_of_headers(f, d, n, response);
 			return;
 		}
-		if (c0 == '\r') {
-			if (frame_avail(f) >= 2 && frame_byte(f, off, 1) == '\n')
-				end_of_headers(f, d, 2, response);
-			else
-				f->s->fr.pos += 1; /* the '\n' is in the next syscall's data */
+		if (n != HDR_LINE) {
+			f->s->fr.pos += n;
 			return;
 		}
-		/* a header line: look at its name, then go on to its end in the same step */
-		d->at_line_start = 0;
-		header_line(f, d, off);
+		/* a header line: go on to its end in the same step */
 	}
 	off = frame_load(f, 8 * SCAN_WORDS);
 	if (off < 0) {
 		f->s->fr.stop = 1;
 		return;
 	}
-	avail = frame_avail(f);
-	if (avail >= 8) {
-		__u32 k;
-
-		/* several words per step: each step is a callback call */
-#pragma clang loop unroll(full)
-		for (k = 0; k < SCAN_WORDS; k++) {
-			__u64 w, x;
-
-			if (avail < 8 * (k + 1))
-				break;
-			__builtin_memcpy(&w, &f->s->buf[(off + 8 * k) & HTTP_WINDOW_MASK],
-					 sizeof(w));
-			x = w ^ NL_BYTES;
-			if ((x - ONE_BYTES) & ~x & HIGH_BYTES) {
-				f->s->fr.pos += 8 * k + first_newline(w) + 1;
-				d->at_line_start = 1;
-				return;
-			}
-		}
-		f->s->fr.pos += 8 * k;
-		return;
-	}
-	if (frame_byte(f, off, 0) == '\n')
-		d->at_line_start = 1;
-	f->s->fr.pos += 1;
+	f->s->fr.pos += http_scan_line(d, f->s->buf, off, frame_avail(f));
 }
 
 /* Starts framing one syscall's data for the connection (tgid, fd). */
@@ -374,7 +222,7 @@ static __always_inline void request_line_failed(struct frame_ctx *f)
 	 */
 	f->s->fr.pos = 0;
 	off = frame_load(f, 8);
-	if (off >= 0 && frame_avail(f) >= 8 && frame_word(f, off, 0, 7) == W_HTTP1_) {
+	if (off >= 0 && frame_avail(f) >= 8 && http_win_word(f->s->buf, off, 0, 7) == W_HTTP1_) {
 		c->outbound = 1;
 		if (!c->peer_family)
 			fd_tcp_peer(f->s->fr.fd, &c->peer_family, c->peer_addr, &c->peer_port);
@@ -386,17 +234,6 @@ static __always_inline void request_line_failed(struct frame_ctx *f)
 	count_event(OA_EV_NOT_HTTP);
 }
 
-/* A message's header block begins: nothing is known about its framing yet. */
-static __always_inline void begin_headers(struct dir_state *d, bool at_line_start)
-{
-	d->phase = PH_HEADERS;
-	d->at_line_start = at_line_start;
-	d->cl_seen = 0;
-	d->bad_length = 0;
-	d->chunked = 0;
-	d->content_length = 0;
-}
-
 /* The phases both directions share: 1 to stop, 0 to go on, -1 for the caller's own. */
 static __always_inline int shared_step(struct frame_ctx *f, struct dir_state *d, bool response)
 {
@@ -404,7 +241,7 @@ static __always_inline int shared_step(struct frame_ctx *f, struct dir_state *d,
 
 	switch (d->phase) {
 	case PH_BODY:
-		skip_body(f, d);
+		fr->pos += http_skip_body(d, fr->len - fr->pos);
 		return 0;
 	case PH_UNFRAMED:
 		if (fr->pos || !fr->syscall_start)
@@ -419,14 +256,8 @@ static __always_inline int shared_step(struct frame_ctx *f, struct dir_state *d,
 	return -1;
 }
 
-#define LINE_DONE	0x100
-#define LINE_FAILED	0x200
-#define LINE_COUNT_MASK 0xff
-
 /*
- * Feeds up to n request-line bytes (at most LINE_BYTES) from s->buf at off
- * to c's parser. Returns the bytes used, with LINE_DONE when the line ended
- * or LINE_FAILED when it is not a request line. A global function
+ * http_feed_line (http_frame.h) on c's parser. A global function
  * (frame.bpf.c): the verifier checks it once, on its own, instead of in
  * every state of the step that calls it.
  */
@@ -449,15 +280,14 @@ static __always_inline int request_line_step(struct frame_ctx *f, struct conn_va
 		f->s->fr.stop = 1;
 		return 1;
 	}
-	r = feed_request_line(c, f->s, (__u32)off, frame_avail(f));
+	r = feed_request_line(c, f->s, (__u32)off, http_line_room(c->line_len, frame_avail(f)));
 	k = r & LINE_COUNT_MASK;
 	ch = frame_byte(f, off, k - 1);
-	r = r & LINE_DONE ? 1 : r & LINE_FAILED ? -1 : 0;
 	f->s->fr.pos += k;
 	c->line_len += k;
-	if (r > 0 && http_request_finish(&c->parser, &info))
-		r = -1;
-	if (r < 0 || (!r && c->line_len >= HTTP_MAX_LINE)) {
+	/* a long line is a request cut there; the rest of it is skipped as a header line is */
+	r = http_line_outcome(&c->parser, r, c->line_len, &info);
+	if (r < 0) {
 		request_line_failed(f);
 		return 1;
 	}
@@ -465,7 +295,7 @@ static __always_inline int request_line_step(struct frame_ctx *f, struct conn_va
 		c->kind = c->outbound ? CONN_CLIENT : CONN_SERVER;
 		push_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, &info);
 		f->s->fr.resync = 0;
-		begin_headers(d, ch == '\n');
+		http_begin_headers(d, r == LINE_ENDED && ch == '\n');
 	}
 	return 0;
 }
@@ -530,7 +360,7 @@ static __always_inline int status_line_step(struct frame_ctx *f, struct conn_val
 			return 1;
 		}
 	}
-	begin_headers(d, false);
+	http_begin_headers(d, false);
 	f->s->fr.pos += HTTP_STATUS_LINE_MIN;
 	return 0;
 }

@@ -12,7 +12,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "otel_agent.h"
-#include "http_parse.h"
+#include "http_frame.h"
 
 enum conn_kind {
 	CONN_UNKNOWN,  /* no complete first line yet */
@@ -21,28 +21,6 @@ enum conn_kind {
 	CONN_NOT_HTTP, /* first data was not HTTP/1.x: ignored from then on */
 	CONN_UPGRADED, /* switched protocol after a 101: ignored from then on */
 	CONN_IGNORED,  /* not a TCP socket (file, pipe, Unix socket) */
-};
-
-/* Where a direction's byte stream is, message by message. */
-enum msg_phase {
-	PH_START,      /* at the first byte of a message */
-	PH_FIRST_LINE, /* inside a request line (it may span reads) */
-	PH_HEADERS,    /* inside the header block */
-	PH_BODY,       /* body_left bytes of body to pass over */
-	PH_UNFRAMED,   /* chunked or close-delimited body: resynchronise at a syscall's start */
-};
-
-struct dir_state {
-	__u32 body_left;
-	__u32 content_length;
-	__u8 phase;
-	__u8 at_line_start; /* the last data ended right after a '\n' */
-	__u8 chunked;
-	__u8 no_body;	 /* response to HEAD, 1xx, 204, 304 */
-	__u8 interim;	 /* a 1xx response: the final one is still to come */
-	__u8 cl_seen;	 /* a Content-Length header was seen */
-	__u8 bad_length; /* a Content-Length that is not a number: the framing is lost after it */
-	__u8 _pad;
 };
 
 /* Per-connection state: the value of conns. */

@@ -322,6 +322,27 @@ static __always_inline int http_request_finish(const struct http_req_parser *p,
 }
 
 /*
+ * Ends a request line that goes on past what is read of it (the kernel's
+ * HTTP_MAX_LINE): a request line if its path began after a known method,
+ * with the path cut there (truncated when the cut is inside the path) and
+ * no version. Returns 0 and fills info, or -1 when the bytes are not taken
+ * for a request line: an unknown method on a line this long is more likely
+ * another protocol.
+ */
+static __always_inline int http_request_cut(struct http_req_parser *p,
+					    struct http_request_info *info)
+{
+	if (p->state == HTTP_REQ_PATH)
+		p->truncated = 1;
+	if (p->state == HTTP_REQ_VERSION)
+		return -1; /* a version is at most 8 bytes: the line has ended by then */
+	if (http_request_finish(p, info) || info->method == OA_METHOD_OTHER)
+		return -1;
+	info->version = 0;
+	return 0;
+}
+
+/*
  * Recognise "METHOD SP /path[?query] SP HTTP/1.x" at the start of buf.
  * len is the number of valid bytes (at most HTTP_WINDOW). The path, cut at
  * '?' or '#', is written to path[] (OA_MAX_PATH bytes) and the rest of

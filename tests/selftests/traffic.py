@@ -25,6 +25,9 @@ from selftests.lib.needs import needs
 from selftests.lib.procs import Procs, stderr_so_far
 from selftests.lib.scrape import parse_prom, scrape, series, snapshot, total
 
+# Longest path the agent keeps, NUL included (include/otel_agent.h).
+OA_MAX_PATH = 128
+
 
 # (method, raw path, body, route, status): five requests, each its own series.
 PIPELINE = [
@@ -450,15 +453,76 @@ def test_random_bytes():
               want_reply=b"HTTP/1.1 400 ")
 
 
+# (method, raw path, body, route, status): what follows a long line on its connection.
+AFTER_LONG = [
+    ("GET", "/hello", b"", "/hello", "200"),
+    ("GET", "/boom", b"", "/boom", "500"),
+    ("POST", "/items", b'{"n":1}', "/items", "201"),
+    ("GET", "/nope", b"", "/nope", "404"),
+]
+
+
+def _long_line_then_requests(tag, kind, first, parts, route, status, truncated):
+    """On one keep-alive connection to a kind server: a request whose line is
+    long, sent as parts (each its own send), then AFTER_LONG. The long one is
+    counted under route; truncated: paths_truncated_total."""
+    with Procs() as procs:
+        _, port, agent, base = procs.traced(kind)
+        c = Client(port)
+        try:
+            c.send(*parts)
+            got, _, _ = c.response()
+            check_eq(f"{tag}: server status of the long line", int(status), got)
+            want = drive_on(c, AFTER_LONG)
+        finally:
+            c.close()
+        add(want, (first, route, status))
+        check_traffic(tag, base, want,
+                      counters={"otel_agent_paths_truncated_total": truncated})
+        check_healthy(tag, agent, base)
+
+
 @needs("root", "node")
 def test_long_request_line():
-    """An 8 KiB request line (no line end in its first 4 KiB): not HTTP, though
-    Node answers it (404); that answer is unmatched."""
-    line = b"GET /" + b"a" * 8192 + b" HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    _not_http("8 KiB request line", line,
+    """An 8 KiB path (no line end in the first 4 KiB) first on a keep-alive
+    connection: counted with its path cut at 127 bytes (truncated), and every
+    request after it on the connection counted (it was "not HTTP", hiding
+    them)."""
+    def one(kind):
+        seg = "a" * 8192
+        line = request("GET", "/" + seg)
+        _long_line_then_requests(f"long path {kind}", kind, "GET", [line],
+                                 "/" + seg[:OA_MAX_PATH - 2], "404", 1)
+
+    each(("node", "python"), one)
+
+
+@needs("root", "node")
+def test_long_line_unknown_method():
+    """An 8 KiB line with a method Node does not know: not HTTP (a long line
+    counts as a request only after a known method); Node's 400 is unmatched."""
+    line = b"BINARY /" + b"z" * 8192 + b" HTTP/1.1\r\nHost: test\r\n\r\n"
+    _not_http("8 KiB line, unknown method", line,
               {"otel_agent_not_http_connections_total": 1,
                "otel_agent_unmatched_responses_total": 1},
-              want_reply=b"HTTP/1.1 404 ")
+              want_reply=b"HTTP/1.1 400 ")
+
+
+@needs("root")
+def test_long_request_line_split():
+    """A 60 KiB request line (a query string; Python reads it 8 KiB at a
+    time) sent in several writes, then requests on the same connection: the
+    long one counts under its whole path (the query is never kept, so nothing
+    is truncated); a 40 KiB path split the same way is cut and truncated."""
+    query = "/hello?q=" + "x" * 60000
+    line = request("GET", query)
+    parts = [line[i:i + 7000] for i in range(0, len(line), 7000)]
+    _long_line_then_requests("long query split", "python", "GET", parts, "/hello", "200", 0)
+    seg = "b" * 40000
+    line = request("PUT", "/items/" + seg)
+    parts = [line[:10], line[10:3000], line[3000:4100], line[4100:20000], line[20000:]]
+    _long_line_then_requests("long path split", "python", "PUT", parts,
+                             "/items/" + seg[:OA_MAX_PATH - 8], "200", 1)
 
 
 @needs("root", "node")
