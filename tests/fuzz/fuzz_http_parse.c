@@ -19,7 +19,7 @@
 #include "http_parse.h"
 #include "metrics/route.h"
 
-/* The kernel gives up on a request line that has not ended by then (bpf/frame.bpf.h). */
+/* The kernel parses the first 4 KiB of a request line and skips the rest (include/http_frame.h). */
 #define KERNEL_MAX_LINE 4096
 
 #define CHECK(cond, ...)                                                 \
