@@ -29,6 +29,7 @@ const volatile __u32 nr_comms = 0;
 const volatile __u32 nr_exes = 0;
 const volatile __u32 agent_tgid = 0;
 const volatile __u32 max_series_per_target = 0;
+const volatile __u8 count_body_sizes = 0;
 
 const volatile __u64 bounds_ns[OA_MAX_BOUNDS] = {};
 const volatile __u32 nr_bounds = 0;

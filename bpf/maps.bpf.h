@@ -242,5 +242,7 @@ extern const volatile __u32 nr_exes;
 extern const volatile __u32 agent_tgid;
 /* Series a target may hold in `series` (0: no cap), --max-series-per-target. */
 extern const volatile __u32 max_series_per_target;
+/* Whether series count body sizes (--body-sizes): the work is skipped when nobody exports them. */
+extern const volatile __u8 count_body_sizes;
 
 #endif /* MAPS_BPF_H */

@@ -36,6 +36,8 @@ __noinline int series_add(struct http_stats *v, __u64 dur_ns, __u64 req_size, __
 	STAT_ADD(shared, &v->sum_ns, dur_ns);
 	if (b < OA_NR_BUCKETS)
 		STAT_ADD(shared, &v->buckets[b], 1);
+	if (!count_body_sizes)
+		return 0;
 	if (req_size != NO_SIZE)
 		add_size(&v->req_body, req_size, shared);
 	if (resp_size != NO_SIZE)

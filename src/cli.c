@@ -28,6 +28,7 @@ enum {
 	OPT_MAX_SERIES_PER_TARGET,
 	OPT_BUCKETS_OTEL,
 	OPT_BUCKETS_PLUGIN,
+	OPT_BODY_SIZES,
 };
 
 /* Defaults and limits are printed from their constants, so the text follows the code. */
@@ -79,6 +80,8 @@ void cli_usage(FILE *out)
 		"                            0.005,0.01,0.1 (+Inf is implied)\n"
 		"      --buckets-plugin LIST /metrics histogram bounds; both lists together have at\n"
 		"                            most %d distinct bounds\n"
+		"      --body-sizes          also export the request and response body-size\n"
+		"                            histograms (off by default, as in the conventions)\n"
 		"\n"
 		"Endpoints: /metrics/otel (OpenTelemetry names), /metrics (the plugin's names),\n"
 		"/healthz. Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN for tracefs).\n",
@@ -259,6 +262,9 @@ static int export_opt(struct export_opts *exp, int opt, const char *arg)
 	case OPT_BUCKETS_PLUGIN:
 		return parse_buckets("--buckets-plugin", arg, exp->buckets_plugin,
 				     &exp->nr_buckets_plugin);
+	case OPT_BODY_SIZES:
+		exp->body_sizes = true;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -276,6 +282,7 @@ static const struct option long_opts[] = {
 	{ "max-series-per-target", required_argument, NULL, OPT_MAX_SERIES_PER_TARGET },
 	{ "buckets-otel", required_argument, NULL, OPT_BUCKETS_OTEL },
 	{ "buckets-plugin", required_argument, NULL, OPT_BUCKETS_PLUGIN },
+	{ "body-sizes", no_argument, NULL, OPT_BODY_SIZES },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "feature-otel", required_argument, NULL, 'F' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -317,6 +324,7 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 		case OPT_MAX_SERIES_PER_TARGET:
 		case OPT_BUCKETS_OTEL:
 		case OPT_BUCKETS_PLUGIN:
+		case OPT_BODY_SIZES:
 			if (export_opt(&opts->exp, c, optarg))
 				return CLI_USAGE_ERROR;
 			break;

@@ -36,6 +36,7 @@ struct map_limits {
 	unsigned int max_series;	/* --max-series: distinct (process, method, status, path) */
 	unsigned int max_connections;	/* --max-connections: sockets and waiting requests */
 	unsigned int series_per_target; /* series a target may hold in the kernel (0: no cap) */
+	bool body_sizes;		/* the kernel counts body sizes */
 };
 
 #define OA_MAX_MAP_ENTRIES (1u << 22)
@@ -55,6 +56,7 @@ struct export_opts {
 	unsigned int nr_buckets_otel;	      /* 0 when not given */
 	double buckets_plugin[OA_MAX_BOUNDS]; /* --buckets-plugin: /metrics bounds (seconds) */
 	unsigned int nr_buckets_plugin;	      /* 0 when not given */
+	bool body_sizes;		      /* --body-sizes: on (the file may also turn it on) */
 };
 
 struct options {

@@ -3,7 +3,8 @@
  * Owns the configuration file (--config) and the merge with the options.
  * One directive per line, "KEY VALUE"; '#' starts a comment at the start of
  * a line or after a blank; blank lines are skipped. Keys: route, ignore,
- * max-series-per-target, buckets-otel, buckets-plugin (docs/configuration.md).
+ * max-series-per-target, buckets-otel, buckets-plugin, body-sizes
+ * (docs/configuration.md).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,13 +18,14 @@
 #include "metrics/buckets.h"
 #include "config.h"
 
-#define KEYS "route, ignore, max-series-per-target, buckets-otel, buckets-plugin"
+#define KEYS "route, ignore, max-series-per-target, buckets-otel, buckets-plugin, body-sizes"
 
 /* Where a key that may be given once was given, to report a repeat. */
 struct seen_lines {
 	unsigned int max_series_per_target;
 	unsigned int buckets_otel;
 	unsigned int buckets_plugin;
+	unsigned int body_sizes;
 };
 
 __attribute__((format(printf, 3, 4))) static void bad_line(const char *name, unsigned int lineno,
@@ -148,6 +150,20 @@ static int set_buckets_plugin(const struct line_ctx *l, const char *value)
 			   l->cfg->buckets_plugin, &l->cfg->nr_buckets_plugin);
 }
 
+static int set_body_sizes(const struct line_ctx *l, const char *value)
+{
+	int err = once(l, &l->seen->body_sizes, "body-sizes");
+
+	if (err)
+		return err;
+	if (strcmp(value, "true") && strcmp(value, "false")) {
+		bad_line(l->name, l->lineno, "body-sizes takes true or false, got '%s'", value);
+		return -EINVAL;
+	}
+	l->cfg->body_sizes = !strcmp(value, "true");
+	return 0;
+}
+
 static const struct {
 	const char *key;
 	int (*set)(const struct line_ctx *l, const char *value);
@@ -157,6 +173,7 @@ static const struct {
 	{ "max-series-per-target", set_max_series },
 	{ "buckets-otel", set_buckets_otel },
 	{ "buckets-plugin", set_buckets_plugin },
+	{ "body-sizes", set_body_sizes },
 };
 
 /* Cuts a comment and the blanks around what is left; returns its start. */
@@ -395,6 +412,8 @@ int config_build(const struct export_opts *exp, struct oa_config *cfg)
 	}
 	if (exp->max_series_per_target)
 		cfg->max_series_per_target = exp->max_series_per_target;
+	if (exp->body_sizes)
+		cfg->body_sizes = true;
 	if (!cfg->max_series_per_target)
 		cfg->max_series_per_target = OA_DEFAULT_MAX_SERIES_PER_TARGET;
 	if (exp->nr_buckets_otel) {

@@ -32,6 +32,7 @@ struct oa_config {
 	unsigned int nr_buckets_otel;
 	double buckets_plugin[OA_MAX_BOUNDS];
 	unsigned int nr_buckets_plugin;
+	bool body_sizes;	  /* export body-size histograms: --body-sizes or body-sizes true */
 	struct route_rules rules; /* routes and ignores as route_resolve takes them */
 };
 

@@ -54,6 +54,7 @@ static int render_endpoint(void *ctx, enum oa_endpoint ep, enum oa_format fmt, F
 	if (err)
 		return err;
 	snap.host_name = agent->host_name;
+	snap.body_sizes = agent->cfg.body_sizes;
 	snap.version = OA_VERSION;
 	/* the scrape's one read of the targets' resources: target_info and service names */
 	resources_read(&agent->resources, &snap);
@@ -376,6 +377,7 @@ static int start_tracing(struct agent *agent, const struct options *opts, struct
 
 	/* the export cap is also what the kernel holds per target */
 	limits.series_per_target = agent->cfg.max_series_per_target;
+	limits.body_sizes = agent->cfg.body_sizes;
 	nr_bounds = buckets_union(&buckets_otel, &buckets_plugin, bounds, OA_MAX_BOUNDS);
 	if (nr_bounds < 0)
 		return nr_bounds;

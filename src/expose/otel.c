@@ -277,12 +277,17 @@ int render_otel_as(const struct oa_snapshot *s, enum oa_format fmt, FILE *out)
 	/* OpenMetrics wants the target family first. */
 	put_target_info(&e, s);
 	put_durations(&e, s, v, nr_regular, &h, &rl);
-	put_body_sizes(&e, s, v, nr_regular, &rl, false);
-	put_body_sizes(&e, s, v, nr_regular, &rl, true);
+	/* opt-in, as in the semantic conventions: each is two more histograms per series */
+	if (s->body_sizes) {
+		put_body_sizes(&e, s, v, nr_regular, &rl, false);
+		put_body_sizes(&e, s, v, nr_regular, &rl, true);
+	}
 	put_active(&e, s);
 	put_client_durations(&e, s, &h);
-	put_client_sizes(&e, s, false);
-	put_client_sizes(&e, s, true);
+	if (s->body_sizes) {
+		put_client_sizes(&e, s, false);
+		put_client_sizes(&e, s, true);
+	}
 	put_self_metrics(&e, s);
 	err = expo_finish(&e);
 cleanup:

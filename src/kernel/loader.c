@@ -333,6 +333,7 @@ int loader_start(struct loader *a, const struct map_limits *limits, const double
 	a->skel->rodata->nr_exes = (__u32)nr_exes;
 	a->skel->rodata->agent_tgid = (__u32)getpid();
 	a->skel->rodata->max_series_per_target = limits->series_per_target;
+	a->skel->rodata->count_body_sizes = limits->body_sizes;
 	choose_programs(a, sel);
 	err = size_maps(a, limits);
 	if (err)

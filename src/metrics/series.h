@@ -7,6 +7,7 @@
 #ifndef OA_SERIES_H
 #define OA_SERIES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 #include "otel_agent.h"
@@ -69,6 +70,7 @@ struct oa_snapshot {
 	__u64 map_errors[OA_ERR_COUNT];
 	const struct oa_target *targets;
 	size_t nr_targets;
+	bool body_sizes; /* export the body-size histograms (--body-sizes) */
 	const char *host_name;
 	const char *version;	 /* the agent's version, for otel_agent_build_info */
 	__u64 series_overflowed; /* measurements folded into the overflow series (user space) */

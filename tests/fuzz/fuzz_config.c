@@ -57,7 +57,8 @@ struct expected {
 	unsigned int max_series;
 	double otel[OA_MAX_BOUNDS], plugin[OA_MAX_BOUNDS];
 	unsigned int nr_otel, nr_plugin;
-	bool seen_max, seen_otel, seen_plugin;
+	bool seen_max, seen_otel, seen_plugin, seen_body;
+	bool body_sizes;
 	bool bad;
 };
 
@@ -210,6 +211,13 @@ static void plain_line(struct expected *e, char *line)
 		plain_set_buckets(e, &e->seen_otel, e->otel, &e->nr_otel, value);
 	} else if (!strcmp(key, "buckets-plugin")) {
 		plain_set_buckets(e, &e->seen_plugin, e->plugin, &e->nr_plugin, value);
+	} else if (!strcmp(key, "body-sizes")) {
+		bool t = !strcmp(value, "true"), f = !strcmp(value, "false");
+
+		e->bad |= e->seen_body || (!t && !f);
+		if (!e->seen_body && (t || f))
+			e->body_sizes = t;
+		e->seen_body = true;
 	} else {
 		e->bad = true;
 	}
@@ -265,6 +273,8 @@ static void check_same(const struct oa_config *cfg, const struct expected *e)
 	for (i = 0; i < e->nr_ignores; i++)
 		CHECK(!strcmp(cfg->ignores[i], e->ignores[i]), "ignore %zu '%s', want '%s'", i,
 		      cfg->ignores[i], e->ignores[i]);
+	CHECK(cfg->body_sizes == e->body_sizes, "body-sizes %d, want %d", cfg->body_sizes,
+	      e->body_sizes);
 	check_bounds(cfg->buckets_otel, cfg->nr_buckets_otel);
 	check_bounds(cfg->buckets_plugin, cfg->nr_buckets_plugin);
 	CHECK(cfg->nr_buckets_otel == e->nr_otel &&

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -63,7 +64,7 @@ def test_client_requests():
     with Procs() as procs:
         up, upport = procs.server("node")  # the upstream: not a target
         proxy, port = procs.listening([sys.executable, "-c", PROXY, str(upport)], "proxy")
-        _, base, _ = procs.agent([proxy.pid], ["--feature-otel=true"])
+        _, base, _ = procs.agent([proxy.pid], ["--feature-otel=true", "--body-sizes"])
         for path in ["/ok"] * 3 + ["/bad"] * 2:
             c = Client(port)
             try:
@@ -199,7 +200,7 @@ def test_body_sizes_and_active():
     still arriving is active, and stops being so when it is answered."""
     with Procs() as procs:
         srv, port = procs.server("node")
-        _, base, _ = procs.agent([srv.pid], ["--feature-otel=true"])
+        _, base, _ = procs.agent([srv.pid], ["--feature-otel=true", "--body-sizes"])
         c = Client(port)
         try:
             for n in (10, 300, 5000):
@@ -245,7 +246,7 @@ c.close()
 '''
     with Procs() as procs:
         silent, port = procs.listening([sys.executable, "-c", SILENT], "silent server")
-        _, base, _ = procs.agent([silent.pid], ["--feature-otel=true"])
+        _, base, _ = procs.agent([silent.pid], ["--feature-otel=true", "--body-sizes"])
         c = Client(port)
         try:
             c.send(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n" + b"x" * 10
@@ -269,6 +270,43 @@ c.close()
                  series(m, "http_server_request_body_size_bytes_sum", keys))
         active = series(m, "http_server_active_requests", ("http_request_method",))
         check_eq("active after the close", {}, {k: v for k, v in active.items() if v})
+
+
+BODY_FAMILIES = ("http_server_request_body_size_bytes", "http_server_response_body_size_bytes",
+                 "http_client_request_body_size_bytes", "http_client_response_body_size_bytes")
+
+
+@needs("root", "node")
+def test_body_sizes_opt_in():
+    """Body-size histograms are opt-in, as in the semantic conventions (each
+    was two more histograms per series, the default scrape three times the
+    size): absent by default, there with --body-sizes or `body-sizes true`
+    in the config file, exact either way for the durations."""
+    fd, conf = tempfile.mkstemp(prefix="otel-agent-test-", suffix=".conf")
+    with os.fdopen(fd, "w") as f:
+        f.write("body-sizes true\n")
+    try:
+        for tag, extra, want in (("default", [], False), ("--body-sizes", ["--body-sizes"], True),
+                                 ("config", ["--config", conf], True)):
+            with Procs() as procs:
+                up, upport = procs.server("node")
+                proxy, port = procs.listening([sys.executable, "-c", PROXY, str(upport)],
+                                              "proxy")
+                _, base, _ = procs.agent([proxy.pid], ["--feature-otel=true"] + extra)
+                c = Client(port)
+                try:
+                    c.exchange("GET", "/ok", want=200)
+                finally:
+                    c.close()
+                m = settle(base, "http_client_request_duration_seconds_count", 1)
+                check_eq(f"{tag}: server and client durations", (1, 1),
+                         (total(m, "http_server_request_duration_seconds_count"),
+                          total(m, "http_client_request_duration_seconds_count")))
+                names = _exported_names(base)
+                for fam in BODY_FAMILIES:
+                    check_eq(f"{tag}: {fam}_count exported", want, fam + "_count" in names)
+    finally:
+        os.unlink(conf)
 
 
 def _exported_names(base):

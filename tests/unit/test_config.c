@@ -94,6 +94,7 @@ static void test_good_file(void **state)
 				 "max-series-per-target 500\n"
 				 "buckets-otel 0.005, 0.01,0.1 , 1\n"
 				 "buckets-plugin 0.001,0.1,10\n"
+				 "body-sizes true\n"
 				 "#route /commented/out\n"
 				 "route /last"; /* no newline at the end */
 	assert_int_equal(parse(ok, &cfg, &c, &err), 0);
@@ -109,6 +110,7 @@ static void test_good_file(void **state)
 	assert_true(cfg.buckets_otel[3] == 1);
 	assert_int_equal(cfg.nr_buckets_plugin, 3);
 	assert_true(cfg.buckets_plugin[2] == 10);
+	assert_true(cfg.body_sizes);
 	config_free(&cfg);
 	config_free(&cfg);
 }
@@ -135,6 +137,9 @@ static void test_bad_lines(void **state)
 		  "test.conf:1: max-series-per-target takes a number" },
 		{ "max-series-per-target 4194305\n",
 		  "test.conf:1: max-series-per-target takes a number" },
+		{ "body-sizes yes\n", "test.conf:1: body-sizes takes true or false, got 'yes'" },
+		{ "body-sizes false\nbody-sizes true\n",
+		  "test.conf:2: body-sizes is given twice (first on line 1)" },
 		{ "max-series-per-target 5\nmax-series-per-target 6\n",
 		  "test.conf:2: max-series-per-target is given twice (first on line 1)" },
 		{ "buckets-otel 0.1,0.05\n",

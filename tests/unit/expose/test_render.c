@@ -76,6 +76,7 @@ static void init_snapshot(struct oa_snapshot *snap, struct oa_series *series, si
 	snap->nr_targets = 2;
 	snap->host_name = "host-a";
 	snap->version = "1.2.3";
+	snap->body_sizes = true;
 }
 
 static char *render(int (*fn)(const struct oa_snapshot *, FILE *), const struct oa_snapshot *s)
@@ -1281,6 +1282,17 @@ static void test_sizes_active_clients(void **state)
 	text = render(render_plugin, &snap);
 	assert_int_equal(count_lines(text, "http_server_", 1), 0);
 	assert_int_equal(count_lines(text, "http_client_", 1), 0);
+	free(text);
+
+	/* without --body-sizes: no body-size family at all, the rest unchanged */
+	snap.body_sizes = false;
+	text = render(render_otel, &snap);
+	assert_null(strstr(text, "_body_size_bytes"));
+	assert_line(text, "http_client_request_duration_seconds_count" CLIENT "} 3");
+	assert_line(text,
+		    "http_server_active_requests{http_request_method=\"GET\",url_scheme=\"http\","
+		    "otel_scope_name=\"otel-agent\",otel_scope_version=\"1.2.3\"} 2");
+	check_exposition(text);
 	free(text);
 }
 
