@@ -192,6 +192,9 @@ int privilege_drop(const struct privilege_plan *plan)
 		return err;
 	if (needs_cap_bpf(plan))
 		add_missing(kept, sizeof(kept), "CAP_BPF");
+	/* a uid change made the process undumpable: LeakSanitizer's tracer could not attach */
+	if (OA_SANITIZED)
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
 		err = -errno;
 		log_error("cannot set no_new_privs: %s", strerror(-err));
@@ -311,11 +314,14 @@ static const unsigned int bpf_cmds[] = {
 static const unsigned long ioctls[] = { TCGETS, FIONBIO, FIONREAD, PERF_EVENT_IOC_DISABLE };
 
 /* LeakSanitizer's tracer at exit: a forked process that ptrace-stops every thread. */
-static const char *const sanitizer_extra[] = {
-	"ptrace", "wait4", "prctl", "clone", "getppid", "sched_getparam", "getrlimit", "prlimit64"
-};
+static const char *const sanitizer_extra[] = { "ptrace",  "wait4",	    "prctl",   "clone",
+					       "getppid", "sched_getparam", "getdents" };
 
-#if defined(__x86_64__) || defined(__aarch64__)
+/*
+ * The sanitizers' own threads block every signal, and a SIGSYS that finds
+ * itself blocked kills the process: they get the plain EPERM.
+ */
+#if (defined(__x86_64__) || defined(__aarch64__)) && !OA_SANITIZED
 #define DEFAULT_ACTION SCMP_ACT_TRAP
 
 /* One bit per syscall number that was denied and said. */
@@ -420,18 +426,18 @@ static int add_rules(scmp_filter_ctx ctx)
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 				       SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
-	if (OA_SANITIZED)
-		return err ? err : allow_names(ctx, sanitizer_extra, ARRAY_SIZE(sanitizer_extra));
 	/*
 	 * Threads, not processes: clone only with CLONE_THREAD. clone3 takes
 	 * its flags in memory a filter cannot read; ENOSYS makes glibc fall
 	 * back to clone.
 	 */
 	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (OA_SANITIZED)
+		return err ? err : allow_names(ctx, sanitizer_extra, ARRAY_SIZE(sanitizer_extra));
+	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 				       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	return err;
 }
 

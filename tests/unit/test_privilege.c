@@ -22,7 +22,10 @@
 #include <cmocka.h>
 #include "privilege.h"
 
-/* privilege.c lets LeakSanitizer's forked tracer through in a sanitized build */
+/*
+ * privilege.c lets LeakSanitizer's forked tracer through in a sanitized
+ * build, and denies with a plain EPERM there, without the log line
+ */
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
 #else
@@ -110,7 +113,7 @@ static void test_seccomp_allow_list(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status)); /* not killed by the filter */
 	assert_int_equal(WEXITSTATUS(status), 0);
-#if defined(__x86_64__) || defined(__aarch64__)
+#if (defined(__x86_64__) || defined(__aarch64__)) && !SANITIZED
 	{
 		char line[64];
 		const char *first;
