@@ -218,3 +218,29 @@ def test_user_option():
         st = _status(f"/proc/{agent.pid}/status")
         check_eq("--user 4242: Uid", ["4242"] * 4, st["Uid"].split())
         check_eq("--user 4242: Gid", ["4242"] * 4, st["Gid"].split())
+
+
+@needs("root", "prlimit")
+def test_filter_lets_serving_through():
+    """Under the filter, what the endpoint does at its start still works (it
+    raises its open files limit, prlimit on itself) and scrapes render on
+    their thread: no syscall is denied."""
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    soft = min(512, hard)
+    with Procs() as procs:
+        srv, port = procs.server("python")
+        agent, base, _ = procs.agent([srv.pid], ["--feature-otel=true", "-v"],
+                                     prefix=["prlimit", f"--nofile={soft}:{hard}"])
+        drive(port, [HELLO] * 2)
+        scrape_until(base, 2)
+        agent.terminate()
+        check_eq("under the filter: exit on SIGTERM", 0, agent.wait(10))
+        agent.stderr_file.seek(0)
+        log = agent.stderr_file.read().decode(errors="replace")
+        check("seccomp: denied" not in log,
+              f"under the filter: want no syscall denied got {log[-400:]!r}")
+        if soft < hard:
+            check(f"open files limit: {hard} (was {soft})" in log,
+                  f"under the filter: want the open files limit raised to {hard} got "
+                  f"{log[-400:]!r}")
