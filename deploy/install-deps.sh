@@ -5,10 +5,10 @@
 # (make test runs it so).
 set -eu
 
-# build: compiler, BPF toolchain, libraries; test: cmocka, promtool, python3, node, curl;
+# build: compiler, BPF toolchain, libraries (libseccomp, libcap-ng: the drop after attach); test: cmocka, promtool, python3, node, curl;
 # format: clang-format
 PKGS="make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev \
-bpftool libcmocka-dev prometheus python3 curl iproute2 clang-format"
+bpftool libcmocka-dev prometheus python3 curl iproute2 clang-format libseccomp-dev libcap-ng-dev"
 
 check_only=false
 [ "${1:-}" = --check ] && check_only=true

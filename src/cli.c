@@ -29,6 +29,7 @@ enum {
 	OPT_BUCKETS_OTEL,
 	OPT_BUCKETS_PLUGIN,
 	OPT_BODY_SIZES,
+	OPT_USER,
 };
 
 /* Defaults and limits are printed from their constants, so the text follows the code. */
@@ -59,6 +60,10 @@ void cli_usage(FILE *out)
 		"                            series go to a small spill map, counted\n"
 		"      --max-connections N   kernel connection and request map sizes (default\n"
 		"                            %d); past it connections are not followed, counted\n"
+		"      --user NAME           serve as this user (a name or a numeric uid;\n"
+		"                            default nobody) once the programs are attached, with\n"
+		"                            the few capabilities serving needs, no_new_privs and\n"
+		"                            a seccomp allow-list (docs/security.md)\n"
 		"  -v, --verbose             log libbpf and per-scrape details\n"
 		"  -h, --help                show this help\n"
 		"  -V, --version             show the version\n"
@@ -283,6 +288,7 @@ static const struct option long_opts[] = {
 	{ "buckets-otel", required_argument, NULL, OPT_BUCKETS_OTEL },
 	{ "buckets-plugin", required_argument, NULL, OPT_BUCKETS_PLUGIN },
 	{ "body-sizes", no_argument, NULL, OPT_BODY_SIZES },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "feature-otel", required_argument, NULL, 'F' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -298,6 +304,7 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 
 	memset(opts, 0, sizeof(*opts));
 	opts->listen = OA_DEFAULT_LISTEN;
+	opts->user = OA_DEFAULT_USER;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":p:l:vhV", long_opts, NULL)) != -1) {
@@ -341,6 +348,16 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 				return CLI_USAGE_ERROR;
 			}
 			opts->feature_otel = optarg;
+			break;
+		case OPT_USER:
+			if (!optarg[0]) {
+				fprintf(stderr,
+					"otel-agent: --user needs a user name or uid (default "
+					"nobody; root keeps uid 0)\n");
+				return CLI_USAGE_ERROR;
+			}
+			opts->user = optarg;
+			opts->user_given = true;
 			break;
 		case 'v':
 			opts->verbose = true;

@@ -15,6 +15,7 @@
 #define OA_MAX_COMMS	  OA_MAX_SELECTORS
 #define OA_MAX_EXES	  (OA_MAX_SELECTORS / 2)
 #define OA_DEFAULT_LISTEN "127.0.0.1:9464"
+#define OA_DEFAULT_USER	  "nobody"
 
 /* Which processes to trace; every selector also covers the descendants of what it matches. */
 struct selectors {
@@ -65,6 +66,8 @@ struct options {
 	struct export_opts exp;
 	const char *listen;	  /* ADDR:PORT or [ADDR6]:PORT */
 	const char *feature_otel; /* NULL when not given */
+	const char *user;	  /* --user: who serves once attached (privilege.h) */
+	bool user_given;	  /* --user was on the command line */
 	bool verbose;
 };
 

@@ -2,7 +2,8 @@
 /*
  * otel-agent entry point: parse options, find the target processes running
  * at start, decide the FEATURE_OTEL flag, load and attach the BPF side when
- * enabled, serve the endpoints, and until SIGINT/SIGTERM/SIGQUIT: report
+ * enabled, drop to an unprivileged user (privilege.c), serve the
+ * endpoints, and until SIGINT/SIGTERM/SIGQUIT: report
  * targets that come and go, reclaim state of exited processes; then detach.
  */
 #include <errno.h>
@@ -11,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include "metrics/aggregate.h"
 #include "kernel/loader.h"
 #include "metrics/buckets.h"
@@ -21,6 +24,7 @@
 #include "feature_flag.h"
 #include "server/http_server.h"
 #include "log.h"
+#include "privilege.h"
 #include "kernel/reclaim.h"
 #include "expose/render.h"
 #include "targets/proc.h"
@@ -390,6 +394,57 @@ static int start_tracing(struct agent *agent, const struct options *opts, struct
 	return err;
 }
 
+/*
+ * Before the targets' environments are read: an agent that may have to
+ * trace but cannot load BPF programs (or switch to --user) says so in one
+ * line, instead of a FEATURE_OTEL it could not read. Nothing is checked
+ * when the option or the agent's environment already disabled publishing.
+ * Returns 0 or the exit code.
+ */
+static int check_privilege(const struct options *opts, struct run_as *user)
+{
+	struct flag_decision early = flag_resolve(opts->feature_otel, getenv("FEATURE_OTEL"), NULL);
+	bool tracing = early.enabled || early.source == FLAG_FROM_DEFAULT;
+	char missing[128];
+
+	if (!privilege_check_start(user, tracing, missing, sizeof(missing)))
+		return 0;
+	if (!opts->user_given && !tracing) {
+		/* nothing to load and no right to switch: it serves as who started it */
+		user->uid = getuid();
+		user->gid = getgid();
+		snprintf(user->name, sizeof(user->name), "%u", (unsigned int)user->uid);
+		return 0;
+	}
+	log_error("not enough privilege (missing:%s): otel-agent loads BPF programs and then "
+		  "serves as user %s; run it as root (sudo), or grant CAP_BPF, CAP_PERFMON, "
+		  "CAP_SETUID, CAP_SETGID (docs/security.md)",
+		  missing, user->name);
+	return 1;
+}
+
+/* What the serving agent keeps, then the drop; 0 or the exit code. */
+static int drop_privilege(struct agent *agent, const struct options *opts,
+			  const struct run_as *user, bool tracing)
+{
+	struct privilege_plan plan = { .user = *user, .read_targets = tracing };
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+
+	if (!parse_listen(opts->listen, &addr, &addr_len)) {
+		unsigned short port =
+			ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+							 : ((struct sockaddr_in *)&addr)->sin_port);
+
+		plan.low_port = port && port < 1024;
+	}
+	if (tracing) {
+		plan.map_probe = loader_probe_maps;
+		plan.probe_ctx = &agent->bpf;
+	}
+	return privilege_drop(&plan) ? 1 : 0;
+}
+
 /* listen with the port the endpoint is bound to: the kernel's pick for port 0. */
 static void bound_address(struct http_server *srv, const char *listen, char *out, size_t len)
 {
@@ -443,6 +498,7 @@ int main(int argc, char **argv)
 	struct match_list found = { 0 };
 	struct options opts;
 	struct flag_decision flag = { 0 };
+	struct run_as user;
 	char target_flag[64];
 	sigset_t set;
 	int ret;
@@ -456,6 +512,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_verbose(opts.verbose);
+	if (privilege_resolve_user(opts.user, &user))
+		return 2;
 	/* Block before any thread starts, so only sigtimedwait sees them. */
 	agent_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
@@ -463,6 +521,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	ret = set_up(&agent, &opts);
+	if (!ret)
+		ret = check_privilege(&opts, &user);
 	if (ret)
 		goto cleanup;
 	ret = 1;
@@ -471,6 +531,9 @@ int main(int argc, char **argv)
 		goto cleanup;
 	flag = decide_flag(&agent, &opts, &found, target_flag, sizeof(target_flag));
 	if (flag.enabled && start_tracing(&agent, &opts, &found))
+		goto cleanup;
+	/* before the endpoint's threads start: they inherit what is left */
+	if (drop_privilege(&agent, &opts, &user, flag.enabled))
 		goto cleanup;
 	ret = serve(&agent, &opts, flag);
 cleanup:

@@ -7,6 +7,7 @@
  * Also the targets map's accessors for the rest of user space.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,13 +68,23 @@ static int check_capabilities(void)
 	return 0;
 }
 
+/*
+ * Whether path exists for this process's effective uid and capabilities:
+ * access() checks the real uid without capabilities, so an agent started
+ * as a user with CAP_DAC_READ_SEARCH (a container's non-root user) would
+ * see tracefs (mode 0700) as missing.
+ */
+static bool exists(const char *path)
+{
+	return !faccessat(AT_FDCWD, path, F_OK, AT_EACCESS);
+}
+
 /* libbpf resolves "tracepoint/..." through tracefs, which a fresh machine may not mount. */
 static int ensure_tracefs(void)
 {
-	if (!access(TRACEFS "/events/syscalls", F_OK) ||
-	    !access(DEBUGFS_TRACING "/events/syscalls", F_OK))
+	if (exists(TRACEFS "/events/syscalls") || exists(DEBUGFS_TRACING "/events/syscalls"))
 		return 0;
-	if (access(TRACEFS "/events", F_OK)) {
+	if (!exists(TRACEFS "/events")) {
 		if (mount("tracefs", TRACEFS, "tracefs", 0, NULL)) {
 			int err = -errno;
 
@@ -86,7 +97,7 @@ static int ensure_tracefs(void)
 		}
 		log_info("mounted tracefs at " TRACEFS);
 	}
-	if (access(TRACEFS "/events/syscalls", F_OK)) {
+	if (!exists(TRACEFS "/events/syscalls")) {
 		log_error("this kernel has no syscall tracepoints (" TRACEFS
 			  "/events/syscalls is missing; it needs CONFIG_FTRACE_SYSCALLS=y)");
 		return -ENOENT;
@@ -99,7 +110,7 @@ int loader_preflight(void)
 	int err;
 
 	libbpf_set_print(libbpf_print);
-	if (access(BTF_PATH, R_OK)) {
+	if (faccessat(AT_FDCWD, BTF_PATH, R_OK, AT_EACCESS)) {
 		log_error(
 			"this kernel exposes no BTF (" BTF_PATH
 			" is missing); otel-agent needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
@@ -124,6 +135,15 @@ int loader_add_target(struct loader *a, pid_t pid)
 		return 0;
 	log_error("cannot add pid %d to the targets map: %s", (int)pid, strerror(-err));
 	return err;
+}
+
+int loader_probe_maps(void *loader)
+{
+	struct loader *a = loader;
+	__u32 key;
+	int err = bpf_map_get_next_key(bpf_map__fd(a->skel->maps.targets), NULL, &key);
+
+	return err == -EPERM ? -EPERM : 0;
 }
 
 int loader_list_targets(struct loader *a, pid_t *out, size_t max)

@@ -45,6 +45,12 @@ int loader_list_targets(struct loader *a, pid_t *out, size_t max);
 int loader_event_count(struct loader *a, __u32 ev, __u64 *count);
 
 /* Accepts NULL and a never-started agent. */
+/*
+ * One lookup on an open map, the kind serving does (privilege.c tries it
+ * without CAP_BPF): 0, or -EPERM when this kernel wants CAP_BPF for it.
+ */
+int loader_probe_maps(void *loader);
+
 void loader_stop(struct loader *a);
 
 #endif /* OA_KERNEL_LOADER_H */

@@ -230,9 +230,14 @@ def test_kernel_thread_refused():
 
 @needs("root", "setpriv")
 def test_environ_not_readable():
-    """As nobody, a root target's FEATURE_OTEL cannot be read: say so, not 'unset'."""
+    """Root with only the capabilities to load and attach (no CAP_SYS_PTRACE,
+    CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE): the FEATURE_OTEL of a target of
+    another user cannot be read: say so, not 'unset'. (With no privilege at
+    all the agent stops at once: privilege.py.)"""
     with Procs() as procs:
-        target = _sleeper(procs, env=env_without("FEATURE_OTEL", FEATURE_OTEL="true"))
+        target = procs.spawn(["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups",
+                              "sleep", "60"],
+                             env=env_without("FEATURE_OTEL", FEATURE_OTEL="true"))
         tmp = tempfile.mkdtemp()
         try:
             os.chmod(tmp, 0o755)
@@ -241,9 +246,10 @@ def test_environ_not_readable():
             os.chmod(copy, 0o755)
             port = free_port()
             err = tempfile.TemporaryFile()
-            agent = procs.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                 copy, "--pid", str(target.pid), "--listen",
-                                 f"127.0.0.1:{port}"], env=env_without("FEATURE_OTEL"),
+            agent = procs.spawn(["setpriv", "--inh-caps=-all",
+                                 "--bounding-set=-all,+bpf,+perfmon,+setuid,+setgid", copy,
+                                 "--pid", str(target.pid), "--listen",
+                                f"127.0.0.1:{port}"], env=env_without("FEATURE_OTEL"),
                                 stdout=subprocess.DEVNULL, stderr=err)
             agent.stderr_file = err
             got = []
@@ -256,12 +262,12 @@ def test_environ_not_readable():
         finally:
             shutil.rmtree(tmp)
         log = agent_stderr(agent)
-        check(agent.poll() is None, f"as nobody: want the agent serving /healthz got exit "
+        check(agent.poll() is None, f"without CAP_SYS_PTRACE: want the agent serving /healthz got exit "
                                     f"{agent.returncode}: {log.strip()[-200:]!r}")
-        check("unset in" not in log, f"as nobody: want no 'unset in' got {log.strip()!r}")
+        check("unset in" not in log, f"without CAP_SYS_PTRACE: want no 'unset in' got {log.strip()!r}")
         check(f"/proc/{target.pid}/environ" in log and "Permission denied" in log
               and "root" in log,
-              f"as nobody: want /proc/{target.pid}/environ, Permission denied and root in the "
+              f"without CAP_SYS_PTRACE: want /proc/{target.pid}/environ, Permission denied and root in the "
               f"log got {log.strip()!r}")
         check("Permission denied" in got[2],
-              f"as nobody: want /healthz to say permission got {got[2]!r}")
+              f"without CAP_SYS_PTRACE: want /healthz to say permission got {got[2]!r}")
