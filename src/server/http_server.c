@@ -44,14 +44,16 @@
  */
 #define LISTEN_BACKLOG 4096
 /*
- * The longest request target answered. The endpoints take no query, and
- * libmicrohttpd 0.9.75 puts one record per query parameter in the
- * connection's memory: a target that fills it gets no answer at all (the
- * 431 it means to send finds no room), so longer targets are refused
- * before it parses them. 8 KiB holds at most 4096 parameters, whose
- * records fit in CONNECTION_MEMORY.
+ * The longest request target answered, and the most query parameters in it
+ * (the endpoints take no query). libmicrohttpd 0.9.75 stores one record
+ * (about 64 bytes) per query parameter in the connection's memory, and a
+ * target whose records do not fit gets no answer at all: the 431 it means
+ * to send is never sent, and the connection is held until the idle timeout. A target past either bound is answered 414
+ * (check_uri). Parameters are counted, not only bytes: 8000 bytes of '&'
+ * are 8000 empty parameters.
  */
-#define URI_MAX 8192
+#define URI_MAX		 8192
+#define QUERY_PARAMS_MAX 256
 
 /*
  * A connection, for the header deadline: libmicrohttpd's own timeout
@@ -273,17 +275,34 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
 	return ret;
 }
 
-static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
-				  const char *text)
+/* A response of a copy of text, or NULL. */
+static struct MHD_Response *text_response(const char *text)
 {
 	char *body = strdup(text);
 	struct MHD_Response *resp;
 
 	if (!body)
-		return MHD_NO;
+		return NULL;
 	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (!resp)
 		free(body);
+	return resp;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
+				  const char *text)
+{
+	return reply(conn, status, text_response(text), CT_TEXT, "Accept-Encoding", false);
+}
+
+/* reply_text, and the connection is closed after it: what follows the request is not read. */
+static enum MHD_Result reply_close(struct MHD_Connection *conn, unsigned int status,
+				   const char *text)
+{
+	struct MHD_Response *resp = text_response(text);
+
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	return reply(conn, status, resp, CT_TEXT, "Accept-Encoding", false);
 }
 
@@ -400,20 +419,50 @@ static void set_deadline(struct http_server *srv, struct MHD_Connection *conn, t
 }
 
 /*
- * Called with the request target before libmicrohttpd parses its query: a
- * connection whose target is over URI_MAX is cut by the watchdog at its
- * next look (within a second) instead of being held until a timeout while
- * libmicrohttpd 0.9.75 fails to parse thousands of parameters. It gets no
- * answer: a 414 written to the socket behind libmicrohttpd's back made
- * MHD_stop_daemon crash (6 of 48 runs of test_long_target), and a shutdown
- * from here did too; the watchdog's cut, outside libmicrohttpd's parsing,
- * did not (0 of 30).
+ * check_uri's mark on a request whose target is refused: libmicrohttpd
+ * hands it to the access handler as the request's context (*req_ctx).
+ */
+static char target_refused;
+
+/* True when a request target is longer than URI_MAX or has more than QUERY_PARAMS_MAX parameters. */
+static bool target_too_big(const char *uri)
+{
+	const char *query;
+	unsigned int params = 1;
+
+	if (strnlen(uri, URI_MAX + 1) > URI_MAX)
+		return true;
+	query = strchr(uri, '?');
+	if (!query)
+		return false;
+	for (const char *p = query + 1; *p; p++)
+		if (*p == '&' && ++params > QUERY_PARAMS_MAX)
+			return true;
+	return false;
+}
+
+/*
+ * Called with the request target before libmicrohttpd parses its query
+ * (MHD_OPTION_URI_LOG_CALLBACK). A target too big to answer has its query
+ * cut to nothing, so that libmicrohttpd stores no parameter, and is marked:
+ * the access handler then answers 414 once the headers are in, through
+ * libmicrohttpd like any answer (a 414 written to the socket from here made
+ * MHD_stop_daemon crash). The target is libmicrohttpd's writable copy of
+ * the request line, handed over as const: the cut is the one byte after
+ * '?', which 0.9.75 has found already and reads as an empty query.
  */
 static void *check_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	if (strnlen(uri, URI_MAX + 1) > URI_MAX)
-		set_deadline(cls, conn, now_s());
-	return NULL;
+	char *query;
+
+	(void)cls;
+	(void)conn;
+	if (!target_too_big(uri))
+		return NULL;
+	query = strchr(uri, '?');
+	if (query)
+		query[1] = '\0';
+	return &target_refused;
 }
 
 /*
@@ -498,6 +547,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
+	if (*req_ctx == &target_refused) {
+		*req_ctx = NULL;
+		return reply_close(conn, MHD_HTTP_URI_TOO_LONG, "request target too long\n");
+	}
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
 	if (!strcmp(url, "/healthz")) {
@@ -524,7 +577,7 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **req_ctx,
 
 	(void)toe;
 	set_deadline(srv, conn, now_s() + srv->idle_s);
-	if (*req_ctx)
+	if (*req_ctx && *req_ctx != &target_refused)
 		body_stream_release(*req_ctx);
 	*req_ctx = NULL;
 }
