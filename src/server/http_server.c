@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The metrics endpoint, on libmicrohttpd's internal polling thread. Owns
+ * The metrics endpoint, on libmicrohttpd's internal polling threads. Owns
  * routing and content negotiation (Prometheus text or OpenMetrics, gzip);
  * a metrics body is rendered on a thread of its own, one render at a time,
- * and sent while it is rendered (body_stream.c). libmicrohttpd's thread
- * never waits for a render: a connection whose body is not ready is
+ * and sent while it is rendered (body_stream.c). libmicrohttpd's threads
+ * never wait for a render: a connection whose body is not ready is
  * suspended, and resumed by its renderer.
  */
 #include <errno.h>
@@ -27,11 +27,17 @@
 #define CT_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
 #define CT_TEXT	       "text/plain; charset=utf-8"
 /*
- * A connection's memory, where libmicrohttpd puts each piece of a chunked
- * body before sending it: at its default (32 KiB) a 21 MB body took 660
- * calls and sends; with room for one of our chunks, 85.
+ * A connection's memory (libmicrohttpd's pool): its request line and
+ * headers, its records of them, and each piece of a chunked body before it
+ * is sent. libmicrohttpd 0.9.75 mmaps a pool over 32 KiB for every
+ * connection, zeroes it page by page and unmaps it at the end: at 272 KiB
+ * that was half of its thread's time in a burst of 5000 /healthz
+ * connections (page faults and munmap), and a /healthz probe waited behind
+ * the burst for up to 2 s. At 32 KiB the pool comes from malloc and is
+ * reused. Bigger pieces bought nothing: a 21 MB chunked body is sent in
+ * 80 pieces at 272 KiB, 680 at 32 KiB, in the same 20-40 ms.
  */
-#define CONNECTION_MEMORY (BODY_CHUNK_LEN + 16 * 1024)
+#define CONNECTION_MEMORY (32 * 1024)
 /*
  * Descriptors kept out of the connection limit for everything else the
  * agent opens (BPF maps and programs, /proc files, the listening socket).
@@ -44,6 +50,16 @@
  */
 #define LISTEN_BACKLOG 4096
 /*
+ * libmicrohttpd's threads, each with its own epoll set and its share of the
+ * connections, all accepting on the listening socket. One thread answers a
+ * burst in the order it came, a /healthz probe after all of it: during 5000
+ * concurrent requests a probe waited 1-2.6 s. With several, a thread done
+ * with its part takes the probe; 4 beat 2 even on 2 CPUs (slowest probe
+ * 7-67 ms against 26-256 ms, 6 runs each), since a woken thread is run
+ * soon while the busy ones take turns.
+ */
+#define SERVE_THREADS 4U
+/*
  * The longest request target answered, and the most query parameters in it
  * (the endpoints take no query). libmicrohttpd 0.9.75 stores one record
  * (about 64 bytes) per query parameter in the connection's memory, and a
@@ -53,7 +69,7 @@
  * are 8000 empty parameters.
  */
 #define URI_MAX		 8192
-#define QUERY_PARAMS_MAX 256
+#define QUERY_PARAMS_MAX 64
 
 /*
  * A connection, for the header deadline: libmicrohttpd's own timeout
@@ -702,7 +718,8 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 		connection_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned int)HTTP_MAX_CONNECTIONS_PER_IP, MHD_OPTION_NOTIFY_CONNECTION,
 		notify_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, check_uri, srv,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)LISTEN_BACKLOG, MHD_OPTION_END);
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)LISTEN_BACKLOG,
+		MHD_OPTION_THREAD_POOL_SIZE, SERVE_THREADS, MHD_OPTION_END);
 	if (!srv->daemon) {
 		err = errno ? errno : EADDRINUSE;
 		log_error("cannot listen on %s: %s", listen, strerror(err));

@@ -667,6 +667,15 @@ static void test_long_target(void **state)
 	close(fd);
 	first_line_for_query(port, "", line, sizeof(line));
 	assert_string_equal(line, "HTTP/1.1 200 OK");
+	/* QUERY_PARAMS_MAX (64) parameters, then one more */
+	for (n = 0; n < 63; n++)
+		memcpy(query + 2 * n, "p&", 2);
+	memcpy(query + 2 * n, "p", 2);
+	first_line_for_query(port, query, line, sizeof(line));
+	assert_string_equal(line, "HTTP/1.1 200 OK");
+	memcpy(query + 2 * n, "p&p", 4);
+	first_line_for_query(port, query, line, sizeof(line));
+	assert_string_equal(line, "HTTP/1.1 414 URI Too Long");
 	free(query);
 	http_server_stop(srv);
 }
