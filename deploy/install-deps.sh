@@ -5,10 +5,11 @@
 # (make test runs it so).
 set -eu
 
-# build: compiler, BPF toolchain, libraries; test: cmocka, promtool, python3, node, curl;
+# build: compiler, BPF toolchain, libraries (yaml, crypt for --web.config.file);
+# test: cmocka, promtool, python3, node, curl, openssl (certificates);
 # format: clang-format
 PKGS="make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev \
-bpftool libcmocka-dev prometheus python3 curl iproute2 clang-format"
+libyaml-dev libcrypt-dev openssl bpftool libcmocka-dev prometheus python3 curl iproute2 clang-format"
 
 check_only=false
 [ "${1:-}" = --check ] && check_only=true

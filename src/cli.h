@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 #include "otel_agent.h"
+#include "server/web_config.h"
 
 #define OA_MAX_PIDS 64
 /* Each selector map holds OA_MAX_SELECTORS keys; an --exe takes two (as given and resolved). */
@@ -62,6 +63,7 @@ struct options {
 	struct export_opts exp;
 	const char *listen;	  /* ADDR:PORT or [ADDR6]:PORT */
 	const char *feature_otel; /* NULL when not given */
+	struct web_config web;	  /* --web.config.file, read by cli_parse; empty without */
 	bool verbose;
 };
 

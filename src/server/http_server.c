@@ -85,6 +85,7 @@ struct conn_watch {
 
 struct http_server {
 	struct MHD_Daemon *daemon;
+	const struct web_config *web; /* basic_auth_users; NULL: none */
 	bool enabled;
 	char health_note[256];
 	render_fn render;
@@ -552,6 +553,35 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
+/* The request's basic auth names a user of the web config with its password. */
+static bool authorized(struct http_server *srv, struct MHD_Connection *conn)
+{
+	char *password = NULL;
+	char *user = MHD_basic_auth_get_username_password(conn, &password);
+	bool ok = user && password && web_config_check_user(srv->web, user, password);
+
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		MHD_free(password);
+	}
+	MHD_free(user);
+	return ok;
+}
+
+/* 401 with the challenge that makes a client send basic auth. */
+static enum MHD_Result reply_unauthorized(struct MHD_Connection *conn)
+{
+	struct MHD_Response *resp = text_response("unauthorized\n");
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CT_TEXT);
+	ret = MHD_queue_basic_auth_fail_response(conn, "otel-agent", resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **req_ctx)
@@ -563,6 +593,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
+	/* every path, /healthz too, as the exporters do; *req_ctx is set once past here */
+	if (!*req_ctx && srv->web && srv->web->nr_users && !authorized(srv, conn))
+		return reply_unauthorized(conn);
 	if (*req_ctx == &target_refused) {
 		*req_ctx = NULL;
 		return reply_close(conn, MHD_HTTP_URI_TOO_LONG, "request target too long\n");
@@ -681,6 +714,10 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 	/* epoll: select() cannot watch a descriptor above 1023 (FD_SETSIZE) */
 	unsigned int flags =
 		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	/* the certificate and key when serving TLS; else only the end */
+	struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL },
+					 { MHD_OPTION_END, 0, NULL },
+					 { MHD_OPTION_END, 0, NULL } };
 	int err;
 
 	if (parse_listen(listen, &addr, &addr_len)) {
@@ -699,6 +736,7 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 	srv->render = render;
 	srv->ctx = ctx;
 	srv->idle_s = conn_timeout_s(opts);
+	srv->web = opts->web;
 	srv->conns.next = srv->conns.prev = &srv->conns;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->wake, NULL);
@@ -710,6 +748,12 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 	}
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (opts->web && opts->web->cert_pem) {
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, opts->web->key_pem };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+						  opts->web->cert_pem };
+	}
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -719,10 +763,14 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 		(unsigned int)HTTP_MAX_CONNECTIONS_PER_IP, MHD_OPTION_NOTIFY_CONNECTION,
 		notify_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, check_uri, srv,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)LISTEN_BACKLOG,
-		MHD_OPTION_THREAD_POOL_SIZE, SERVE_THREADS, MHD_OPTION_END);
+		MHD_OPTION_THREAD_POOL_SIZE, SERVE_THREADS, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (!srv->daemon) {
 		err = errno ? errno : EADDRINUSE;
-		log_error("cannot listen on %s: %s", listen, strerror(err));
+		if (opts->web && opts->web->cert_pem)
+			log_error("cannot serve TLS on %s: %s (is key_file the key of cert_file?)",
+				  listen, strerror(err));
+		else
+			log_error("cannot listen on %s: %s", listen, strerror(err));
 		server_free(srv);
 		errno = err;
 		return NULL;
