@@ -30,6 +30,7 @@ enum {
 	OPT_BUCKETS_PLUGIN,
 	OPT_BODY_SIZES,
 	OPT_USER,
+	OPT_WEB_CONFIG,
 };
 
 /* Defaults and limits are printed from their constants, so the text follows the code. */
@@ -54,6 +55,10 @@ void cli_usage(FILE *out)
 		"Options:\n"
 		"  -l, --listen ADDR:PORT    serve metrics here (default %s;\n"
 		"                            IPv6 as [::1]:9464; port 0: any free port)\n"
+		"      --web.config.file FILE\n"
+		"                            TLS and basic auth for the endpoint, in the\n"
+		"                            Prometheus exporters' format (tls_server_config,\n"
+		"                            basic_auth_users with bcrypt hashes)\n"
 		"      --feature-otel=BOOL   publish (true) or not (false); overrides FEATURE_OTEL\n"
 		"                            from the agent's and then the first target's environment\n"
 		"      --max-series N        kernel series map size (default %d); past it new\n"
@@ -290,6 +295,7 @@ static const struct option long_opts[] = {
 	{ "body-sizes", no_argument, NULL, OPT_BODY_SIZES },
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "listen", required_argument, NULL, 'l' },
+	{ "web.config.file", required_argument, NULL, OPT_WEB_CONFIG },
 	{ "feature-otel", required_argument, NULL, 'F' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -339,6 +345,12 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 			if (check_listen(optarg))
 				return CLI_USAGE_ERROR;
 			opts->listen = optarg;
+			break;
+		case OPT_WEB_CONFIG:
+			/* read now: a mistake is a usage error before anything is loaded */
+			web_config_free(&opts->web);
+			if (web_config_load(optarg, &opts->web))
+				return CLI_USAGE_ERROR;
 			break;
 		case 'F':
 			if (flag_parse_value(optarg) < 0) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 #include "otel_agent.h"
+#include "server/web_config.h"
 
 #define OA_MAX_PIDS 64
 /* Each selector map holds OA_MAX_SELECTORS keys; an --exe takes two (as given and resolved). */
@@ -68,6 +69,7 @@ struct options {
 	const char *feature_otel; /* NULL when not given */
 	const char *user;	  /* --user: who serves once attached (privilege.h) */
 	bool user_given;	  /* --user was on the command line */
+	struct web_config web;	  /* --web.config.file, read by cli_parse; empty without */
 	bool verbose;
 };
 

@@ -467,8 +467,10 @@ static int serve(struct agent *agent, const struct options *opts, struct flag_de
 	struct http_server_opts serve = { .listen = opts->listen,
 					  .enabled = flag.enabled,
 					  .health_note = note,
+					  .web = &opts->web,
 					  .conn_timeout_s = HTTP_CONNECTION_TIMEOUT_S };
 	struct http_server *srv;
+	const char *scheme = opts->web.cert_pem ? "https" : "http";
 	char where[300];
 
 	if (!flag.enabled) {
@@ -483,10 +485,10 @@ static int serve(struct agent *agent, const struct options *opts, struct flag_de
 		return 1;
 	bound_address(srv, opts->listen, where, sizeof(where));
 	if (flag.enabled)
-		log_info("serving http://%s/metrics/otel and http://%s/metrics (flag from %s)",
-			 where, where, flag_source_name(flag.source));
+		log_info("serving %s://%s/metrics/otel and %s://%s/metrics (flag from %s)", scheme,
+			 where, scheme, where, flag_source_name(flag.source));
 	else
-		log_info("serving http://%s/healthz only", where);
+		log_info("serving %s://%s/healthz only", scheme, where);
 	wait_for_signal(agent, opts, flag.enabled);
 	http_server_stop(srv);
 	return 0;
@@ -542,6 +544,7 @@ cleanup:
 	aggregator_free(&agent.agg);
 	resource_cache_free(&agent.resources);
 	config_free(&agent.cfg);
+	web_config_free(&opts.web);
 	if (!ret && flag.enabled)
 		log_info("detached");
 	return ret;

@@ -10,9 +10,10 @@
  * streams; the renderer fills a chunk without it. Only renderers wait: for
  * the gate, and for room in their own queue once it holds BODY_QUEUE_MAX
  * (whatever the number of scrapes, a stream holds at most
- * BODY_STREAM_MAX_CHUNKS). The sender, libmicrohttpd's one thread for all
- * streams, never waits: with nothing to send it is suspended (the waker),
- * and the renderer resumes it when it queues bytes or finishes.
+ * BODY_STREAM_MAX_CHUNKS). The sender, the libmicrohttpd thread that serves
+ * the stream's connection, never waits: with nothing to send it is
+ * suspended (the waker), and the renderer resumes it when it queues bytes
+ * or finishes.
  *
  * The waker is called with the gate's lock held, so that the decision to
  * suspend and the suspension are one step for a renderer that would resume:

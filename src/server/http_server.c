@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The metrics endpoint, on libmicrohttpd's internal polling thread. Owns
+ * The metrics endpoint, on libmicrohttpd's internal polling threads. Owns
  * routing and content negotiation (Prometheus text or OpenMetrics, gzip);
  * a metrics body is rendered on a thread of its own, one render at a time,
- * and sent while it is rendered (body_stream.c). libmicrohttpd's thread
- * never waits for a render: a connection whose body is not ready is
+ * and sent while it is rendered (body_stream.c). libmicrohttpd's threads
+ * never wait for a render: a connection whose body is not ready is
  * suspended, and resumed by its renderer.
  */
 #include <errno.h>
@@ -27,11 +27,17 @@
 #define CT_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
 #define CT_TEXT	       "text/plain; charset=utf-8"
 /*
- * A connection's memory, where libmicrohttpd puts each piece of a chunked
- * body before sending it: at its default (32 KiB) a 21 MB body took 660
- * calls and sends; with room for one of our chunks, 85.
+ * A connection's memory (libmicrohttpd's pool): its request line and
+ * headers, its records of them, and each piece of a chunked body before it
+ * is sent. libmicrohttpd 0.9.75 mmaps a pool over 32 KiB for every
+ * connection, zeroes it page by page and unmaps it at the end: at 272 KiB
+ * that was half of its thread's time in a burst of 5000 /healthz
+ * connections (page faults and munmap), and a /healthz probe waited behind
+ * the burst for up to 2 s. At 32 KiB the pool comes from malloc and is
+ * reused. Bigger pieces bought nothing: a 21 MB chunked body is sent in
+ * 80 pieces at 272 KiB, 680 at 32 KiB, in the same 20-40 ms.
  */
-#define CONNECTION_MEMORY (BODY_CHUNK_LEN + 16 * 1024)
+#define CONNECTION_MEMORY (32 * 1024)
 /*
  * Descriptors kept out of the connection limit for everything else the
  * agent opens (BPF maps and programs, /proc files, the listening socket).
@@ -44,14 +50,26 @@
  */
 #define LISTEN_BACKLOG 4096
 /*
- * The longest request target answered. The endpoints take no query, and
- * libmicrohttpd 0.9.75 puts one record per query parameter in the
- * connection's memory: a target that fills it gets no answer at all (the
- * 431 it means to send finds no room), so longer targets are refused
- * before it parses them. 8 KiB holds at most 4096 parameters, whose
- * records fit in CONNECTION_MEMORY.
+ * libmicrohttpd's threads, each with its own epoll set and its share of the
+ * connections, all accepting on the listening socket. One thread answers a
+ * burst in the order it came, a /healthz probe after all of it: during 5000
+ * concurrent requests a probe waited 1-2.6 s. With several, a thread done
+ * with its part takes the probe; 4 beat 2 even on 2 CPUs (slowest probe
+ * 7-67 ms against 26-256 ms, 6 runs each), since a woken thread is run
+ * soon while the busy ones take turns.
  */
-#define URI_MAX 8192
+#define SERVE_THREADS 4U
+/*
+ * The longest request target answered, and the most query parameters in it
+ * (the endpoints take no query). libmicrohttpd 0.9.75 stores one record
+ * (about 64 bytes) per query parameter in the connection's memory, and a
+ * target whose records do not fit gets no answer at all: the 431 it means
+ * to send is never sent, and the connection is held until the idle timeout. A target past either bound is answered 414
+ * (check_uri). Parameters are counted, not only bytes: 8000 bytes of '&'
+ * are 8000 empty parameters.
+ */
+#define URI_MAX		 8192
+#define QUERY_PARAMS_MAX 64
 
 /*
  * A connection, for the header deadline: libmicrohttpd's own timeout
@@ -67,6 +85,7 @@ struct conn_watch {
 
 struct http_server {
 	struct MHD_Daemon *daemon;
+	const struct web_config *web; /* basic_auth_users; NULL: none */
 	bool enabled;
 	char health_note[256];
 	render_fn render;
@@ -273,17 +292,34 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
 	return ret;
 }
 
-static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
-				  const char *text)
+/* A response of a copy of text, or NULL. */
+static struct MHD_Response *text_response(const char *text)
 {
 	char *body = strdup(text);
 	struct MHD_Response *resp;
 
 	if (!body)
-		return MHD_NO;
+		return NULL;
 	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (!resp)
 		free(body);
+	return resp;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
+				  const char *text)
+{
+	return reply(conn, status, text_response(text), CT_TEXT, "Accept-Encoding", false);
+}
+
+/* reply_text, and the connection is closed after it: what follows the request is not read. */
+static enum MHD_Result reply_close(struct MHD_Connection *conn, unsigned int status,
+				   const char *text)
+{
+	struct MHD_Response *resp = text_response(text);
+
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	return reply(conn, status, resp, CT_TEXT, "Accept-Encoding", false);
 }
 
@@ -400,20 +436,50 @@ static void set_deadline(struct http_server *srv, struct MHD_Connection *conn, t
 }
 
 /*
- * Called with the request target before libmicrohttpd parses its query: a
- * connection whose target is over URI_MAX is cut by the watchdog at its
- * next look (within a second) instead of being held until a timeout while
- * libmicrohttpd 0.9.75 fails to parse thousands of parameters. It gets no
- * answer: a 414 written to the socket behind libmicrohttpd's back made
- * MHD_stop_daemon crash (6 of 48 runs of test_long_target), and a shutdown
- * from here did too; the watchdog's cut, outside libmicrohttpd's parsing,
- * did not (0 of 30).
+ * check_uri's mark on a request whose target is refused: libmicrohttpd
+ * hands it to the access handler as the request's context (*req_ctx).
+ */
+static char target_refused;
+
+/* True when a request target is longer than URI_MAX or has more than QUERY_PARAMS_MAX parameters. */
+static bool target_too_big(const char *uri)
+{
+	const char *query;
+	unsigned int params = 1;
+
+	if (strnlen(uri, URI_MAX + 1) > URI_MAX)
+		return true;
+	query = strchr(uri, '?');
+	if (!query)
+		return false;
+	for (const char *p = query + 1; *p; p++)
+		if (*p == '&' && ++params > QUERY_PARAMS_MAX)
+			return true;
+	return false;
+}
+
+/*
+ * Called with the request target before libmicrohttpd parses its query
+ * (MHD_OPTION_URI_LOG_CALLBACK). A target too big to answer has its query
+ * cut to nothing, so that libmicrohttpd stores no parameter, and is marked:
+ * the access handler then answers 414 once the headers are in, through
+ * libmicrohttpd like any answer (a 414 written to the socket from here made
+ * MHD_stop_daemon crash). The target is libmicrohttpd's writable copy of
+ * the request line, handed over as const: the cut is the one byte after
+ * '?', which 0.9.75 has found already and reads as an empty query.
  */
 static void *check_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	if (strnlen(uri, URI_MAX + 1) > URI_MAX)
-		set_deadline(cls, conn, now_s());
-	return NULL;
+	char *query;
+
+	(void)cls;
+	(void)conn;
+	if (!target_too_big(uri))
+		return NULL;
+	query = strchr(uri, '?');
+	if (query)
+		query[1] = '\0';
+	return &target_refused;
 }
 
 /*
@@ -487,6 +553,35 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
+/* The request's basic auth names a user of the web config with its password. */
+static bool authorized(struct http_server *srv, struct MHD_Connection *conn)
+{
+	char *password = NULL;
+	char *user = MHD_basic_auth_get_username_password(conn, &password);
+	bool ok = user && password && web_config_check_user(srv->web, user, password);
+
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		MHD_free(password);
+	}
+	MHD_free(user);
+	return ok;
+}
+
+/* 401 with the challenge that makes a client send basic auth. */
+static enum MHD_Result reply_unauthorized(struct MHD_Connection *conn)
+{
+	struct MHD_Response *resp = text_response("unauthorized\n");
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CT_TEXT);
+	ret = MHD_queue_basic_auth_fail_response(conn, "otel-agent", resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **req_ctx)
@@ -498,6 +593,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
+	/* every path, /healthz too, as the exporters do; *req_ctx is set once past here */
+	if (!*req_ctx && srv->web && srv->web->nr_users && !authorized(srv, conn))
+		return reply_unauthorized(conn);
+	if (*req_ctx == &target_refused) {
+		*req_ctx = NULL;
+		return reply_close(conn, MHD_HTTP_URI_TOO_LONG, "request target too long\n");
+	}
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
 	if (!strcmp(url, "/healthz")) {
@@ -524,7 +626,7 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **req_ctx,
 
 	(void)toe;
 	set_deadline(srv, conn, now_s() + srv->idle_s);
-	if (*req_ctx)
+	if (*req_ctx && *req_ctx != &target_refused)
 		body_stream_release(*req_ctx);
 	*req_ctx = NULL;
 }
@@ -612,6 +714,10 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 	/* epoll: select() cannot watch a descriptor above 1023 (FD_SETSIZE) */
 	unsigned int flags =
 		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	/* the certificate and key when serving TLS; else only the end */
+	struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL },
+					 { MHD_OPTION_END, 0, NULL },
+					 { MHD_OPTION_END, 0, NULL } };
 	int err;
 
 	if (parse_listen(listen, &addr, &addr_len)) {
@@ -630,6 +736,7 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 	srv->render = render;
 	srv->ctx = ctx;
 	srv->idle_s = conn_timeout_s(opts);
+	srv->web = opts->web;
 	srv->conns.next = srv->conns.prev = &srv->conns;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->wake, NULL);
@@ -641,6 +748,12 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 	}
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (opts->web && opts->web->cert_pem) {
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, opts->web->key_pem };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+						  opts->web->cert_pem };
+	}
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -649,10 +762,15 @@ struct http_server *http_server_serve(const struct http_server_opts *opts, rende
 		connection_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned int)HTTP_MAX_CONNECTIONS_PER_IP, MHD_OPTION_NOTIFY_CONNECTION,
 		notify_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, check_uri, srv,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)LISTEN_BACKLOG, MHD_OPTION_END);
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)LISTEN_BACKLOG,
+		MHD_OPTION_THREAD_POOL_SIZE, SERVE_THREADS, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (!srv->daemon) {
 		err = errno ? errno : EADDRINUSE;
-		log_error("cannot listen on %s: %s", listen, strerror(err));
+		if (opts->web && opts->web->cert_pem)
+			log_error("cannot serve TLS on %s: %s (is key_file the key of cert_file?)",
+				  listen, strerror(err));
+		else
+			log_error("cannot listen on %s: %s", listen, strerror(err));
 		server_free(srv);
 		errno = err;
 		return NULL;

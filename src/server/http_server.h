@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "expose/render.h"
+#include "server/web_config.h"
 
 enum oa_endpoint {
 	EP_OTEL,   /* /metrics/otel */
@@ -61,10 +62,11 @@ const char *format_content_type(enum oa_format fmt);
 #define HTTP_MAX_CONNECTIONS_PER_IP 32
 
 struct http_server_opts {
-	const char *listen;	     /* ADDR:PORT (parse_listen) */
-	bool enabled;		     /* false: the metrics paths answer 404 */
-	const char *health_note;     /* when disabled: why (/healthz, the metrics paths' 404) */
-	unsigned int conn_timeout_s; /* no progress this long closes a connection; 0: 30 s */
+	const char *listen;	      /* ADDR:PORT (parse_listen) */
+	bool enabled;		      /* false: the metrics paths answer 404 */
+	const char *health_note;      /* when disabled: why (/healthz, the metrics paths' 404) */
+	unsigned int conn_timeout_s;  /* no progress this long closes a connection; 0: 30 s */
+	const struct web_config *web; /* TLS and basic auth; NULL or empty: neither */
 };
 
 /*

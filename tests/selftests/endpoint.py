@@ -4,14 +4,16 @@ trickled forever, a request line with thousands of query parameters.
 
 The agent runs disabled (--feature-otel=false, nothing loaded, no BPF): the
 endpoint and its /healthz are the same either way. Everything is on
-loopback; hostile clients bind their sockets to other 127/8 addresses so
-that the per-IP limit applies to them and not to the prober on 127.0.0.1.
+loopback; hostile clients bind their sockets to other 127/8 addresses, one
+per connection where the load is meant to be held, so that the per-IP limit
+applies to them and not to the prober on 127.0.0.1.
 """
 
 import resource
 import selectors
 import socket
 import statistics
+import threading
 import time
 
 from selftests.lib.checks import check
@@ -19,6 +21,9 @@ from selftests.lib.procs import Procs
 
 HEALTHZ_BUDGET_MS = 100  # what the issue asks of /healthz under attack
 PROBE_TIMEOUT_S = 2.0
+PROBE_EVERY_S = 0.1  # _Prober's pace
+# No probe waits for a whole burst (1-2.6 s before), with room for a loaded machine
+PROBE_WORST_MS = 1000
 HEADER_DEADLINE_S = 10  # HTTP_HEADER_DEADLINE_S, src/server/http_server.h
 
 
@@ -83,6 +88,47 @@ def _check_probes(tag, probes):
           f"{tag}: /healthz median want < {HEALTHZ_BUDGET_MS} ms got {med:.1f} ms")
 
 
+class _Prober:
+    """/healthz probes from 127.0.0.1, a new one every PROBE_EVERY_S, each on a
+    thread of its own, until stop(): the load's loop neither delays a probe
+    nor waits for one, so the probes see the whole burst (a probe made from
+    the load's loop stopped the load while it waited)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.probes = []
+        self._stop = threading.Event()
+        self._threads = []
+        self._ticker = threading.Thread(target=self._tick)
+        self._ticker.start()
+
+    def _one(self):
+        self.probes.append(_probe(self.port))
+
+    def _tick(self):
+        while not self._stop.wait(PROBE_EVERY_S):
+            t = threading.Thread(target=self._one)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self):
+        """Waits for the probes under way -> [(status line, ms)] in the order they ended."""
+        self._stop.set()
+        self._ticker.join()
+        for t in self._threads:
+            t.join()
+        return self.probes
+
+
+def _check_worst(tag, probes):
+    """All probes but the slowest took under PROBE_WORST_MS: one outlier is
+    the scheduler's (2 shared cores), more are the endpoint's."""
+    ms = sorted(t for _, t in probes)
+    check(len(ms) >= 2 and ms[-2] < PROBE_WORST_MS,
+          f"{tag}: /healthz want every probe but one under {PROBE_WORST_MS} ms got "
+          f"{sum(t >= PROBE_WORST_MS for t in ms)} of {len(ms)} over, worst {ms[-1]:.0f} ms")
+
+
 def _open_count(socks):
     """How many of socks the server has not closed (a read would block)."""
     n = 0
@@ -98,25 +144,31 @@ def _open_count(socks):
 
 
 def test_slowloris():
-    """2000 connections trickling a header byte a second: /healthz still answers fast."""
+    """2000 connections from 2000 addresses (the per-address limit holds
+    them all) trickling a header byte a second: /healthz still answers fast."""
     _raise_nofile(2000 + 256)
     with Procs() as procs:
         port, _ = _disabled_agent(procs)
-        socks = [_connect_from("127.0.0.2", port) for _ in range(2000)]
+        socks = [_connect_from(f"127.0.{1 + i // 200}.{1 + i % 200}", port) for i in range(2000)]
         line = b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 64
-        probes = []
+        prober = _Prober(port)
         for i in range(6):
             for s in socks:
                 try:
                     s.send(line[i:i + 1])
                 except OSError:
                     pass  # refused or closed by the server: what it may do
-            time.sleep(0.5)
-            probes.append(_probe(port))
-            time.sleep(0.5)
+            time.sleep(1)
+        probes = prober.stop()
+        held = _open_count(socks)
         for s in socks:
             s.close()
-        _check_probes("during 2000-connection slowloris", probes)
+        tag = "during 2000-connection slowloris"
+        print(f"{tag}: {held} connections held")
+        # the slowloris is real: the endpoint holds (nearly) all of them
+        check(held >= 1900, f"{tag}: want >= 1900 of 2000 connections held got {held}")
+        _check_probes(tag, probes)
+        _check_worst(tag, probes)
 
 
 def test_header_deadline():
@@ -149,26 +201,22 @@ def test_header_deadline():
 
 
 def test_concurrent_5000():
-    """5000 concurrent /healthz connections from 50 addresses: the prober's
-    /healthz still answers fast, and no connection hangs."""
+    """5000 concurrent /healthz connections from 5000 addresses: /healthz
+    probes made all through the burst answer fast, and no connection hangs."""
     _raise_nofile(5000 + 256)
     with Procs() as procs:
         port, _ = _disabled_agent(procs)
         sel = selectors.DefaultSelector()
         req = b"GET /healthz HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n"
         pending = {}
+        prober = _Prober(port)
         for i in range(5000):
             s = _connect_from(f"127.0.{1 + i // 200}.{1 + i % 200}", port)
             sel.register(s, selectors.EVENT_WRITE)
             pending[s] = b""
-        probes = []
         answered = refused = 0
         end = time.monotonic() + 15
-        next_probe = time.monotonic()
         while pending and time.monotonic() < end:
-            if time.monotonic() >= next_probe and len(probes) < 5:
-                probes.append(_probe(port))
-                next_probe = time.monotonic() + 0.2
             for key, ev in sel.select(timeout=0.05):
                 s = key.fileobj
                 try:
@@ -189,38 +237,76 @@ def test_concurrent_5000():
                 sel.unregister(s)
                 s.close()
                 del pending[s]
-        while len(probes) < 5:
-            probes.append(_probe(port))
+        probes = prober.stop()
         hung = len(pending)
         for s in pending:
             s.close()
         print(f"5000 concurrent: {answered} answered, {refused} closed without an answer, "
               f"{hung} hung")
-        _check_probes("during 5000 concurrent connections", probes)
+        tag = "during 5000 concurrent connections"
+        _check_probes(tag, probes)
+        _check_worst(tag, probes)
         check(hung == 0, f"5000 concurrent: want none hung after 15 s got {hung}")
 
 
+def _first_line(port, req):
+    """Send req on a new connection -> (the answer's status line, s).
+
+    "(closed)" when the connection was closed without an answer, "(timeout)"
+    after 10 s. The server may answer and close before it has read all of
+    req: a failed send still waits for what it answered.
+    """
+    start = time.monotonic()
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        try:
+            s.sendall(req)
+        except OSError:
+            pass
+        try:
+            while b"\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        except socket.timeout:
+            data = b"(timeout)"
+    line = data.split(b"\r\n", 1)[0].decode(errors="replace") or "(closed)"
+    return line, time.monotonic() - start
+
+
+def _check_fast_answer(tag, port, req, want):
+    line, took = _first_line(port, req)
+    print(f"{tag} ({len(req)} bytes): {line!r} after {took:.2f} s")
+    check(line.startswith(f"HTTP/1.1 {want} "),
+          f"{tag}: want a {want} got {line!r} after {took:.1f} s")
+    # an answer without waiting for anything; 3 s leaves room for a loaded machine
+    check(took < 3, f"{tag}: want the {want} within 3 s took {took:.1f} s")
+
+
 def test_many_query_params():
-    """A request line with 4000 query parameters (about 31 KB) has its
-    connection closed within about a second (no answer: see check_uri in
-    http_server.c); it held its connection for 30 s."""
+    """A request line with 4000 query parameters (about 31 KB), or 8000 empty
+    ones in 8 KB, gets a 414 at once (before: the first was cut without an
+    answer, the second held for 30 s); a few parameters are answered."""
     with Procs() as procs:
         port, _ = _disabled_agent(procs)
         query = "&".join(f"p{i}=1" for i in range(4000))
-        req = f"GET /healthz?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-        start = time.monotonic()
-        closed = False
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(req)
-            try:
-                closed = s.recv(4096) == b""
-            except ConnectionResetError:
-                closed = True
-            except socket.timeout:
-                pass
-        took = time.monotonic() - start
-        print(f"{len(req)}-byte request line: closed {closed} after {took:.2f} s")
-        check(closed, f"{len(req)}-byte request line: want the connection closed got "
-              f"{'a timeout' if not closed else 'data'} after {took:.1f} s")
-        # the watchdog looks every second; 3 s leaves room for a loaded machine
-        check(took < 3, f"{len(req)}-byte request line: want it closed within 3 s took {took:.1f} s")
+        _check_fast_answer("4000 query parameters", port,
+                           f"GET /healthz?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), 414)
+        _check_fast_answer("8000 empty query parameters", port,
+                           b"GET /healthz?" + b"&" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414)
+        _check_fast_answer("2 query parameters", port,
+                           b"GET /healthz?a=1&b=2 HTTP/1.1\r\nHost: x\r\n\r\n", 200)
+
+
+def test_large_header_block():
+    """A header block larger than a connection's memory (32 KiB), in large
+    headers or in 30000 tiny ones, gets a 431 at once."""
+    with Procs() as procs:
+        port, _ = _disabled_agent(procs)
+        head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        _check_fast_answer("400 headers of 1 KB", port,
+                           head + (b"X-Big: " + b"v" * 1000 + b"\r\n") * 400 + b"\r\n", 431)
+        _check_fast_answer("30000 empty headers", port, head + b"a:\r\n" * 30000 + b"\r\n", 431)
