@@ -112,7 +112,8 @@ int aggregate_series(struct aggregator *agg, struct kernel_series *in, size_t n,
 		goto cleanup;
 	route_memo_sweep(agg->memo, agg->scrape);
 	/* what left the kernel carries on, in the form it was exported in */
-	memcpy(out + nr_out, r->series, r->nr_series * sizeof(*out));
+	if (r->nr_series)
+		memcpy(out + nr_out, r->series, r->nr_series * sizeof(*out));
 	nr_out += r->nr_series;
 	snap->nr_series = series_merge(out, nr_out);
 	snap->series = out;

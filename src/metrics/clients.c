@@ -115,7 +115,8 @@ int clients_read(struct loader *a, struct retired *r, target_alive_fn alive, voi
 	/* this scrape exports what was read; what is retired now is kept for the next */
 	for (size_t i = 0; i < kc.n; i++)
 		c[n++] = ((struct kernel_client *)kc.v)[i].c;
-	memcpy(c + n, r->clients, r->nr_clients * sizeof(*c));
+	if (r->nr_clients)
+		memcpy(c + n, r->clients, r->nr_clients * sizeof(*c));
 	n += r->nr_clients;
 	err = retire_clients(fd, nr_cpus, kc.v, kc.n, r, alive, arg);
 	free(kc.v);
