@@ -236,7 +236,26 @@ static __always_inline void fill_request(struct req_val *r, const struct conn_va
 	r->version = info->version;
 	r->body_known = 0;
 	r->client = c->kind == CONN_CLIENT;
+	r->dropped_after = 0;
 	__builtin_memcpy(r->path, c->path, OA_MAX_PATH);
+}
+
+/*
+ * A request could not be queued (the connection's queue is full, or reqs
+ * is): its response is still due, right after that of the request queued
+ * last, which notes it so that the response is passed over in its turn
+ * rather than taken for the answer to a request queued later.
+ */
+static __always_inline void note_dropped(struct conn_val *c, __u32 tgid, __s32 fd)
+{
+	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->q.tail - 1 };
+	struct req_val *r;
+
+	if (c->q.tail == c->q.head)
+		return;
+	r = c->q.tail - 1 == c->q.head ? &c->q.first : bpf_map_lookup_elem(&reqs, &rk);
+	if (r && r->dropped_after < 255)
+		r->dropped_after++;
 }
 
 /*
@@ -254,6 +273,7 @@ static __always_inline void push_request(struct scratch *s, struct conn_val *c, 
 	c->queued = 0;
 	if (c->q.tail - c->q.head >= OA_MAX_QUEUED) {
 		count_event(OA_EV_REQUESTS_DROPPED);
+		note_dropped(c, tgid, fd);
 		return;
 	}
 	if (c->q.tail == c->q.head) {
@@ -262,6 +282,7 @@ static __always_inline void push_request(struct scratch *s, struct conn_val *c, 
 		fill_request(&s->req, c, info);
 		if (bpf_map_update_elem(&reqs, &rk, &s->req, BPF_ANY)) {
 			count_map_error(OA_ERR_REQS);
+			note_dropped(c, tgid, fd);
 			return;
 		}
 	}
@@ -277,7 +298,9 @@ static __always_inline void advance_queue(struct conn_val *c, __u32 tgid, __s32 
 {
 	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->q.head + 1 };
 	struct req_val *r;
+	__u32 skip = c->skip_responses + c->q.first.dropped_after;
 
+	c->skip_responses = skip < 255 ? skip : 255;
 	c->q.head++;
 	if (c->q.head == c->q.tail)
 		return;
@@ -295,6 +318,12 @@ static __always_inline void advance_queue(struct conn_val *c, __u32 tgid, __s32 
 static __always_inline bool answer_request(struct scratch *s, struct conn_val *c, __u32 tgid,
 					   __s32 fd, int status, __u8 version)
 {
+	if (c->skip_responses) {
+		/* the answer to a request that was not queued: neither matched nor unmatched */
+		record_answer(s, c, tgid, NO_SIZE);
+		c->skip_responses--;
+		return false;
+	}
 	if (c->q.head == c->q.tail) {
 		count_event(OA_EV_UNMATCHED_RESPONSES);
 		return false;

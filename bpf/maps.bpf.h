@@ -40,7 +40,8 @@ struct conn_val {
 	__u8 peer_addr[16];
 	__u16 answer_status;
 	__u8 answer_version;
-	__u8 _pad2[5];
+	__u8 skip_responses; /* responses still due to requests that were not queued */
+	__u8 _pad2[4];
 	__u64 answer_dur_ns;
 	struct req_val answer; /* the request last answered, until its response's size is known */
 	struct dir_state req;  /* requests: read by a server, written by a client */

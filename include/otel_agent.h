@@ -134,9 +134,10 @@ struct req_val {
 	__u64 body_size;
 	__u8 method;
 	__u8 version;
-	__u8 body_known; /* body_size came from a Content-Length */
-	__u8 client;	 /* an outgoing request of the target */
-	__u8 _pad[4];
+	__u8 body_known;    /* body_size came from a Content-Length */
+	__u8 client;	    /* an outgoing request of the target */
+	__u8 dropped_after; /* requests after it that could not be queued (at most 255) */
+	__u8 _pad[3];
 	char path[OA_MAX_PATH];
 };
 
