@@ -237,6 +237,7 @@ static __always_inline void fill_request(struct req_val *r, const struct conn_va
 	r->body_known = 0;
 	r->client = c->kind == CONN_CLIENT;
 	r->dropped_after = 0;
+	r->dropped_head = 0;
 	__builtin_memcpy(r->path, c->path, OA_MAX_PATH);
 }
 
@@ -246,7 +247,7 @@ static __always_inline void fill_request(struct req_val *r, const struct conn_va
  * last, which notes it so that the response is passed over in its turn
  * rather than taken for the answer to a request queued later.
  */
-static __always_inline void note_dropped(struct conn_val *c, __u32 tgid, __s32 fd)
+static __always_inline void note_dropped(struct conn_val *c, __u32 tgid, __s32 fd, bool head)
 {
 	struct req_key rk = { .tgid = tgid, .fd = fd, .seq = c->q.tail - 1 };
 	struct req_val *r;
@@ -254,8 +255,12 @@ static __always_inline void note_dropped(struct conn_val *c, __u32 tgid, __s32 f
 	if (c->q.tail == c->q.head)
 		return;
 	r = c->q.tail - 1 == c->q.head ? &c->q.first : bpf_map_lookup_elem(&reqs, &rk);
-	if (r && r->dropped_after < 255)
-		r->dropped_after++;
+	if (!r || r->dropped_after == 255)
+		return;
+	/* a HEAD's response has no body: the framing must know it to find the next one */
+	if (head && r->dropped_after < 8)
+		r->dropped_head |= 1 << r->dropped_after;
+	r->dropped_after++;
 }
 
 /*
@@ -273,7 +278,7 @@ static __always_inline void push_request(struct scratch *s, struct conn_val *c, 
 	c->queued = 0;
 	if (c->q.tail - c->q.head >= OA_MAX_QUEUED) {
 		count_event(OA_EV_REQUESTS_DROPPED);
-		note_dropped(c, tgid, fd);
+		note_dropped(c, tgid, fd, info->method == OA_METHOD_HEAD);
 		return;
 	}
 	if (c->q.tail == c->q.head) {
@@ -282,7 +287,7 @@ static __always_inline void push_request(struct scratch *s, struct conn_val *c, 
 		fill_request(&s->req, c, info);
 		if (bpf_map_update_elem(&reqs, &rk, &s->req, BPF_ANY)) {
 			count_map_error(OA_ERR_REQS);
-			note_dropped(c, tgid, fd);
+			note_dropped(c, tgid, fd, info->method == OA_METHOD_HEAD);
 			return;
 		}
 	}
@@ -300,6 +305,8 @@ static __always_inline void advance_queue(struct conn_val *c, __u32 tgid, __s32 
 	struct req_val *r;
 	__u32 skip = c->skip_responses + c->q.first.dropped_after;
 
+	if (c->skip_responses < 8)
+		c->skip_head |= c->q.first.dropped_head << c->skip_responses;
 	c->skip_responses = skip < 255 ? skip : 255;
 	c->q.head++;
 	if (c->q.head == c->q.tail)
@@ -314,15 +321,22 @@ static __always_inline void advance_queue(struct conn_val *c, __u32 tgid, __s32 
 	bpf_map_delete_elem(&reqs, &rk);
 }
 
-/* A final status line: the oldest waiting request is answered. */
+/*
+ * A final status line: the oldest waiting request is answered. Returns
+ * whether that request was a HEAD (its response has no body).
+ */
 static __always_inline bool answer_request(struct scratch *s, struct conn_val *c, __u32 tgid,
 					   __s32 fd, int status, __u8 version)
 {
+	bool head;
+
 	if (c->skip_responses) {
 		/* the answer to a request that was not queued: neither matched nor unmatched */
 		record_answer(s, c, tgid, NO_SIZE);
+		head = c->skip_head & 1;
+		c->skip_head >>= 1;
 		c->skip_responses--;
-		return false;
+		return head;
 	}
 	if (c->q.head == c->q.tail) {
 		count_event(OA_EV_UNMATCHED_RESPONSES);
@@ -336,7 +350,7 @@ static __always_inline bool answer_request(struct scratch *s, struct conn_val *c
 	c->answer_version = version;
 	c->answer_pending = 1;
 	advance_queue(c, tgid, fd);
-	return true;
+	return c->answer.method == OA_METHOD_HEAD;
 }
 
 struct fail_ctx {

@@ -349,10 +349,9 @@ static __always_inline int status_line_step(struct frame_ctx *f, struct conn_val
 	d->interim = status < 200 && status != 101;
 	d->no_body = 0;
 	if (!d->interim) {
-		bool matched = answer_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, status, version);
+		bool head = answer_request(f->s, c, f->s->fr.tgid, f->s->fr.fd, status, version);
 
-		d->no_body = status == 204 || status == 304 ||
-			     (matched && c->answer.method == OA_METHOD_HEAD);
+		d->no_body = status == 204 || status == 304 || head;
 		if (status == 101) {
 			record_answer(f->s, c, f->s->fr.tgid, NO_SIZE);
 			c->kind = CONN_UPGRADED;

@@ -41,7 +41,8 @@ struct conn_val {
 	__u16 answer_status;
 	__u8 answer_version;
 	__u8 skip_responses; /* responses still due to requests that were not queued */
-	__u8 _pad2[4];
+	__u8 skip_head;	     /* bit i: the i-th of those answers a HEAD */
+	__u8 _pad2[3];
 	__u64 answer_dur_ns;
 	struct req_val answer; /* the request last answered, until its response's size is known */
 	struct dir_state req;  /* requests: read by a server, written by a client */

@@ -137,7 +137,8 @@ struct req_val {
 	__u8 body_known;    /* body_size came from a Content-Length */
 	__u8 client;	    /* an outgoing request of the target */
 	__u8 dropped_after; /* requests after it that could not be queued (at most 255) */
-	__u8 _pad[3];
+	__u8 dropped_head;  /* bit i: the i-th of them was a HEAD (its response has no body) */
+	__u8 _pad[2];
 	char path[OA_MAX_PATH];
 };
 

@@ -671,32 +671,39 @@ def test_reset_before_response():
     each(("node", "c"), lambda kind: _abort(kind, reset=True))
 
 
-@needs("root", "node")
-def test_pipeline_past_queue_keeps_pairing():
-    """17 requests pipelined in one write: the 17th (GET /late, answered after
-    1 s) is past the 16 a connection may have waiting, so it is counted as
-    dropped and not timed. One more request sent once the first 16 are
-    answered is queued before /late's answer goes out; each answer must
-    still go to its own request. /late's 202 was taken for the later GET
-    /hello (GET /hello 202), and that request's own answer was unmatched."""
+def _pipeline_past_queue(method):
+    tag = f"pipeline past the queue, {method} /late"
     with Procs() as procs:
         _, port, _, base = procs.traced("node")
         c = Client(port)
         try:
-            c.send(request("GET", "/hello") * 16 + request("GET", "/late"))
+            c.send(request("GET", "/hello") * 16 + request(method, "/late"))
             for i in range(16):
                 status, _, _ = c.response()
-                check_eq(f"pipelined GET /hello #{i + 1}", 200, status)
+                check_eq(f"{tag}: pipelined GET /hello #{i + 1}", 200, status)
             c.send(request("GET", "/hello"))
+            status, _, _ = c.response(to_head=method == "HEAD")
+            check_eq(f"{tag}: {method} /late", 202, status)
             status, _, _ = c.response()
-            check_eq("GET /late", 202, status)
-            status, _, _ = c.response()
-            check_eq("GET /hello after it", 200, status)
+            check_eq(f"{tag}: GET /hello after it", 200, status)
         finally:
             c.close()
-        check_traffic("pipeline past the queue", base, {("GET", "/hello", "200"): 17},
+        check_traffic(tag, base, {("GET", "/hello", "200"): 17},
                       counters={"otel_agent_requests_dropped_total": 1,
                                 "otel_agent_unmatched_responses_total": 0})
+
+
+@needs("root", "node")
+def test_pipeline_past_queue_keeps_pairing():
+    """17 requests pipelined in one write: the 17th (/late, answered after
+    1 s) is past the 16 a connection may have waiting, so it is counted as
+    dropped and not timed. One more request sent once the first 16 are
+    answered is queued before /late's answer goes out; each answer must
+    still go to its own request. /late's 202 was taken for the later GET
+    /hello (GET /hello 202), and that request's own answer was unmatched.
+    With HEAD /late, its answer has no body although it has a
+    Content-Length, which the framing must know to find the next one."""
+    each(("GET", "HEAD"), _pipeline_past_queue)
 
 
 @needs("root", "node")

@@ -48,7 +48,7 @@ const server = http.createServer((req, res) => {
 			return reply(res, 500, 'boom');
 		if (req.method === 'GET' && path === '/slow')
 			return setTimeout(() => reply(res, 200, 'slow'), 60);
-		if (req.method === 'GET' && path === '/late')
+		if ((req.method === 'GET' || req.method === 'HEAD') && path === '/late')
 			return setTimeout(() => reply(res, 202, 'late'), 1000);
 		if (req.method === 'GET' && path === '/hang')
 			return; // never answered: a request the server dies with

@@ -104,8 +104,9 @@ class Client:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
-    def response(self):
-        """Read one response (a 1xx too). Returns (status, headers, body)."""
+    def response(self, to_head=False):
+        """Read one response (a 1xx too); to_head: the answer to a HEAD, which has
+        no body whatever its Content-Length says. Returns (status, headers, body)."""
         head = self._take_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
         parts = head[0].split(" ", 2)
         check(len(parts) >= 2 and parts[0].startswith("HTTP/1."),
@@ -115,7 +116,7 @@ class Client:
         for line in head[1:]:
             name, _, value = line.partition(":")
             hdrs[name.strip().lower()] = value.strip()
-        if 100 <= status < 200 or status in (204, 304):
+        if to_head or 100 <= status < 200 or status in (204, 304):
             return status, hdrs, b""
         if hdrs.get("transfer-encoding", "").lower() == "chunked":
             body = b""
