@@ -135,6 +135,12 @@ static __always_inline struct http_stats *server_series_value(struct scratch *s)
 		return v;
 	s->fresh.first_ns = bpf_ktime_get_ns();
 	if (target_at_cap(key->tgid)) {
+		/* a series that found no room before stays where it was kept */
+		v = bpf_map_lookup_elem(&series_spill, key);
+		if (v) {
+			s->shared = 1;
+			return v;
+		}
 		count_event(OA_EV_SERIES_CAPPED);
 		key->flags = OA_SERIES_OVERFLOW;
 		__builtin_memset(key->path, 0, OA_MAX_PATH);
