@@ -7,6 +7,7 @@
  * targets that come and go, reclaim state of exited processes; then detach.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,6 +506,13 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int ret;
 
+	/*
+	 * One malloc arena for every thread: glibc gives threads arenas of their
+	 * own, and the serving threads and each scrape's render thread warmed up
+	 * one after the other, 1.5 MB over the churn run's first 100 s (+180 KB
+	 * with one); the agent's threads rarely allocate at the same time.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	switch (cli_parse(argc, argv, &opts)) {
 	case CLI_OK:
 		break;
