@@ -73,11 +73,6 @@ static __always_inline __u32 frame_avail(const struct frame_ctx *f)
 	return f->s->fr.chunk_off + f->s->fr.chunk_len - f->s->fr.pos;
 }
 
-static __always_inline char frame_byte(const struct frame_ctx *f, int off, __u32 k)
-{
-	return f->s->buf[(off + k) & HTTP_WINDOW_MASK];
-}
-
 /*
  * The empty line ends the header block: the body's size is known now if it
  * has a Content-Length (or cannot have a body), and what follows depends on
@@ -282,7 +277,7 @@ static __always_inline int request_line_step(struct frame_ctx *f, struct conn_va
 	}
 	r = feed_request_line(c, f->s, (__u32)off, http_line_room(c->line_len, frame_avail(f)));
 	k = r & LINE_COUNT_MASK;
-	ch = frame_byte(f, off, k - 1);
+	ch = http_win_byte(f->s->buf, off, k - 1);
 	f->s->fr.pos += k;
 	c->line_len += k;
 	/* a long line is a request cut there; the rest of it is skipped as a header line is */
