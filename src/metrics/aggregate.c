@@ -6,11 +6,12 @@
  * process is applied (cardinality.c), series equal after that are merged
  * over all targets (series.c); the client series and the waiting requests
  * are read (clients.c), and targets that exited are dropped from the
- * targets map.
+ * targets map. Then the series the kernel need not hold any more are
+ * taken out of it into the retired store (retire.c, retired.c).
  *
  * The kernel's series are cumulative counters, so every scrape rebuilds
- * the exported series from all of them; the registry of admitted label
- * sets is what keeps scrapes consistent.
+ * the exported series from all of them and the retired store; the registry
+ * of admitted label sets is what keeps scrapes consistent.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -277,7 +278,7 @@ static int retire_series(struct aggregator *agg, struct loader *a, struct kernel
 		else
 			err = retired_add_series(&agg->retired, &ks->s, &last);
 		/* the kernel counts the series it made in `series` against the cap */
-		if (!err && !ks->spilled && target_alive(ks->tgid, live))
+		if (!err && !ks->spilled && !ks->gone)
 			err = series_count_freed(a, ks->tgid, 1);
 	}
 	retired_settle(&agg->retired);

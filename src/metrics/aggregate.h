@@ -53,8 +53,10 @@ void aggregator_free(struct aggregator *agg);
  * snapshot_free): routes resolved, ignored ones counted in
  * snap->requests_ignored, the cap applied (requests folded counted in
  * snap->series_overflowed), then merged over targets. in is reordered and
- * its routes rewritten. The result depends only on the kernel series and
- * the registry, so scrapes agree with each other. Returns 0 or -ENOMEM.
+ * its routes rewritten, and each one's exported form set (s.overflow,
+ * ignored) for retire_choose; the retired store's series are merged in.
+ * The result depends only on the kernel series, the registry and the
+ * retired store, so scrapes agree with each other. Returns 0 or -ENOMEM.
  */
 int aggregate_series(struct aggregator *agg, struct kernel_series *in, size_t n,
 		     struct oa_snapshot *snap);

@@ -163,10 +163,10 @@ static bool target_seen(const struct hash_node *n, const void *arg)
 }
 
 /*
- * Forgets the targets that had no series at this scrape: their label sets
- * are exported by nobody any more. The kernel keeps a target's series after
- * it exits, so this only happens when series leave the kernel map; it keeps
- * the registry within max_per_target times the targets that have series.
+ * Forgets the targets that had no series at this scrape: all of them left
+ * the kernel map (retire.c), and what they counted is exported from the
+ * retired store in the form it had. It keeps the registry within
+ * max_per_target times the targets that have series.
  */
 static void reg_prune(struct series_registry *reg)
 {

@@ -108,7 +108,8 @@ int retire_choose(struct retire_watch *w, struct kernel_series *in, size_t n, si
 			last_tgid = ks->tgid;
 			last_alive = alive(ks->tgid, arg);
 		}
-		if (!last_alive) {
+		ks->gone = !last_alive;
+		if (ks->gone) {
 			ks->retire = 1;
 			nr++;
 			continue;

@@ -33,7 +33,8 @@ typedef bool (*target_alive_fn)(__u32 tgid, void *arg);
 
 /*
  * Sets in[i].retire for the series of in[0..n) (exported labels decided by
- * aggregate_series) that leave the kernel now, at now_ns (monotonic); the
+ * aggregate_series) that leave the kernel now, and in[i].gone for those
+ * whose process is no longer a target, at now_ns (monotonic); the
  * series map holds at most map_max entries. Returns how many, or -ENOMEM.
  */
 int retire_choose(struct retire_watch *w, struct kernel_series *in, size_t n, size_t map_max,

@@ -46,6 +46,7 @@ struct kernel_series {
 	__u32 tgid;
 	__u8 ignored; /* on an ignored route: counted, not exported */
 	__u8 retire;  /* leaves the kernel map now (retire.h) */
+	__u8 gone;    /* its process is no longer a target (retire.h) */
 	__u8 spilled; /* read from series_spill, not series */
 	struct series_key key;
 	struct oa_series s;

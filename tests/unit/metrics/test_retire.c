@@ -48,6 +48,9 @@ static void test_gone_at_once(void **state)
 	assert_false(in[0].retire);
 	assert_true(in[1].retire);
 	assert_true(in[2].retire);
+	assert_false(in[0].gone);
+	assert_true(in[1].gone);
+	assert_true(in[2].gone);
 	retire_watch_free(&w);
 }
 
