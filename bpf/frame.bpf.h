@@ -157,11 +157,25 @@ static __always_inline bool next_segment(struct frame_ctx *f)
 		fr->msg_left--;
 		fr->iov = (__u64)mm.msg_hdr.msg_iov;
 		fr->iov_left = mm.msg_hdr.msg_iovlen;
+		fr->have_next = 0;
 		fr->bytes_left = mm.msg_len;
 		return true;
 	}
-	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)fr->iov))
+	if (fr->have_next) {
+		iov = fr->next_iov;
+		fr->have_next = 0;
+	} else if (fr->iov_left >= 2) {
+		/* two at once: a header block and a body, the common writev, in one read */
+		struct iovec two[2];
+
+		if (bpf_probe_read_user(two, sizeof(two), (void *)fr->iov))
+			return false;
+		iov = two[0];
+		fr->next_iov = two[1];
+		fr->have_next = 1;
+	} else if (bpf_probe_read_user(&iov, sizeof(iov), (void *)fr->iov)) {
 		return false;
+	}
 	fr->iov += sizeof(iov);
 	fr->iov_left--;
 	len = iov.iov_len < fr->bytes_left ? iov.iov_len : fr->bytes_left;

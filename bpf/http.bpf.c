@@ -299,9 +299,13 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 
 static __always_inline void on_io_exit(long ret, enum io_kind kind, bool is_read)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id;
 	struct io_args a;
 
+	/* nothing moved (EAGAIN above all, which event loops read until): nothing to do */
+	if (ret <= 0 && ret != -ECONNRESET)
+		return;
+	id = bpf_get_current_pid_tgid();
 	if (!is_target(id >> 32))
 		return;
 	syscall_io_args(&a);

@@ -10,6 +10,7 @@ struct events_map events SEC(".maps");
 struct map_errors_map map_errors SEC(".maps");
 
 struct targets_map targets SEC(".maps");
+struct target_bits_map target_bits SEC(".maps");
 struct ports_map ports SEC(".maps");
 struct comms_map comms SEC(".maps");
 struct exes_map exes SEC(".maps");
@@ -28,6 +29,7 @@ const volatile __u32 nr_ports = 0;
 const volatile __u32 nr_comms = 0;
 const volatile __u32 nr_exes = 0;
 const volatile __u32 agent_tgid = 0;
+const volatile __u8 use_target_bits = 0;
 const volatile __u32 max_series_per_target = 0;
 const volatile __u8 count_body_sizes = 0;
 

@@ -72,7 +72,9 @@ struct frame {
 	__u8 syscall_start; /* pos 0 is the first byte the syscall moved */
 	__u8 resync;	    /* trying to pick up an unframed stream */
 	__u8 stop;
-	__u8 _pad[4];
+	__u8 have_next; /* next_iov holds the iovec at iov, read with the one before it */
+	__u8 _pad[3];
+	struct iovec next_iov;
 };
 
 /* Per-CPU working memory: too large for the 512-byte BPF stack. */
@@ -102,6 +104,24 @@ struct targets_map {
 	__type(value, __u8);
 };
 extern struct targets_map targets SEC(".maps");
+
+/*
+ * The same set as targets, one bit per tgid (bit tgid % 64 of word tgid /
+ * 64), for the check every traced syscall of every process on the machine
+ * makes: an array lookup the verifier inlines, where a hash lookup is a
+ * helper call, a hash and a key compare. A bit is set by whoever inserted
+ * the tgid into targets, after it did, and cleared by whoever deleted it
+ * (targets.bpf.c, and the loader through its mmap of this map). The loader
+ * sizes it to pid_max; a tgid past its end is looked up in targets.
+ */
+struct target_bits_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, OA_TARGET_BITS_WORDS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+extern struct target_bits_map target_bits SEC(".maps");
 
 /* --port: local TCP ports (host order) whose servers are targets. */
 struct ports_map {
@@ -242,6 +262,11 @@ extern const volatile __u32 nr_ports;
 extern const volatile __u32 nr_comms;
 extern const volatile __u32 nr_exes;
 extern const volatile __u32 agent_tgid;
+/*
+ * Whether target_bits is kept (the kernel has BPF atomic or/and, 5.12+):
+ * without it every check is a targets lookup.
+ */
+extern const volatile __u8 use_target_bits;
 /* Series a target may hold in `series` (0: no cap), --max-series-per-target. */
 extern const volatile __u32 max_series_per_target;
 /* Whether series count body sizes (--body-sizes): the work is skipped when nobody exports them. */

@@ -37,9 +37,10 @@ static __always_inline void add_target(__u32 tgid)
 	__u8 one = 1;
 	long err = bpf_map_update_elem(&targets, &tgid, &one, BPF_NOEXIST);
 
-	if (!err)
+	if (!err) {
+		target_bit_set(tgid, true);
 		count_event(OA_EV_TARGETS_ADDED);
-	else if (err != -EEXIST)
+	} else if (err != -EEXIST)
 		count_map_error(OA_ERR_TARGETS);
 }
 
@@ -105,7 +106,8 @@ int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
 	/* a walk of conns, once per exiting target process: nothing else pays for it */
 	if (x.s && bpf_map_lookup_elem(&targets, &x.tgid))
 		bpf_for_each_map_elem(&conns, end_conn_at_exit, &x, 0);
-	bpf_map_delete_elem(&targets, &x.tgid);
+	if (!bpf_map_delete_elem(&targets, &x.tgid))
+		target_bit_set(x.tgid, false);
 	return 0;
 }
 

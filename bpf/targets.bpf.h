@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Whether a process is traced: a key of the targets map, which the loader
- * fills at start and the programs of targets.bpf.c keep current.
+ * fills at start and the programs of targets.bpf.c keep current, as its
+ * bit in target_bits says.
  */
 #ifndef TARGETS_BPF_H
 #define TARGETS_BPF_H
@@ -12,7 +13,32 @@
 
 static __always_inline bool is_target(__u32 tgid)
 {
+	__u32 word = tgid / 64;
+	__u64 *bits;
+
+	if (use_target_bits) {
+		bits = bpf_map_lookup_elem(&target_bits, &word);
+		if (bits)
+			return (*bits >> (tgid % 64)) & 1;
+	}
 	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+}
+
+/* tgid was just inserted into targets, or deleted from it, by the caller. */
+static __always_inline void target_bit_set(__u32 tgid, bool on)
+{
+	__u32 word = tgid / 64;
+	__u64 bit = 1ULL << (tgid % 64), *bits;
+
+	if (!use_target_bits)
+		return;
+	bits = bpf_map_lookup_elem(&target_bits, &word);
+	if (!bits)
+		return;
+	if (on)
+		__sync_fetch_and_or(bits, bit);
+	else
+		__sync_fetch_and_and(bits, ~bit);
 }
 
 #endif /* TARGETS_BPF_H */

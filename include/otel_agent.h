@@ -19,6 +19,11 @@
 #define OA_MAX_CLIENT_SERIES 4096  /* client_series */
 #define OA_MAX_SPILL	     4096  /* series_spill: preallocated */
 #define OA_MAX_TARGETS	     4096  /* targets: processes traced at once */
+/*
+ * target_bits words (64 tgids each) the object declares: pid_max's
+ * largest value (2^22). The loader sizes the map to the running pid_max.
+ */
+#define OA_TARGET_BITS_WORDS (4194304 / 64)
 /* Room in each selector map (ports, comms, exes); an --exe may take two entries. */
 #define OA_MAX_SELECTORS 64
 

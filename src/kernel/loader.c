@@ -124,13 +124,19 @@ int loader_preflight(void)
 
 int loader_add_target(struct loader *a, pid_t pid)
 {
+	int fd = bpf_map__fd(a->skel->maps.targets);
 	__u32 tgid = (__u32)pid;
 	__u8 one = 1;
 	int err;
 
-	err = bpf_map_update_elem(bpf_map__fd(a->skel->maps.targets), &tgid, &one, BPF_NOEXIST);
-	if (!err)
+	err = bpf_map_update_elem(fd, &tgid, &one, BPF_NOEXIST);
+	if (!err) {
+		target_bits_set(&a->bits, tgid, true);
+		/* it exited in between, and the exit cleared a bit not set yet */
+		if (bpf_map_lookup_elem(fd, &tgid, &one))
+			target_bits_set(&a->bits, tgid, false);
 		return 1;
+	}
 	if (err == -EEXIST)
 		return 0;
 	log_error("cannot add pid %d to the targets map: %s", (int)pid, strerror(-err));
@@ -302,8 +308,28 @@ static int size_maps(struct loader *a, const struct map_limits *limits)
 		err = bpf_map__set_max_entries(a->skel->maps.conns, limits->max_connections);
 	if (!err && limits->max_connections)
 		err = bpf_map__set_max_entries(a->skel->maps.reqs, limits->max_connections);
+	if (!err)
+		err = bpf_map__set_max_entries(a->skel->maps.target_bits, target_bits_words(NULL));
 	if (err)
 		log_error("cannot size the kernel maps: %s", strerror(-err));
+	return err;
+}
+
+/*
+ * target_bits, kept where the kernel can: user space sets the bits of the
+ * targets it adds through a shared mapping. Without it the programs look
+ * every tgid up in targets.
+ */
+static int map_target_bits(struct loader *a)
+{
+	struct bpf_map *map = a->skel->maps.target_bits;
+	int err;
+
+	if (!a->skel->rodata->use_target_bits)
+		return 0;
+	err = target_bits_map(&a->bits, bpf_map__fd(map), bpf_map__max_entries(map));
+	if (err)
+		log_error("cannot map the target_bits map: %s", strerror(-err));
 	return err;
 }
 
@@ -354,6 +380,7 @@ int loader_start(struct loader *a, const struct map_limits *limits, const double
 	a->skel->rodata->agent_tgid = (__u32)getpid();
 	a->skel->rodata->max_series_per_target = limits->series_per_target;
 	a->skel->rodata->count_body_sizes = limits->body_sizes;
+	a->skel->rodata->use_target_bits = target_bits_supported();
 	choose_programs(a, sel);
 	err = size_maps(a, limits);
 	if (err)
@@ -366,7 +393,9 @@ int loader_start(struct loader *a, const struct map_limits *limits, const double
 			strerror(-err));
 		goto cleanup;
 	}
-	err = write_selectors(a, sel, exes, nr_exes);
+	err = map_target_bits(a);
+	if (!err)
+		err = write_selectors(a, sel, exes, nr_exes);
 	if (err)
 		goto cleanup;
 	err = http_bpf__attach(a->skel);
@@ -388,6 +417,7 @@ void loader_stop(struct loader *a)
 {
 	if (!a)
 		return;
+	target_bits_unmap(&a->bits);
 	http_bpf__destroy(a->skel);
 	a->skel = NULL;
 }

@@ -7,11 +7,13 @@
 #include <sys/types.h>
 #include "cli.h"
 #include "otel_agent.h"
+#include "kernel/target_bits.h"
 
 struct http_bpf;
 
 struct loader {
 	struct http_bpf *skel;
+	struct target_bits bits;      /* unmapped when the kernel keeps no target_bits */
 	double bounds[OA_MAX_BOUNDS]; /* seconds, ascending: what the kernel buckets by */
 	unsigned int nr_bounds;
 	double size_bounds[OA_MAX_SIZE_BOUNDS]; /* bytes, ascending: body sizes */

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from selftests.lib.bpf import agent_map
+from selftests.lib.bpf import agent_map, agent_map_id, map_lookup_u32
 from selftests.lib.checks import TestFailure, check, check_eq, check_series
 from selftests.lib.client import MIX, drive
 from selftests.lib.endpoints import OTEL_DUR, OTEL_KEYS, PLUGIN_KEYS, check_full_scrape
@@ -85,12 +85,21 @@ def wait_targets(tag, base, want_pids, timeout=SETTLE_S):
     check_eq(f"{tag} otel_agent_targets", len(want_pids), n)
 
 
-def kernel_targets(agent):
+def kernel_targets(agent, gone=()):
     """The agent's targets map, without a scrape (a scrape drops exited pids itself, so this
-    is what the kernel programs alone did)."""
+    is what the kernel programs alone did). Checks that target_bits, the filter every traced
+    syscall asks, agrees: the bit of each target set, and of each pid in gone clear."""
     entries = agent_map(agent, "targets")
     check(entries is not None, f"agent {agent.pid} targets map: want one among its fds got none")
-    return {e["key"] for e in entries}
+    tgids = {e["key"] for e in entries}
+    bits_id = agent_map_id(agent, "target_bits")
+    check(bits_id is not None, f"agent {agent.pid} target_bits map: want one among its fds got none")
+    for tgid in tgids | set(gone):
+        word = map_lookup_u32(bits_id, tgid // 64)
+        check(word is not None, f"target_bits word of pid {tgid}: want one got none")
+        check_eq(f"target_bits: bit of pid {tgid} (a target: {tgid in tgids})", tgid in tgids,
+                 bool((word >> (tgid % 64)) & 1))
+    return tgids
 
 
 def check_added(tag, base, want):
@@ -163,6 +172,8 @@ def test_cluster_node():
         check_hello(f"cluster 10 + 6 requests (replacement worker {new} {served[new]})",
                     base, 16)
         wait_targets("cluster after replacing a worker", base, [primary.pid, workers[1], new])
+        check_eq("cluster after replacing a worker: targets map",
+                 {primary.pid, workers[1], new}, kernel_targets(agent, gone=[workers[0]]))
         check_added("cluster (the replacement fork)", base, 1)
         wait_log("cluster replacement", agent,
                  f"tracing pid {new} (node): forked by pid {primary.pid}")
@@ -431,7 +442,7 @@ def test_target_exits():
         while kernel_targets(agent) and time.monotonic() < deadline:
             time.sleep(0.1)
         check_eq("after exit, no scrape: targets map (sched_process_exit)", set(),
-                 kernel_targets(agent))
+                 kernel_targets(agent, gone=[srv.pid]))
         wait_targets("after the target exited", base, [])
         check(agent.poll() is None, f"after target exit agent: want running got exit "
                                     f"{agent.returncode}")

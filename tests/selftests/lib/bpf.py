@@ -43,6 +43,26 @@ def progs_of(pid):
     return held | (fd_ids(pid, "prog_id:") & set(progs))
 
 
+def agent_map_id(agent, name):
+    """Id of the agent's map called name (found through its fds), or None."""
+    for map_id in fd_ids(agent.pid, "map_id:"):
+        r = subprocess.run(["bpftool", "-j", "map", "show", "id", str(map_id)],
+                           capture_output=True, timeout=10)
+        if not r.returncode and json.loads(r.stdout).get("name") == name:
+            return map_id
+    return None
+
+
+def map_lookup_u32(map_id, key):
+    """The formatted value under a 32-bit key of map map_id, or None when there is none."""
+    r = subprocess.run(["bpftool", "-j", "map", "lookup", "id", str(map_id), "key"] +
+                       [str(b) for b in key.to_bytes(4, "little")],
+                       capture_output=True, timeout=10)
+    if r.returncode:
+        return None
+    return json.loads(r.stdout)["formatted"]["value"]
+
+
 def agent_map(agent, name):
     """Entries of one of the agent's maps, read with bpftool (found through the agent's fds,
     so other agents on the machine do not matter); None when the object has no such map."""
