@@ -174,6 +174,9 @@ one_run() {
 		bpftool -j prog show >"$f.progs.json"
 		sysctl -q kernel.bpf_stats_enabled="$OLD_STATS"
 		OLD_STATS=
+		# which programs are this run's (the agent's or bpftrace's), and on which tracepoint
+		bpftool -j perf show >"$f.perf.json"
+		echo "${AGENT_PID:-$BT_PID}" >"$f.holder"
 	fi
 	if [ "$v" = b ]; then
 		t1=$(ticks "$AGENT_PID")
@@ -220,8 +223,10 @@ for r in $(seq "$RUNS"); do
 done
 
 # -- 2. BPF cost per program: one (b) run with bpf_stats on -------------------------------
-echo "bench: BPF cost (bpf_stats on for one run)"
+echo "bench: BPF cost (bpf_stats on for one run of (b), (e) and (f))"
 STATS=1 one_run b "$OUT/stats-b"
+STATS=1 one_run e "$OUT/stats-e"
+STATS=1 one_run f "$OUT/stats-f"
 
 # -- 2b. where node's CPU goes with the agent attached: perf on node's CPU, one (b) and one (a) run -----
 echo "bench: profiles of node's CPU (perf, one (a) and one (b) run)"
