@@ -107,14 +107,14 @@ static __always_inline void count_series_made(__u32 tgid)
  * The entry of s->key in series_spill, created if missing; NULL (a map
  * error) when it is full. Its value is shared by all CPUs (s->shared).
  */
-static __always_inline struct http_stats *spill_value(struct scratch *s)
+static __always_inline struct http_stats *spill_value(struct scratch *s, struct series_key *key)
 {
-	struct http_stats *v = bpf_map_lookup_elem(&series_spill, &s->key);
+	struct http_stats *v = bpf_map_lookup_elem(&series_spill, key);
 
 	s->shared = 1;
 	if (v)
 		return v;
-	return insert_and_lookup(&series_spill, &s->key, &s->fresh, OA_ERR_SERIES);
+	return insert_and_lookup(&series_spill, key, &s->fresh, OA_ERR_SERIES);
 }
 
 /*
@@ -125,9 +125,9 @@ static __always_inline struct http_stats *spill_value(struct scratch *s)
  * loses nothing. A series whose entry cannot be allocated keeps its key in
  * series_spill. What does not fit even there is a map error.
  */
-static __always_inline struct http_stats *server_series_value(struct scratch *s)
+static __always_inline struct http_stats *server_series_value(struct scratch *s,
+							      struct series_key *key)
 {
-	struct series_key *key = &s->key;
 	struct http_stats *v = bpf_map_lookup_elem(&series, key);
 
 	s->shared = 0;
@@ -144,7 +144,7 @@ static __always_inline struct http_stats *server_series_value(struct scratch *s)
 		count_event(OA_EV_SERIES_CAPPED);
 		key->flags = OA_SERIES_OVERFLOW;
 		__builtin_memset(key->path, 0, OA_MAX_PATH);
-		return spill_value(s);
+		return spill_value(s, key);
 	}
 	if (!bpf_map_update_elem(&series, key, &s->fresh, BPF_NOEXIST))
 		count_series_made(key->tgid);
@@ -152,16 +152,17 @@ static __always_inline struct http_stats *server_series_value(struct scratch *s)
 	if (v)
 		return v;
 	count_event(OA_EV_SERIES_SPILLED);
-	return spill_value(s);
+	return spill_value(s, key);
 }
 
 /*
  * The series a request belongs to: by path for requests the target
- * answered, by server address for requests it sent.
+ * answered, by server address for requests it sent. The request's own
+ * key is completed and used (the request is not recorded twice).
  */
 static __always_inline struct http_stats *series_of(struct scratch *s, const struct conn_val *c,
-						    const struct req_val *req, __u32 tgid,
-						    __u16 status, __u8 version, __u8 error)
+						    struct req_val *req, __u32 tgid, __u16 status,
+						    __u8 version, __u8 error)
 {
 	if (req->client) {
 		__builtin_memset(&s->ckey, 0, sizeof(s->ckey));
@@ -176,23 +177,22 @@ static __always_inline struct http_stats *series_of(struct scratch *s, const str
 		s->shared = 0;
 		return client_series_value(s);
 	}
-	s->key.tgid = tgid;
-	s->key.status = status;
-	s->key.method = req->method;
-	s->key.version = req->version ? req->version : version;
-	s->key.error = error;
-	s->key.flags = 0;
-	__builtin_memcpy(s->key.path, req->path, OA_MAX_PATH);
-	return server_series_value(s);
+	req->key.tgid = tgid;
+	req->key.status = status;
+	req->key.method = req->method;
+	req->key.version = req->version ? req->version : version;
+	req->key.error = error;
+	req->key.flags = 0;
+	return server_series_value(s, &req->key);
 }
 
 /*
  * Adds one request of req to its series: duration, request body size, and
  * the response body size unless it is NO_SIZE.
  */
-static __always_inline void record(struct scratch *s, const struct conn_val *c,
-				   const struct req_val *req, __u32 tgid, __u16 status,
-				   __u8 version, __u8 error, __u64 dur_ns, __u64 resp_size)
+static __always_inline void record(struct scratch *s, const struct conn_val *c, struct req_val *req,
+				   __u32 tgid, __u16 status, __u8 version, __u8 error, __u64 dur_ns,
+				   __u64 resp_size)
 {
 	struct http_stats *v = series_of(s, c, req, tgid, status, version, error);
 
@@ -202,10 +202,11 @@ static __always_inline void record(struct scratch *s, const struct conn_val *c,
 }
 
 /*
- * Records the answered request once its response's headers have ended
- * (size is its body's size, or NO_SIZE when not known), or when the
- * headers will not end where the framing can see it: the next response
- * starts, the connection ends. One series update per response.
+ * With --body-sizes, records the answered request once its response's
+ * headers have ended (size is its body's size, or NO_SIZE when not known),
+ * or when the headers will not end where the framing can see it: the next
+ * response starts, the connection ends. One series update per response.
+ * Without, answer_request has recorded it already and this does nothing.
  */
 static __always_inline void record_answer(struct scratch *s, struct conn_val *c, __u32 tgid,
 					  __u64 size)
@@ -244,7 +245,7 @@ static __always_inline void fill_request(struct req_val *r, const struct conn_va
 	r->client = c->kind == CONN_CLIENT;
 	r->dropped_after = 0;
 	r->dropped_head = 0;
-	__builtin_memcpy(r->path, c->path, OA_MAX_PATH);
+	__builtin_memcpy(r->key.path, c->path, OA_MAX_PATH);
 }
 
 /*
@@ -334,6 +335,7 @@ static __always_inline void advance_queue(struct conn_val *c, __u32 tgid, __s32 
 static __always_inline bool answer_request(struct scratch *s, struct conn_val *c, __u32 tgid,
 					   __s32 fd, int status, __u8 version)
 {
+	__u64 dur_ns;
 	bool head;
 
 	if (c->skip_responses) {
@@ -350,13 +352,22 @@ static __always_inline bool answer_request(struct scratch *s, struct conn_val *c
 	}
 	count_event(OA_EV_RESPONSES);
 	record_answer(s, c, tgid, NO_SIZE);
-	c->answer = c->q.first;
-	c->answer_dur_ns = bpf_ktime_get_ns() - c->q.first.start_ns;
-	c->answer_status = (__u16)status;
-	c->answer_version = version;
-	c->answer_pending = 1;
+	dur_ns = bpf_ktime_get_ns() - c->q.first.start_ns;
+	head = c->q.first.method == OA_METHOD_HEAD;
+	if (count_body_sizes) {
+		/* recorded when the headers have told the body's size */
+		c->answer = c->q.first;
+		c->answer_dur_ns = dur_ns;
+		c->answer_status = (__u16)status;
+		c->answer_version = version;
+		c->answer_pending = 1;
+	} else {
+		/* nothing to wait for: recorded now, from the queue's own entry */
+		record(s, c, &c->q.first, tgid, (__u16)status, version, OA_CONN_OK, dur_ns,
+		       NO_SIZE);
+	}
 	advance_queue(c, tgid, fd);
-	return c->answer.method == OA_METHOD_HEAD;
+	return head;
 }
 
 struct fail_ctx {

@@ -44,7 +44,7 @@ struct conn_val {
 	__u8 skip_head;	     /* bit i: the i-th of those answers a HEAD */
 	__u8 _pad2[3];
 	__u64 answer_dur_ns;
-	struct req_val answer; /* the request last answered, until its response's size is known */
+	struct req_val answer; /* with --body-sizes: answered, until its body's size is known */
 	struct dir_state req;  /* requests: read by a server, written by a client */
 	struct dir_state resp; /* responses: written by a server, read by a client */
 	struct http_req_parser parser;
@@ -84,7 +84,6 @@ struct scratch {
 	char pad[16]; /* word reads near the end of buf stay inside the value */
 	struct conn_val conn;
 	struct req_val req;
-	struct series_key key;
 	struct client_key ckey;
 	struct http_stats fresh; /* a new series' value: no counts, first_ns stamped */
 	__u8 shared;		 /* the series value found is series_spill's, shared by CPUs */

@@ -144,7 +144,12 @@ struct req_val {
 	__u8 dropped_after; /* requests after it that could not be queued (at most 255) */
 	__u8 dropped_head;  /* bit i: the i-th of them was a HEAD (its response has no body) */
 	__u8 _pad[2];
-	char path[OA_MAX_PATH];
+	/*
+	 * The series key it is recorded under: the path is set when it is
+	 * queued, the rest when it is recorded, and the kernel looks the
+	 * series up with the key where it is rather than a copy.
+	 */
+	struct series_key key;
 };
 
 /*

@@ -180,10 +180,10 @@ def test_content_length_last_header():
     each(("node", "c"), one)
 
 
-def _pipeline(kind, *opts, reqs=PIPELINE):
-    tag = f"{len(reqs)} pipelined {kind} {' '.join(opts)}".strip()
+def _pipeline(kind, *opts, reqs=PIPELINE, extra=()):
+    tag = f"{len(reqs)} pipelined {kind} {' '.join(opts)} {' '.join(extra)}".strip()
     with Procs() as procs:
-        _, port, _, base = procs.traced(kind, *opts)
+        _, port, _, base = procs.traced(kind, *opts, extra=extra)
         c = Client(port)
         try:
             c.send(b"".join(request(m, p, b) for m, p, b, _, _ in reqs))
@@ -636,11 +636,11 @@ def test_db_client_connection():
         stop()
 
 
-def _abort(kind, reset):
+def _abort(kind, reset, extra=()):
     etype = "connection_reset" if reset else "connection_closed"
-    tag = f"{etype} {kind}"
+    tag = f"{etype} {kind} {' '.join(extra)}".strip()
     with Procs() as procs:
-        _, port, agent, base = procs.traced(kind)
+        _, port, agent, base = procs.traced(kind, extra=extra)
         c = Client(port)
         c.exchange("GET", "/hello", want=200)
         c.send(request("GET", "/slow"))
@@ -669,6 +669,20 @@ def test_reset_before_response():
     """GET /slow, then the client resets (RST) before the answer: an error
     series 'connection_reset', not a request (Node, C)."""
     each(("node", "c"), lambda kind: _abort(kind, reset=True))
+
+
+@needs("root", "node")
+def test_body_sizes_keep_pairing():
+    """With --body-sizes a response is recorded once its headers tell its
+    body's size, not at its status line as by default: pipelined responses
+    in one write and in one writev, Node's, and a close before the answer
+    pair and count as they do without it."""
+    body = ("--body-sizes",)
+    each([("c", ("--batch", "--in=read", "--out=write")),
+          ("c", ("--batch", "--in=read", "--out=writev")),
+          ("node", ())],
+         lambda case: _pipeline(case[0], *case[1], extra=body))
+    each(("node", "c"), lambda kind: _abort(kind, reset=False, extra=body))
 
 
 def _pipeline_past_queue(method):
