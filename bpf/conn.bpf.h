@@ -234,8 +234,9 @@ static __always_inline void set_request_size(struct conn_val *c, __u32 tgid, __s
 	r->body_known = 1;
 }
 
+/* r is c's q.first (first) or a request queued behind it. */
 static __always_inline void fill_request(struct req_val *r, const struct conn_val *c,
-					 const struct http_request_info *info)
+					 const struct http_request_info *info, bool first)
 {
 	r->start_ns = c->line_start_ns;
 	r->body_size = 0;
@@ -245,7 +246,10 @@ static __always_inline void fill_request(struct req_val *r, const struct conn_va
 	r->client = c->kind == CONN_CLIENT;
 	r->dropped_after = 0;
 	r->dropped_head = 0;
-	__builtin_memcpy(r->key.path, c->path, OA_MAX_PATH);
+	/* parsed in place when the queue was empty as the line began (request_start_step) */
+	if (!(first && c->line_in_first))
+		__builtin_memcpy(r->key.path, c->line_in_first ? c->q.first.key.path : c->path,
+				 OA_MAX_PATH);
 }
 
 /*
@@ -289,9 +293,9 @@ static __always_inline void push_request(struct scratch *s, struct conn_val *c, 
 		return;
 	}
 	if (c->q.tail == c->q.head) {
-		fill_request(&c->q.first, c, info);
+		fill_request(&c->q.first, c, info, true);
 	} else {
-		fill_request(&s->req, c, info);
+		fill_request(&s->req, c, info, false);
 		if (bpf_map_update_elem(&reqs, &rk, &s->req, BPF_ANY)) {
 			count_map_error(OA_ERR_REQS);
 			note_dropped(c, tgid, fd, info->method == OA_METHOD_HEAD);

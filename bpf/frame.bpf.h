@@ -323,7 +323,12 @@ static __always_inline int request_start_step(struct frame_ctx *f, struct conn_v
 		c->line_start_ns = bpf_ktime_get_ns();
 		c->line_len = 0;
 		__builtin_memset(&c->parser, 0, sizeof(c->parser));
-		__builtin_memset(c->path, 0, sizeof(c->path));
+		/* with nothing waiting, the request will be queued in q.first: parse its path there */
+		c->line_in_first = c->q.head == c->q.tail;
+		if (c->line_in_first)
+			__builtin_memset(c->q.first.key.path, 0, OA_MAX_PATH);
+		else
+			__builtin_memset(c->path, 0, sizeof(c->path));
 		d->phase = PH_FIRST_LINE;
 	}
 	if (d->phase != PH_FIRST_LINE)

@@ -33,6 +33,7 @@ struct conn_val {
 	__u8 fresh;    /* accepted or connected while traced: its first data starts a message */
 	__u8 outbound; /* the target connected it: it would be the client */
 	__u8 queued;   /* the request whose headers are being read is in the queue */
+	__u8 line_in_first;  /* the request line's path is parsed into q.first (queue empty) */
 	__u8 answer_pending; /* `answer` is answered and not recorded yet: its size is to come */
 	__u8 peer_family;    /* 4 or 6, for an outbound connection */
 	__u16 peer_port;     /* host order */
@@ -42,13 +43,13 @@ struct conn_val {
 	__u8 answer_version;
 	__u8 skip_responses; /* responses still due to requests that were not queued */
 	__u8 skip_head;	     /* bit i: the i-th of those answers a HEAD */
-	__u8 _pad2[3];
+	__u8 _pad2[2];
 	__u64 answer_dur_ns;
 	struct req_val answer; /* with --body-sizes: answered, until its body's size is known */
 	struct dir_state req;  /* requests: read by a server, written by a client */
 	struct dir_state resp; /* responses: written by a server, read by a client */
 	struct http_req_parser parser;
-	char path[OA_MAX_PATH];
+	char path[OA_MAX_PATH]; /* the request line's path while the queue is not empty */
 };
 
 /*
