@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -431,6 +432,37 @@ static int adopt(struct loader *a, const int *fds, size_t nr)
 	return err;
 }
 
+/*
+ * The skeleton's global data (skel->rodata, and ->bss or ->data should the
+ * object have them) mapped onto the kernel's maps, as a load here would:
+ * else they would stay this process's copy from before the load.
+ */
+static int map_globals(struct loader *a)
+{
+	const struct bpf_object_skeleton *s = a->skel->skeleton;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (int i = 0; i < s->map_cnt; i++) {
+		const struct bpf_map *map = *s->maps[i].map;
+		void **mmaped = s->maps[i].mmaped;
+		__u32 flags = bpf_map__map_flags(map);
+		size_t size = ((size_t)bpf_map__value_size(map) + 7) / 8 * 8;
+		int prot = flags & BPF_F_RDONLY_PROG ? PROT_READ : PROT_READ | PROT_WRITE;
+
+		if (!mmaped || !*mmaped || !(flags & BPF_F_MMAPABLE))
+			continue;
+		size = (size * bpf_map__max_entries(map) + page - 1) / page * page;
+		if (mmap(*mmaped, size, prot, MAP_SHARED | MAP_FIXED, bpf_map__fd(map), 0) ==
+		    MAP_FAILED) {
+			int err = -errno;
+
+			log_error("cannot map the %s map: %s", bpf_map__name(map), strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 int loader_start(struct loader *a, const struct map_limits *limits, const double *bounds,
 		 unsigned int nr_bounds, const struct selectors *sel)
 {
@@ -474,6 +506,8 @@ int loader_start(struct loader *a, const struct map_limits *limits, const double
 	err = load_child_run(load_and_attach, &job, fds, ARRAY_SIZE(fds), &nr_fds);
 	if (!err)
 		err = adopt(a, fds, nr_fds);
+	if (!err)
+		err = map_globals(a);
 	if (err)
 		goto cleanup;
 	log_attached(a);
