@@ -51,7 +51,8 @@ def test_start_peak_holds_no_kernel_btf():
     above its RSS by less than half the kernel BTF's raw size: libbpf's two
     copies of it never were in the agent (loading in the agent itself, the
     peak was above by twice that size). The loading child is gone, reaped,
-    and the agent holds the programs and counts."""
+    the agent holds the programs, its skeleton's globals are the kernel's
+    maps (as after a load in the agent), and it counts."""
     btf_kib = os.path.getsize(BTF) // 1024
     with Procs() as procs:
         srv, port = procs.server("node")
@@ -63,6 +64,10 @@ def test_start_peak_holds_no_kernel_btf():
         kids = _children(agent.pid)
         check(not kids, f"loading child: want none left got pids {kids}")
         check(progs_of(agent.pid), "agent bpf programs: want some held by its pid got none")
+        with open(f"/proc/{agent.pid}/maps") as f:
+            shared = [l for l in f if "bpf-map" in l]
+        check(shared, "skeleton globals: want .rodata mapped from its kernel map "
+              "(anon_inode:bpf-map in /proc/PID/maps) got no such mapping")
         mix = [("GET", "/hello", None, "/hello", "200")] * 2
         want = drive(port, mix)
         got = scrape_until(base, len(mix))
