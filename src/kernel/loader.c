@@ -4,6 +4,8 @@
  * open the skeleton, set the bucket bounds and selector counts in rodata,
  * load only the programs the selectors need, write the selectors (--port,
  * --comm, --exe) and the --pid targets into their maps, attach, and destroy.
+ * Load, selectors and attach run in a short-lived child (load_child.c),
+ * which hands the maps and links back to this process's skeleton.
  * Also the targets map's accessors for the rest of user space.
  */
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -20,6 +23,8 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "http.skel.h"
+#include "array.h"
+#include "kernel/load_child.h"
 #include "kernel/loader.h"
 #include "kernel/map_walk.h"
 #include "metrics/buckets.h"
@@ -350,11 +355,150 @@ static void set_bounds(struct loader *a, const double *bounds, unsigned int nr_b
 	a->skel->rodata->nr_size_bounds = a->nr_size_bounds;
 }
 
+/* What the loading child needs to load, write the selectors and attach. */
+struct load_job {
+	struct loader *a;
+	const struct selectors *sel;
+	const struct exe_key *exes;
+	size_t nr_exes;
+};
+
+/* Appends fd to fds[max]; false when it is full. */
+static bool hand_over(int *fds, size_t max, size_t *n, int fd)
+{
+	if (*n == max)
+		return false;
+	fds[(*n)++] = fd;
+	return true;
+}
+
+/*
+ * In the loading child (load_child.c): load, the selectors, attach; then
+ * what the agent keeps: every map's fd in the object's order, then every
+ * link's. Returns how many fds or -errno, said.
+ */
+static int load_and_attach(void *ctx, int *fds, size_t max)
+{
+	struct load_job *job = ctx;
+	struct http_bpf *skel = job->a->skel;
+	const struct bpf_object_skeleton *s = skel->skeleton;
+	struct bpf_map *map;
+	size_t n = 0;
+	int err;
+
+	err = http_bpf__load(skel);
+	if (err) {
+		log_error(
+			"the kernel refused the BPF programs: %s (run with -v for the verifier log)",
+			strerror(-err));
+		return err;
+	}
+	/* the --pid targets' bits are set here, through this process's own mapping */
+	err = map_target_bits(job->a);
+	if (!err)
+		err = write_selectors(job->a, job->sel, job->exes, job->nr_exes);
+	if (err)
+		return err;
+	err = http_bpf__attach(skel);
+	if (err) {
+		log_error("cannot attach the BPF programs: %s (run with -v for details)",
+			  strerror(-err));
+		return err;
+	}
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (bpf_map__fd(map) < 0 || !hand_over(fds, max, &n, bpf_map__fd(map))) {
+			log_error("cannot hand over the %s map", bpf_map__name(map));
+			return -EBADF;
+		}
+	}
+	for (int i = 0; i < s->prog_cnt; i++) {
+		const struct bpf_link *link = *s->progs[i].link;
+
+		if (link && !hand_over(fds, max, &n, bpf_link__fd(link))) {
+			log_error("more BPF maps and links than %zu to hand over", max);
+			return -E2BIG;
+		}
+	}
+	return (int)n;
+}
+
+/*
+ * The child's fds in this process: each map's goes into the unloaded
+ * object's map of the same place, so that the skeleton serves as if it had
+ * been loaded here; the links stay open until loader_stop detaches them.
+ */
+static int adopt(struct loader *a, const int *fds, size_t nr)
+{
+	struct bpf_map *map;
+	size_t i = 0;
+	int err = 0;
+
+	bpf_object__for_each_map(map, a->skel->obj)
+	{
+		if (i == nr) {
+			log_error("the loading process handed over %zu fds, fewer than the maps",
+				  nr);
+			return -EPROTO;
+		}
+		err = bpf_map__reuse_fd(map, fds[i]); /* it keeps a duplicate */
+		close(fds[i++]);
+		if (err) {
+			log_error("cannot take over the %s map: %s", bpf_map__name(map),
+				  strerror(-err));
+			break;
+		}
+	}
+	a->links = err ? NULL : calloc(nr - i + 1, sizeof(*a->links));
+	if (!err && !a->links)
+		err = -ENOMEM;
+	for (; i < nr; i++) {
+		if (err)
+			close(fds[i]);
+		else
+			a->links[a->nr_links++] = fds[i];
+	}
+	return err;
+}
+
+/*
+ * The skeleton's global data (skel->rodata, and ->bss or ->data should the
+ * object have them) mapped onto the kernel's maps, as a load here would:
+ * else they would stay this process's copy from before the load.
+ */
+static int map_globals(struct loader *a)
+{
+	const struct bpf_object_skeleton *s = a->skel->skeleton;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (int i = 0; i < s->map_cnt; i++) {
+		const struct bpf_map *map = *s->maps[i].map;
+		void **mmaped = s->maps[i].mmaped;
+		__u32 flags = bpf_map__map_flags(map);
+		size_t size = ((size_t)bpf_map__value_size(map) + 7) / 8 * 8;
+		int prot = flags & BPF_F_RDONLY_PROG ? PROT_READ : PROT_READ | PROT_WRITE;
+
+		if (!mmaped || !*mmaped || !(flags & BPF_F_MMAPABLE))
+			continue;
+		size = (size * bpf_map__max_entries(map) + page - 1) / page * page;
+		if (mmap(*mmaped, size, prot, MAP_SHARED | MAP_FIXED, bpf_map__fd(map), 0) ==
+		    MAP_FAILED) {
+			int err = -errno;
+
+			log_error("cannot map the %s map: %s", bpf_map__name(map), strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 int loader_start(struct loader *a, const struct map_limits *limits, const double *bounds,
 		 unsigned int nr_bounds, const struct selectors *sel)
 {
+	int fds[LOAD_CHILD_MAX_FDS];
+	struct load_job job = { .a = a, .sel = sel };
 	struct exe_key *exes = NULL;
-	size_t nr_exes;
+	size_t nr_exes, nr_fds;
 	int err;
 
 	memset(a, 0, sizeof(*a));
@@ -386,24 +530,18 @@ int loader_start(struct loader *a, const struct map_limits *limits, const double
 	if (err)
 		goto cleanup;
 
-	err = http_bpf__load(a->skel);
-	if (err) {
-		log_error(
-			"the kernel refused the BPF programs: %s (run with -v for the verifier log)",
-			strerror(-err));
-		goto cleanup;
-	}
-	err = map_target_bits(a);
+	/* the load's peak (the kernel BTF, twice) stays in a child: load_child.c */
+	job.exes = exes;
+	job.nr_exes = nr_exes;
+	err = load_child_run(load_and_attach, &job, fds, ARRAY_SIZE(fds), &nr_fds);
 	if (!err)
-		err = write_selectors(a, sel, exes, nr_exes);
+		err = adopt(a, fds, nr_fds);
+	if (!err)
+		err = map_globals(a);
+	if (!err)
+		err = map_target_bits(a);
 	if (err)
 		goto cleanup;
-	err = http_bpf__attach(a->skel);
-	if (err) {
-		log_error("cannot attach the BPF programs: %s (run with -v for details)",
-			  strerror(-err));
-		goto cleanup;
-	}
 	log_attached(a);
 	free(exes);
 	return 0;
@@ -418,6 +556,12 @@ void loader_stop(struct loader *a)
 	if (!a)
 		return;
 	target_bits_unmap(&a->bits);
+	/* closing a link detaches its program */
+	for (size_t i = 0; i < a->nr_links; i++)
+		close(a->links[i]);
+	free(a->links);
+	a->links = NULL;
+	a->nr_links = 0;
 	http_bpf__destroy(a->skel);
 	a->skel = NULL;
 }

@@ -18,6 +18,8 @@ struct loader {
 	unsigned int nr_bounds;
 	double size_bounds[OA_MAX_SIZE_BOUNDS]; /* bytes, ascending: body sizes */
 	unsigned int nr_size_bounds;
+	int *links; /* the attached programs' links: closing one detaches its program */
+	size_t nr_links;
 };
 
 /*
