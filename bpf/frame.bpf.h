@@ -193,6 +193,12 @@ static __always_inline bool next_segment(struct frame_ctx *f)
 	return true;
 }
 
+/* Every byte of the syscall's data has been framed: no segment has bytes left. */
+static __always_inline bool frame_used_up(const struct frame *fr)
+{
+	return fr->pos >= fr->len && !(fr->iov_left && fr->bytes_left) && !fr->msg_left;
+}
+
 /* The step both directions start with: 1 to stop, 0 to go on, -1 to frame a byte. */
 static __always_inline int segment_step(struct frame_ctx *f)
 {
@@ -410,10 +416,10 @@ static __always_inline long frame_step(void *vctx, bool response)
 		return r;
 	d = response ? &c->resp : &c->req;
 	r = response ? response_start_step(f, c, d) : request_start_step(f, c, d);
-	if (r >= 0)
-		return r;
-	r = shared_step(f, d, response);
-	return r >= 0 ? r : 1;
+	if (r < 0)
+		r = shared_step(f, d, response);
+	/* stopping as soon as the data is used up spares the step that would find it out */
+	return r ? 1 : frame_used_up(&f->s->fr);
 }
 
 static long request_step(__u64 i, void *vctx)
