@@ -64,14 +64,13 @@ void series_registry_free(struct series_registry *reg)
 
 static __u64 label_hash(__u32 tgid, const struct oa_series *s)
 {
-	__u64 h = HASH_FNV_OFFSET;
+	const __u64 labels[2] = {
+		(__u64)tgid << 32 | (__u64)s->status << 16 | (__u64)s->method << 8 | s->version,
+		s->error,
+	};
 
-	h = hash_fnv1a(h, &tgid, sizeof(tgid));
-	h = hash_fnv1a(h, &s->status, sizeof(s->status));
-	h = hash_fnv1a(h, &s->method, sizeof(s->method));
-	h = hash_fnv1a(h, &s->version, sizeof(s->version));
-	h = hash_fnv1a(h, &s->error, sizeof(s->error));
-	return hash_fnv1a(h, s->route, strnlen(s->route, OA_MAX_ROUTE));
+	return hash_bytes(hash_bytes(HASH_SEED, labels, sizeof(labels)), s->route,
+			  strnlen(s->route, OA_MAX_ROUTE));
 }
 
 static bool reg_has(const struct series_registry *reg, __u64 hash, __u32 tgid,

@@ -6,19 +6,28 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include "metrics/hash_table.h"
 
 #define MIN_BUCKETS 256
+/* 2^64 / golden ratio, odd: a multiplication by it spreads every bit upwards. */
+#define HASH_MUL 0x9e3779b97f4a7c15ULL
 
-__u64 hash_fnv1a(__u64 h, const void *p, size_t n)
+__u64 hash_bytes(__u64 h, const void *p, size_t n)
 {
 	const unsigned char *b = p;
+	__u64 w;
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
+	for (; n >= 8; b += 8, n -= 8) {
+		memcpy(&w, b, sizeof(w));
+		h = (h ^ w) * HASH_MUL;
+		h ^= h >> 32; /* the high bits down: buckets are chosen by the low ones */
 	}
-	return h;
+	w = 0;
+	memcpy(&w, b, n);
+	/* the length too, so that "a" then "bc" and "ab" then "c" differ */
+	h = (h ^ w ^ (__u64)n << 56) * HASH_MUL;
+	return h ^ h >> 29;
 }
 
 static bool keep_none(const struct hash_node *node, const void *arg)

@@ -26,10 +26,17 @@ void retire_watch_free(struct retire_watch *w)
 		hash_table_free(&w->seen);
 }
 
+/*
+ * The key's fields, its path up to its end and where it was read: equal keys
+ * (compared whole) hash the same, and the bytes after a path's NUL, zeros
+ * in practice, are not hashed again and again.
+ */
 static __u64 key_hash(const struct kernel_series *ks)
 {
-	return hash_fnv1a(hash_fnv1a(HASH_FNV_OFFSET, &ks->key, sizeof(ks->key)), &ks->spilled,
-			  sizeof(ks->spilled));
+	__u64 h = hash_bytes(HASH_SEED, &ks->key, offsetof(struct series_key, path));
+
+	h = hash_bytes(h, ks->key.path, strnlen(ks->key.path, sizeof(ks->key.path)));
+	return hash_bytes(h, &ks->spilled, sizeof(ks->spilled));
 }
 
 /* How long ks has gone without a request (0 the first time it is seen); -ENOMEM. */

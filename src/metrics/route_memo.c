@@ -79,7 +79,7 @@ static struct memo_entry *memo_add(struct route_memo *memo, const struct route_r
 int route_memo_resolve(struct route_memo *memo, const struct route_rules *rules, const char *path,
 		       unsigned long scrape, const char **route, bool *ignored)
 {
-	__u64 hash = hash_fnv1a(HASH_FNV_OFFSET, path, strlen(path));
+	__u64 hash = hash_bytes(HASH_SEED, path, strlen(path));
 	struct memo_entry *e = memo_find(memo, hash, path);
 
 	if (!e)
