@@ -31,8 +31,13 @@ void http_stats_add(struct http_stats *dst, const struct http_stats *src)
 
 void http_stats_sum_cpus(struct http_stats *dst, const struct http_stats *percpu, int nr_cpus)
 {
-	memset(dst, 0, sizeof(*dst));
-	for (int c = 0; c < nr_cpus; c++)
+	/* the first CPU's copied, not added to zeros: a pass less over 568 bytes per series */
+	if (nr_cpus < 1) {
+		memset(dst, 0, sizeof(*dst));
+		return;
+	}
+	*dst = percpu[0];
+	for (int c = 1; c < nr_cpus; c++)
 		http_stats_add(dst, &percpu[c]);
 }
 
