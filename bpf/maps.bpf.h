@@ -23,7 +23,12 @@ enum conn_kind {
 	CONN_IGNORED,  /* not a TCP socket (file, pipe, Unix socket) */
 };
 
-/* Per-connection state: the value of conns. */
+/*
+ * Per-connection state: the value of conns. What every request touches
+ * comes first, so that it takes as few cache lines as it can: the queue,
+ * the flags, both directions' framing and the request-line parser; then
+ * what only client connections, --body-sizes and pipelining use.
+ */
 struct conn_val {
 	struct conn_queue q; /* first: user space reads it (otel_agent.h) */
 	__u64 line_start_ns; /* when the request line being read began */
@@ -35,20 +40,20 @@ struct conn_val {
 	__u8 queued;   /* the request whose headers are being read is in the queue */
 	__u8 line_in_first;  /* the request line's path is parsed into q.first (queue empty) */
 	__u8 answer_pending; /* `answer` is answered and not recorded yet: its size is to come */
-	__u8 peer_family;    /* 4 or 6, for an outbound connection */
-	__u16 peer_port;     /* host order */
-	__u8 _pad[2];
-	__u8 peer_addr[16];
-	__u16 answer_status;
-	__u8 answer_version;
 	__u8 skip_responses; /* responses still due to requests that were not queued */
 	__u8 skip_head;	     /* bit i: the i-th of those answers a HEAD */
-	__u8 _pad2[2];
-	__u64 answer_dur_ns;
-	struct req_val answer; /* with --body-sizes: answered, until its body's size is known */
+	__u8 _pad[5];
 	struct dir_state req;  /* requests: read by a server, written by a client */
 	struct dir_state resp; /* responses: written by a server, read by a client */
 	struct http_req_parser parser;
+	__u8 peer_family; /* 4 or 6, for an outbound connection */
+	__u8 answer_version;
+	__u16 peer_port; /* host order */
+	__u16 answer_status;
+	__u8 _pad2[2];
+	__u8 peer_addr[16];
+	__u64 answer_dur_ns;
+	struct req_val answer;	/* with --body-sizes: answered, until its body's size is known */
 	char path[OA_MAX_PATH]; /* the request line's path while the queue is not empty */
 };
 
