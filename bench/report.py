@@ -140,15 +140,19 @@ def run_progs(tag):
         return None
     allp = json.load(open(pj))
     hf, pf = os.path.join(D, f"stats-{tag}.holder"), os.path.join(D, f"stats-{tag}.perf.json")
+    idf = os.path.join(D, f"stats-{tag}.progids")
+    if os.path.exists(idf) and os.path.getsize(idf):
+        # the agent's links name their programs; a program's tracepoint is its name's end
+        ids = {int(x) for x in open(idf).read().split()}
+        return [dict(p, tp=str(p.get("name", "")).replace("handle_", "", 1)) for p in allp if p["id"] in ids]
+    if tag == "b":
+        # a run without that record: the agent's programs are named handle_*
+        return [dict(p, tp=str(p.get("name", "")).replace("handle_", "", 1)) for p in allp
+                if p.get("type") in ("tracepoint", "tracing") and str(p.get("name", "")).startswith("handle_")]
     if os.path.exists(hf) and os.path.exists(pf):
         holder = int(open(hf).read().split()[0])
         tps = {e["prog_id"]: e.get("tracepoint", "") for e in json.load(open(pf)) if e.get("pid") == holder}
-        progs = [dict(p, tp=tps[p["id"]]) for p in allp if p["id"] in tps]
-        # tp_btf programs are links, not perf events: the agent's are named handle_*
-        if tag == "b":
-            progs += [dict(p, tp=p.get("name", "")) for p in allp if p["id"] not in tps
-                      and p.get("type") == "tracing" and str(p.get("name", "")).startswith("handle_")]
-        return progs
+        return [dict(p, tp=tps[p["id"]]) for p in allp if p["id"] in tps]
     return [dict(p, tp=p.get("name", "")) for p in allp
             if p.get("type") in ("tracepoint", "tracing", "raw_tracepoint")
             and str(p.get("name", "")).startswith("handle_")]

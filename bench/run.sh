@@ -174,9 +174,12 @@ one_run() {
 		bpftool -j prog show >"$f.progs.json"
 		sysctl -q kernel.bpf_stats_enabled="$OLD_STATS"
 		OLD_STATS=
-		# which programs are this run's (the agent's or bpftrace's), and on which tracepoint
+		# which programs are this run's: bpftrace holds its perf events (and says on which
+		# tracepoint); the agent holds links, whose fdinfo names their program
 		bpftool -j perf show >"$f.perf.json"
 		echo "${AGENT_PID:-$BT_PID}" >"$f.holder"
+		[ -z "$AGENT_PID" ] || grep -h '^prog_id:' /proc/"$AGENT_PID"/fdinfo/* 2>/dev/null |
+			awk '{ print $2 }' | sort -u >"$f.progids"
 	fi
 	if [ "$v" = b ]; then
 		t1=$(ticks "$AGENT_PID")
