@@ -373,17 +373,21 @@ if len(prof) == 2:
               > 0.07 * 1e6 / statistics.median(x['rps'] for x in res['a']) else
               "the parsing (program code) is the rest.")))
 if bpf_mean is not None:
+    fl = untargeted.get("f")
     lines.append(
-        f"- **Mean BPF cost.** {bpf_mean:.0f} ns per traced syscall, {bpf_per_req:.0f} ns per request. The mean is "
-        "over every firing on the machine; wrk's syscalls cost only the target check"
-        + (f" ({filter_ns:.0f} ns per run: handle_sys_exit_write, fired here almost only by wrk's write())"
-           if filter_ns else "") + ". The target's "
-        "own reads and writes carry the HTTP framing: the sys_exit_read and sys_exit_writev rows above. Per "
-        "framed syscall the fixed part is finding the target and the connection (two hash lookups), reading the "
-        "bytes from user memory (one probe read of up to 256 bytes per chunk), and the framing steps "
-        "(`bpf_loop` callbacks: up to 16 request-line bytes, one header line, one body skip per step); a "
-        "response also pays one series update (its key includes the 128-byte path, hashed by the kernel). "
-        "150 ns would not pay for the lookups and the copy alone.")
+        f"- **BPF time per request.** {bpf_per_req:.0f} ns per request, {bpf_mean:.0f} ns per traced syscall "
+        "over every firing on the machine. wrk's syscalls pay only the target check"
+        + (f" ({filter_ns:.0f} ns per run on sys_exit_write, which only wrk fires" if filter_ns else "")
+        + (f"; the floor's empty program {fl:.0f} ns)" if filter_ns and fl else (")" if filter_ns else ""))
+        + ". node's reads and writevs carry the framing (the sys_exit_read and sys_exit_writev rows). Per "
+        "framed syscall: the target check (a bit in `target_bits`, an inlined array lookup), the syscall's "
+        "saved registers, the connection's state (a hash lookup), one probe read of up to 256 bytes (and one "
+        "of a writev's first two iovecs), the `bpf_loop` steps (up to 16 request-line bytes, one header line, "
+        "one body skip each), and for a response one series update, a hash lookup whose key holds the "
+        "128-byte path. Run alone with hot caches (`BPF_PROG_TEST_RUN`), each lookup is tens of ns; in "
+        "node's syscalls, between which node's own work evicts the programs' data and code, each cache line "
+        "a request touches is likely a miss, so the cost follows the lines touched more than the "
+        "instructions run. The (e) row is bpftrace's script (bench/bpftrace.bt): a start time per thread at a read and a histogram update at the next writev, no HTTP parsing.")
 lines.append(
     f"- **Peak RSS.** During the runs at most {max(hwms)} KiB. At start-up the peak is {max(hwm_starts)} KiB: "
     "the agent loads and attaches in a short-lived child process that hands the map and link fds back "
