@@ -79,13 +79,7 @@ print("server pids:", pids, "live:", live)
 t_end = time.time()
 time.sleep(1.0)
 s = hl.summary(AG)
-print("client answered: %d, failed: %s" % (sum(counts.values()), dict(failed)))
-for k, v in sorted(counts.items()):
-    print("  client-got", k, v)
-hl.show(s)
-print("/metrics matches client:", s["plugin"] == dict(counts))
-print("/metrics/otel answered matches client:",
-      {(m, r, st): v for (m, r, st, e), v in s["server"].items() if st} == dict(counts))
+hl.compare(s, counts, failed, answered_only=True)
 closed = {k: v for k, v in s["server"].items() if not k[2]}
 print("otel unanswered series:", closed)
 for wait in (3, 6, 10, 15):

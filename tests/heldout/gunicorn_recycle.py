@@ -61,13 +61,7 @@ ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
 t_end = time.time()
 time.sleep(1)
 s = hl.summary(AG)
-print("client answered: %d, failed: %s" % (sum(counts.values()), dict(failed)))
-for k, v in sorted(counts.items()):
-    print("  client-got", k, v)
-hl.show(s)
-print("/metrics matches client:", s["plugin"] == dict(counts))
-print("/metrics/otel matches client:",
-      {(m, r, st): v for (m, r, st, e), v in s["server"].items()} == dict(counts))
+hl.compare(s, counts, failed)
 for wait in (3, 6, 10, 15):
     time.sleep(max(0, t_end + wait - time.time()))
     kids = subprocess.run(["pgrep", "-P", str(g.pid)], capture_output=True, text=True).stdout.split()

@@ -103,6 +103,20 @@ def show(s, f=sys.stdout):
     print(f"  target_info pids {s['targets']}", file=f)
 
 
+def compare(s, counts, failed, answered_only=False):
+    """What the clients got (counts by (method, route, status), failed by reason) beside
+    the summary s, and whether both endpoints match it; answered_only leaves the
+    /metrics/otel series without a status (requests that ended unanswered) out."""
+    print("client answered: %d, failed: %s" % (sum(counts.values()), dict(failed)))
+    for k, v in sorted(counts.items()):
+        print("  client-got", k, v)
+    show(s)
+    print("/metrics matches client:", s["plugin"] == dict(counts))
+    print("/metrics/otel%s matches client:" % (" answered" if answered_only else ""),
+          {(m, r, st): v for (m, r, st, e), v in s["server"].items()
+           if st or not answered_only} == dict(counts))
+
+
 def agent_maps(agent_pid, names=("series", "series_spill")):
     """{name: [formatted entries]} of the agent's maps, found through its fds."""
     out = {}
