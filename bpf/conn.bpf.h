@@ -235,7 +235,7 @@ static __always_inline void set_request_size(struct conn_val *c, __u32 tgid, __s
 }
 
 /* r is c's q.first (first) or a request queued behind it. */
-static __always_inline void fill_request(struct req_val *r, const struct conn_val *c,
+static __always_inline void fill_request(struct req_val *r, struct conn_val *c,
 					 const struct http_request_info *info, bool first)
 {
 	r->start_ns = c->line_start_ns;
@@ -248,8 +248,7 @@ static __always_inline void fill_request(struct req_val *r, const struct conn_va
 	r->dropped_head = 0;
 	/* parsed in place when the queue was empty as the line began (request_start_step) */
 	if (!(first && c->line_in_first))
-		__builtin_memcpy(r->key.path, c->line_in_first ? c->q.first.key.path : c->path,
-				 OA_MAX_PATH);
+		__builtin_memcpy(r->key.path, line_path(c), OA_MAX_PATH);
 }
 
 /*

@@ -11,6 +11,5 @@ __noinline int feed_request_line(struct conn_val *c, struct scratch *s, __u32 of
 {
 	if (!c || !s)
 		return LINE_FAILED;
-	return http_feed_line(&c->parser, c->line_in_first ? c->q.first.key.path : c->path, s->buf,
-			      off, n);
+	return http_feed_line(&c->parser, line_path(c), s->buf, off, n);
 }

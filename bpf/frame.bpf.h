@@ -331,10 +331,7 @@ static __always_inline int request_start_step(struct frame_ctx *f, struct conn_v
 		__builtin_memset(&c->parser, 0, sizeof(c->parser));
 		/* with nothing waiting, the request will be queued in q.first: parse its path there */
 		c->line_in_first = c->q.head == c->q.tail;
-		if (c->line_in_first)
-			__builtin_memset(c->q.first.key.path, 0, OA_MAX_PATH);
-		else
-			__builtin_memset(c->path, 0, sizeof(c->path));
+		__builtin_memset(line_path(c), 0, OA_MAX_PATH);
 		d->phase = PH_FIRST_LINE;
 	}
 	if (d->phase != PH_FIRST_LINE)

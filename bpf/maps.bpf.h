@@ -58,6 +58,16 @@ struct conn_val {
 };
 
 /*
+ * Where the request line being read keeps its path: in the queue's first
+ * entry when nothing was waiting as it began (request_start_step), else in
+ * the connection's own path until it is queued.
+ */
+static __always_inline char *line_path(struct conn_val *c)
+{
+	return c->line_in_first ? c->q.first.key.path : c->path;
+}
+
+/*
  * Where the framing is in the bytes of one syscall (frame.bpf.h): the
  * segment being framed, and the iovecs and messages still to come.
  */

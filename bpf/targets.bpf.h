@@ -11,28 +11,28 @@
 #include <bpf/bpf_helpers.h>
 #include "maps.bpf.h"
 
-static __always_inline bool is_target(__u32 tgid)
+/* The target_bits word holding tgid's bit; NULL when none is kept or tgid is past its end. */
+static __always_inline __u64 *target_word(__u32 tgid)
 {
 	__u32 word = tgid / 64;
-	__u64 *bits;
 
-	if (use_target_bits) {
-		bits = bpf_map_lookup_elem(&target_bits, &word);
-		if (bits)
-			return (*bits >> (tgid % 64)) & 1;
-	}
+	return use_target_bits ? bpf_map_lookup_elem(&target_bits, &word) : NULL;
+}
+
+static __always_inline bool is_target(__u32 tgid)
+{
+	__u64 *bits = target_word(tgid);
+
+	if (bits)
+		return (*bits >> (tgid % 64)) & 1;
 	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
 }
 
 /* tgid was just inserted into targets, or deleted from it, by the caller. */
 static __always_inline void target_bit_set(__u32 tgid, bool on)
 {
-	__u32 word = tgid / 64;
-	__u64 bit = 1ULL << (tgid % 64), *bits;
+	__u64 bit = 1ULL << (tgid % 64), *bits = target_word(tgid);
 
-	if (!use_target_bits)
-		return;
-	bits = bpf_map_lookup_elem(&target_bits, &word);
 	if (!bits)
 		return;
 	if (on)
