@@ -253,7 +253,8 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 			c->reset = 1;
 		return;
 	}
-	if (ret <= 0)
+	/* a file, pipe or switched-protocol connection: nothing to frame or match */
+	if (ret <= 0 || (c && (c->kind == CONN_IGNORED || c->kind == CONN_UPGRADED)))
 		return;
 	if (kind == IO_SENDFILE) {
 		/* file bytes can only be body: pass over them */
@@ -273,6 +274,16 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 	f.s = get_scratch();
 	if (!f.s)
 		return;
+	if (!c && !fd_is_tcp_socket(a->fd)) {
+		/*
+		 * A file or pipe (a log line, say): remembered as ignored, as a
+		 * read does, so its next writes stop at the lookup; the close
+		 * takes the entry away. No room is no error: it is asked again.
+		 */
+		conn_init(&f.s->conn, a->fd);
+		bpf_map_update_elem(&conns, &ck, &f.s->conn, BPF_NOEXIST);
+		return;
+	}
 	f.c = c;
 	/* a server writes responses, a client requests */
 	if (c && c->kind == CONN_SERVER) {

@@ -14,6 +14,8 @@ import os
 import random
 import socket
 import struct
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,7 +24,8 @@ from selftests.lib.checks import TestFailure, check, check_eq, each
 from selftests.lib.client import IO_TIMEOUT_S, Client, add, drive_mix, drive_on, request
 from selftests.lib.endpoints import check_duration, check_healthy, check_traffic
 from selftests.lib.needs import needs
-from selftests.lib.procs import Procs, stderr_so_far
+from selftests.lib.bpf import agent_map
+from selftests.lib.procs import Procs, expect, stderr_so_far
 from selftests.lib.scrape import parse_prom, scrape, series, snapshot, total
 
 # Longest path the agent keeps, NUL included (include/otel_agent.h).
@@ -389,6 +392,63 @@ def test_syscalls_ipv6():
                 ("--ipv6", "--in=readv", "--out=sendfile", "--close=shutdown"),
                 ("--ipv6", "--in=recvmmsg", "--out=sendmmsg")]
     _syscall_matrix("syscalls ipv6", variants, ipv6=True)
+
+
+# A target that writes to a file and a pipe, each line on cue from stdin.
+_FILE_WRITER = r"""
+import os, sys
+f = open(sys.argv[1], "wb", buffering=0)
+r, w = os.pipe()
+print("ready", f.fileno(), w, flush=True)
+sys.stdin.readline()
+for _ in range(20):
+    f.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    os.write(w, b"GET /x HTTP/1.1\r\n\r\n")
+    os.read(r, 64)
+print("wrote", flush=True)
+sys.stdin.readline()
+f.close()
+os.close(w)
+print("closed", flush=True)
+sys.stdin.readline()
+"""
+
+CONN_IGNORED = 5  # enum conn_kind in bpf/maps.bpf.h
+
+
+def _conns_of(agent, pid):
+    return {e["key"]["fd"]: e["value"]["kind"] for e in agent_map(agent, "conns")
+            if e["key"]["tgid"] == pid}
+
+
+@needs("root")
+def test_file_writes_remembered():
+    """A target's writes to a file and a pipe, HTTP-looking or not, count
+    nothing; the first write to each leaves an ignored entry in conns, so
+    the next stops at the lookup (each write read its first bytes before),
+    and the close takes the entry away."""
+    with Procs() as procs, tempfile.TemporaryDirectory() as tmp:
+        w = procs.spawn([sys.executable, "-c", _FILE_WRITER, os.path.join(tmp, "log")],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line, _ = expect(w, "ready")
+        file_fd, pipe_fd = (int(x) for x in line.split()[1:])
+        agent, base, _ = procs.agent([w.pid], ["--feature-otel=true"])
+        w.stdin.write(b"go\n")
+        w.stdin.flush()
+        expect(w, "wrote")
+        conns = _conns_of(agent, w.pid)
+        check_eq("conns entry of the file", CONN_IGNORED, conns.get(file_fd))
+        check_eq("conns entry of the pipe", CONN_IGNORED, conns.get(pipe_fd))
+        w.stdin.write(b"close\n")
+        w.stdin.flush()
+        expect(w, "closed")
+        conns = _conns_of(agent, w.pid)
+        check(file_fd not in conns and pipe_fd not in conns,
+              f"conns after the closes: want no entry for fds {file_fd}, {pipe_fd} got {conns}")
+        m = snapshot(base)["plugin"]
+        for name in ("otel_agent_requests_total", "otel_agent_unmatched_responses_total",
+                     "otel_agent_not_http_connections_total"):
+            check_eq(name, 0, total(m, name))
 
 
 @needs("root")
