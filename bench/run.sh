@@ -231,6 +231,11 @@ STATS=1 one_run b "$OUT/stats-b"
 STATS=1 one_run e "$OUT/stats-e"
 STATS=1 one_run f "$OUT/stats-f"
 
+# -- 2a. wall-clock ns per syscall: untargeted, a target's file writes, and the designs not taken ---
+echo "bench: cost per syscall (bench/syscall_cost.sh)"
+bench/syscall_cost.sh "${BENCH_SYSCALL_ROUNDS:-5}" "$AGENT" "$OUT/syscall_cost.runs" >"$OUT/syscall_cost.out" 2>&1 ||
+	echo "bench: syscall_cost.sh failed (see $OUT/syscall_cost.out)"
+
 # -- 2b. where node's CPU goes with the agent attached: perf on node's CPU, one (b) and one (a) run -----
 echo "bench: profiles of node's CPU (perf, one (a) and one (b) run)"
 PROFILE=1 one_run a "$OUT/prof-a"
