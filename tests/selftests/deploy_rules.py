@@ -1,11 +1,12 @@
 """The Prometheus artefacts of deploy/prometheus/: promtool's verdict on the
 configuration, the rules and the rules' unit tests (each alert shown firing
 and staying quiet), runbook links that lead somewhere, and a guard that every
-metric name the rules query is one the agent exports, on the endpoint they
-read, under known traffic.
+metric name the rules and the Grafana dashboard query is one the agent
+exports, on the endpoint they read, under known traffic.
 """
 
 import glob
+import json
 import os
 import re
 import subprocess
@@ -22,6 +23,7 @@ from selftests.lib.scrape import scrape_metrics, scrape_until
 PROM_DIR = os.path.join(REPO, "deploy", "prometheus")
 CONFIG = os.path.join(PROM_DIR, "prometheus.yml")
 RULE_TESTS = sorted(glob.glob(os.path.join(PROM_DIR, "tests", "*.yml")))
+DASHBOARDS = sorted(glob.glob(os.path.join(REPO, "deploy", "grafana", "*.json")))
 DEPLOY_DOC = os.path.join(REPO, "docs", "deploy.md")
 
 OTEL, PLUGIN = "/metrics/otel", "/metrics"
@@ -36,6 +38,9 @@ GROUP_ENDPOINTS = {
 # Series Prometheus makes itself, and the labels it puts on every scraped one.
 SYNTHETIC = {"up"}
 TARGET_LABELS = {"job", "instance"}
+# Grafana's variables, as a dashboard test substitutes them: a job, a service,
+# a window.
+GRAFANA_VAR = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
 
 # Traffic that gives every label the rules match on a value: a 500
 # (error_type, errorType), a 404, bodies (--body-sizes).
@@ -73,6 +78,21 @@ def promtool(*args):
         lines = out.splitlines()
         raise TestFailure(f"promtool {' '.join(args)}: want exit 0 got {r.returncode}:\n"
                           + "\n".join(lines[-40:]))
+    return out
+
+
+def grafana_exprs(path):
+    """[(panel title, refId, expr)] of every query of a dashboard, rows' too."""
+    with open(path) as f:
+        dash = json.load(f)
+    out = []
+
+    def walk(panels):
+        for p in panels:
+            for t in p.get("targets", []):
+                out.append((p.get("title"), t.get("refId"), t.get("expr", "")))
+            walk(p.get("panels", []))
+    walk(dash.get("panels", []))
     return out
 
 
@@ -155,8 +175,9 @@ def _check_selector(where, name, matchers, endpoints, exported, recorded, jobs):
 
 @needs("root", "node")
 def test_deploy_metric_names_exported():
-    """Every metric name (and matched label) in deploy/prometheus/ rules is
-    exported by the agent on the endpoint it reads, under known traffic."""
+    """Every metric name (and matched label) in deploy/prometheus/ rules and
+    deploy/grafana/ dashboards is exported by the agent on the endpoint it
+    reads, under known traffic with --body-sizes."""
     groups = rule_groups()
     check_eq("rule groups with no endpoint in GROUP_ENDPOINTS", [],
              [g["name"] for _, g in groups if g["name"] not in GROUP_ENDPOINTS])
@@ -172,5 +193,11 @@ def test_deploy_metric_names_exported():
         for r in g["rules"]:
             where = f"{os.path.basename(path)} {r.get('record') or r.get('alert')}"
             uses += [(where, n, m, GROUP_ENDPOINTS[g["name"]]) for n, m in selectors(r["expr"])]
+    check(DASHBOARDS, "deploy/grafana/*.json: want a dashboard got none")
+    for path in DASHBOARDS:
+        for title, ref, expr in grafana_exprs(path):
+            expr = GRAFANA_VAR.sub("5m", expr)  # any value: names are what counts here
+            where = f"{os.path.basename(path)} {title!r} {ref}"
+            uses += [(where, n, m, (OTEL,)) for n, m in selectors(expr)]
     print(f"{len(uses)} selectors, {len({u[1] for u in uses})} names")
     each(uses, lambda u: _check_selector(u[0], u[1], u[2], u[3], exported, recorded, jobs))
