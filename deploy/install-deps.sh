@@ -7,10 +7,10 @@ set -eu
 
 # build: compiler, BPF toolchain, libraries (libseccomp, libcap-ng: the drop after attach;
 # yaml, crypt: --web.config.file); test: cmocka, promtool, python3, node, curl, openssl
-# (certificates); format: clang-format
+# (certificates), python3-yaml (the deploy/ rules and configs); format: clang-format
 PKGS="make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev \
 libseccomp-dev libcap-ng-dev libyaml-dev libcrypt-dev openssl \
-bpftool libcmocka-dev prometheus python3 curl iproute2 clang-format"
+bpftool libcmocka-dev prometheus python3 python3-yaml curl iproute2 clang-format"
 
 check_only=false
 [ "${1:-}" = --check ] && check_only=true

@@ -6,27 +6,19 @@ the server binary.
 """
 
 import decimal
-import gzip
-import json
 import math
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 from selftests.lib.checks import check, check_eq
 from selftests.lib.client import drive
 from selftests.lib.endpoints import PLUGIN_KEYS
 from selftests.lib.needs import needs
-from selftests.lib.procs import Procs, env_without, free_port
+from selftests.lib.procs import Procs, env_without
+from selftests.lib.promserver import PROMETHEUS, Prometheus, get
 from selftests.lib.scrape import parse_prom, scrape_until, series
-
-PROMETHEUS = os.environ.get("PROMETHEUS") or "/usr/bin/prometheus"
 
 # What Prometheus 2.x sends when it scrapes: it prefers OpenMetrics.
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
@@ -214,21 +206,6 @@ def _check_om_family(name, f):
         check(h["sum"] is not None and h["sum"] >= 0, f"OpenMetrics {name}{dict(key)}: no _sum")
 
 
-def get(url, accept=None, gzip_ok=False, timeout=5):
-    """GET -> (status, headers, body text)."""
-    headers = {}
-    if accept:
-        headers["Accept"] = accept
-    if gzip_ok:
-        headers["Accept-Encoding"] = "gzip"
-    req = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        data = r.read()
-        if r.headers.get("Content-Encoding") == "gzip":
-            data = gzip.decompress(data)
-        return r.status, r.headers, data.decode()
-
-
 def om_samples(fams, fam, sample):
     """[(labels, value)] of one sample name of a family, from parse_openmetrics."""
     return [(labels, v) for s, labels, v in fams.get(fam, {}).get("samples", []) if s == sample]
@@ -317,79 +294,6 @@ def test_openmetrics_negotiation():
                   "/metrics: want Prometheus text got OpenMetrics lines")
             check_eq("/metrics http_requests_total", want,
                      series(parse_prom(body), "http_requests_total", PLUGIN_KEYS))
-
-
-class Prometheus:
-    """A Prometheus server scraping one agent's /metrics/otel every second.
-    Procs stops it; close() closes its log (in tmp, removed with it)."""
-
-    def __init__(self, procs, tmp, agent_base):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        cfg = os.path.join(tmp, "prometheus.yml")
-        target = urllib.parse.urlparse(agent_base).netloc
-        with open(cfg, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                    "scrape_configs:\n  - job_name: otel-agent\n"
-                    "    metrics_path: /metrics/otel\n"
-                    f"    static_configs:\n      - targets: ['{target}']\n")
-        self.log = open(os.path.join(tmp, "prometheus.log"), "w+")
-        self.proc = procs.spawn([PROMETHEUS, f"--config.file={cfg}",
-                                 f"--storage.tsdb.path={os.path.join(tmp, 'data')}",
-                                 f"--web.listen-address=127.0.0.1:{self.port}",
-                                 "--log.level=warn"],
-                                stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while True:
-            check(self.proc.poll() is None,
-                  f"prometheus exited {self.proc.returncode}: {self.log_tail()}")
-            try:
-                if get(self.base + "/-/ready", timeout=1)[0] == 200:
-                    return
-            except (urllib.error.URLError, OSError):
-                pass
-            check(time.monotonic() < deadline, "prometheus /-/ready within 20s: want 200")
-            time.sleep(0.2)
-
-    def close(self):
-        self.log.close()
-
-    def log_tail(self):
-        self.log.seek(0)
-        lines = self.log.read().strip().splitlines()
-        return lines[-1] if lines else "(no log)"
-
-    def api(self, path, **params):
-        url = f"{self.base}/api/v1/{path}?{urllib.parse.urlencode(params)}"
-        body = json.loads(get(url)[2])
-        check_eq(f"prometheus {path} {params} status", "success", body.get("status"))
-        return body["data"]
-
-    def query(self, q, at=None):
-        """Instant query -> [(labels, float value)]."""
-        params = {"query": q}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        data = self.api("query", **params)
-        check_eq(f"{q} result type", "vector", data["resultType"])
-        return [(r["metric"], float(r["value"][1])) for r in data["result"]]
-
-    def last_scrape(self):
-        """Time of the latest scrape of the agent (the timestamp of its up sample), or 0."""
-        r = self.query('timestamp(up{job="otel-agent"})')
-        return r[0][1] if r else 0.0
-
-    def scrape_after(self, t, deadline_s=10):
-        """Waits for a scrape that started after t; returns its time."""
-        deadline = time.monotonic() + deadline_s
-        while True:
-            s = self.last_scrape()
-            if s > t:
-                return s
-            check(time.monotonic() < deadline,
-                  f"prometheus scrape after {t:.3f} within {deadline_s}s: want one got "
-                  f"last at {s:.3f} ({self.log_tail()})")
-            time.sleep(0.1)
 
 
 # Sent twice: the second batch is what rate() sees. Being the same mix, each
