@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Lifecycle of the BPF side: preflight checks (BTF, capabilities, tracefs),
+ * Lifecycle of the BPF side: preflight checks (BTF, capabilities, the
+ * kernel features the programs need: features.c, tracefs),
  * open the skeleton, set the bucket bounds and selector counts in rodata,
  * load only the programs the selectors need, write the selectors (--port,
  * --comm, --exe) and the --pid targets into their maps, attach, and destroy.
@@ -18,12 +19,14 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "http.skel.h"
 #include "array.h"
+#include "kernel/features.h"
 #include "kernel/load_child.h"
 #include "kernel/loader.h"
 #include "kernel/map_walk.h"
@@ -112,6 +115,9 @@ static int ensure_tracefs(void)
 
 int loader_preflight(void)
 {
+	struct kernel_features kf;
+	struct utsname u;
+	char why[768];
 	int err;
 
 	libbpf_set_print(libbpf_print);
@@ -124,6 +130,14 @@ int loader_preflight(void)
 	err = check_capabilities();
 	if (err)
 		return err;
+	/* after the capabilities: a probe that may not load says nothing about the kernel */
+	kernel_features_probe(&kf, BTF_PATH);
+	if (uname(&u))
+		snprintf(u.release, sizeof(u.release), "unknown release");
+	if (kernel_features_missing(&kf, u.release, why, sizeof(why))) {
+		log_error("%s", why);
+		return -EOPNOTSUPP;
+	}
 	return ensure_tracefs();
 }
 
