@@ -159,7 +159,8 @@ image:
 
 # make test-deploy (root, not part of make test): make image on a local
 # Debian base, then the image against a Node core on the host, privileged
-# and with capabilities (tests/deploy/). deploy-deps installs what it needs.
+# and with capabilities (tests/deploy/). deploy-deps installs what it needs
+# (with Recommends, as podman was installed when tried on the test machine).
 DEPLOY_PKGS   := podman runc mmdebstrap bpftool nodejs
 deploy-deps:
 	$(Q)missing=; for p in $(DEPLOY_PKGS); do \
@@ -169,7 +170,7 @@ deploy-deps:
 	if [ -z "$$missing" ]; then echo "deploy-deps: all installed"; \
 	elif [ "$$(id -u)" -ne 0 ]; then echo "deploy-deps: missing:$$missing; run 'sudo make deploy-deps'" >&2; exit 1; \
 	else echo "deploy-deps: installing$$missing"; DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 test-deploy:
 	$(Q)if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory deploy-deps; fi

@@ -68,7 +68,7 @@ def main():
             return 1
         size = podman.image_info()["Size"]
         print(f"image {podman.IMAGE}: {size / 1e6:.1f} MB; base {t1 - t0:.0f}s, "
-              f"make image {t2 - t1:.0f}s (log: {LOG})")
+              f"make image {t2 - t1:.0f}s (log: {LOG})", flush=True)
 
         # The core as a real one runs: not root, so the capability set is
         # tested against another user's /proc.
@@ -77,7 +77,8 @@ def main():
         env = dict(os.environ, FEATURE_OTEL="true", OTEL_SERVICE_NAME="core")
         ctx.core, ctx.port = procs.listening(argv + server_argv("node") + [str(free_port())],
                                              "core", env=env)
-        print(f"core: pid {ctx.core.pid} (uid 65534) on port {ctx.port}, FEATURE_OTEL=true")
+        print(f"core: pid {ctx.core.pid} (uid 65534) on port {ctx.port}, FEATURE_OTEL=true",
+              flush=True)
 
         for name, fn in tests:
             start = time.monotonic()
