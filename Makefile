@@ -53,7 +53,8 @@ endif
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h src/*.[ch] src/*/*.[ch] include/*.h tests/unit/*.c \
 	      tests/unit/*/*.c tests/servers/*.c tests/soak/*.c tests/fuzz/*.c)
 
-.PHONY: all deps check-deps test smoke vmlinux clean format check-format bench fuzz FORCE
+.PHONY: all deps check-deps test smoke vmlinux clean format check-format bench fuzz FORCE \
+	image deploy-deps test-deploy
 all: $(AGENT)
 
 $(AGENT): $(AGENT_OBJS)
@@ -103,7 +104,8 @@ $(OUTPUT) $(OUTPUT)/tests:
 
 # A missing library is named before anything compiles (make deps installs
 # them); goals that only install, clean, format or run a sub-make need none.
-NO_LIB_GOALS := deps check-deps clean format check-format vmlinux smoke test bench
+NO_LIB_GOALS := deps check-deps clean format check-format vmlinux smoke test bench \
+		image deploy-deps test-deploy
 ifneq ($(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifeq ($(shell command -v pkg-config),)
 $(error missing pkg-config; run make deps)
@@ -136,6 +138,43 @@ smoke:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory otel-agent
 	$(Q)bash tests/smoke.sh
+
+# The container image (docs/deploy.md, Container): deploy/Dockerfile built
+# from the sources, by podman (ENGINE=docker works too), tagged IMAGE.
+# BUILD_BASE and RUNTIME_BASE replace the Dockerfile's debian:12 and
+# debian:12-slim (local images where no registry can be reached). Podman
+# reads deploy/containers.conf (runc, no default ulimits: what this kind
+# of machine needs; CONTAINERS_CONF=... for another) and builds in docker
+# format, as OCI images have no HEALTHCHECK.
+ENGINE	      ?= podman
+IMAGE	      ?= otel-agent
+BUILD_BASE    ?=
+RUNTIME_BASE  ?=
+IMAGE_FLAGS   := $(if $(filter podman,$(notdir $(ENGINE))),--format docker) \
+		 $(if $(BUILD_BASE),--build-arg BUILD_BASE=$(BUILD_BASE)) \
+		 $(if $(RUNTIME_BASE),--build-arg RUNTIME_BASE=$(RUNTIME_BASE))
+image: export CONTAINERS_CONF ?= $(abspath deploy/containers.conf)
+image:
+	$(Q)$(ENGINE) build $(IMAGE_FLAGS) --build-arg VERSION=$(VERSION) -f deploy/Dockerfile -t $(IMAGE) .
+
+# make test-deploy (root, not part of make test): make image on a local
+# Debian base, then the image against a Node core on the host, privileged
+# and with capabilities (tests/deploy/). deploy-deps installs what it needs
+# (with Recommends, as podman was installed when tried on the test machine).
+DEPLOY_PKGS   := podman runc mmdebstrap bpftool nodejs
+deploy-deps:
+	$(Q)missing=; for p in $(DEPLOY_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || \
+		{ [ $$p = nodejs ] && command -v node >/dev/null; } || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deploy-deps: all installed"; \
+	elif [ "$$(id -u)" -ne 0 ]; then echo "deploy-deps: missing:$$missing; run 'sudo make deploy-deps'" >&2; exit 1; \
+	else echo "deploy-deps: installing$$missing"; DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+test-deploy:
+	$(Q)if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory deploy-deps; fi
+	$(Q)python3 tests/deploy/run.py
 
 vmlinux:
 	$(Q)mkdir -p vmlinux/$(ARCH)
