@@ -95,17 +95,26 @@ static struct flag_decision decide_flag(struct agent *agent, const struct option
 		}
 	}
 	flag = flag_resolve(opts->feature_otel, getenv("FEATURE_OTEL"), target_value);
+	if (found->fds_unreadable)
+		log_info("warning: a --port is listened on by no process the agent could see: the "
+			 "open files of %zu processes could not be read (/proc/PID/fd: permission "
+			 "denied), and the one serving it may be among them; the agent needs root "
+			 "(CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) to find it before it accepts a "
+			 "connection",
+			 found->fds_unreadable);
 	/* only when the target's environment would have decided: else it reads as "off" */
 	if (!found->n && flag.source == FLAG_FROM_DEFAULT)
-		log_info("no target process is running yet, so its FEATURE_OTEL cannot be read; "
-			 "the flag comes from --feature-otel or the agent's FEATURE_OTEL "
-			 "(default: disabled)");
+		log_info("%s, so its FEATURE_OTEL cannot be read; the flag comes from "
+			 "--feature-otel or the agent's FEATURE_OTEL (default: disabled)",
+			 found->fds_unreadable ? "no target process was found"
+					       : "no target process is running yet");
 	if (denied && flag.source == FLAG_FROM_DEFAULT) {
 		snprintf(agent->flag_note, sizeof(agent->flag_note),
 			 "the target's FEATURE_OTEL cannot be read: /proc/%d/environ: %s",
 			 (int)denied, strerror(denied_err));
-		log_error("%s; the agent needs root (CAP_SYS_PTRACE to read another user's "
-			  "environment, and the capabilities the README lists to trace)",
+		log_error("%s; the agent needs root (CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE to "
+			  "read another user's environment, and the capabilities the README lists "
+			  "to trace)",
 			  agent->flag_note);
 	}
 	return flag;

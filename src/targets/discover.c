@@ -266,8 +266,12 @@ static int read_listen_socks(const struct selectors *sel, struct listen_socks *o
 	return 0;
 }
 
-/* The --port a process serves (holds one of socks), or 0. */
-static unsigned short proc_listen_port(pid_t pid, const struct listen_socks *socks)
+/*
+ * The --port a process serves (holds one of socks), or 0; *denied is set
+ * when its open files could not be read (another user's, without the
+ * privilege), so that it may be the owner nobody found.
+ */
+static unsigned short proc_listen_port(pid_t pid, const struct listen_socks *socks, bool *denied)
 {
 	char dirpath[64], path[320], link[64];
 	unsigned short port = 0;
@@ -276,6 +280,7 @@ static unsigned short proc_listen_port(pid_t pid, const struct listen_socks *soc
 
 	snprintf(dirpath, sizeof(dirpath), "/proc/%d/fd", (int)pid);
 	dir = opendir(dirpath);
+	*denied = !dir && (errno == EACCES || errno == EPERM);
 	if (!dir)
 		return 0;
 	while (!port && (de = readdir(dir))) {
@@ -314,6 +319,20 @@ static const char *proc_exe_match(pid_t pid, const struct selectors *sel, char (
 			return sel->exes[i];
 	}
 	return NULL;
+}
+
+/* Whether every listened --port socket has its owner in out. */
+static bool every_port_owned(const struct listen_socks *socks, const struct match_list *out)
+{
+	for (size_t i = 0; i < socks->n; i++) {
+		bool owned = false;
+
+		for (size_t j = 0; j < out->n && !owned; j++)
+			owned = out->v[j].kind == MATCH_PORT && out->v[j].port == socks->v[i].port;
+		if (!owned)
+			return false;
+	}
+	return true;
 }
 
 static int match_selectors(const struct selectors *sel, pid_t self, const struct proc_info *procs,
@@ -358,8 +377,12 @@ static int match_selectors(const struct selectors *sel, pid_t self, const struct
 			    (kind == MATCH_EXE && !sel->nr_exes))
 				continue;
 			match_init(&m, p, p->pid, (enum match_kind)kind);
-			if (kind == MATCH_PORT)
-				m.port = proc_listen_port(p->pid, &socks);
+			if (kind == MATCH_PORT) {
+				bool denied;
+
+				m.port = proc_listen_port(p->pid, &socks, &denied);
+				out->fds_unreadable += denied;
+			}
 			if (kind == MATCH_COMM) {
 				for (size_t c = 0; c < sel->nr_comms && !m.selector; c++) {
 					if (comm_matches(p->comm, sel->comms[c]))
@@ -375,6 +398,9 @@ static int match_selectors(const struct selectors *sel, pid_t self, const struct
 				goto cleanup;
 		}
 	}
+	/* unreadable open files matter only while a listened --port has no owner found */
+	if (every_port_owned(&socks, out))
+		out->fds_unreadable = 0;
 cleanup:
 	free(socks.v);
 	free(real);

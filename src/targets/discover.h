@@ -35,6 +35,8 @@ struct match {
 struct match_list {
 	struct match *v;
 	size_t n, cap;
+	/* processes whose open files could not be read while a --port's owner was looked for */
+	size_t fds_unreadable;
 };
 
 /* One process of the /proc table. */

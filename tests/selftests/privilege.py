@@ -15,7 +15,8 @@ from selftests.lib.checks import check, check_eq, check_series
 from selftests.lib.client import drive
 from selftests.lib.endpoints import PLUGIN_KEYS
 from selftests.lib.needs import needs
-from selftests.lib.procs import TARGETS, Procs, agent_path, env_without, expect, free_port
+from selftests.lib.procs import (TARGETS, Procs, agent_path, agent_stderr, env_without, expect,
+                                  free_port, server_argv)
 from selftests.lib.scrape import scrape, scrape_metrics, scrape_until, series
 
 NOBODY = 65534
@@ -244,3 +245,39 @@ def test_filter_lets_serving_through():
             check(f"open files limit: {hard} (was {soft})" in log,
                   f"under the filter: want the open files limit raised to {hard} got "
                   f"{log[-400:]!r}")
+
+
+# root, less what reading another user's /proc/PID files takes
+_NO_PROC_CAPS = ("setpriv", "--inh-caps=-sys_ptrace,-dac_read_search,-dac_override",
+                 "--bounding-set=-sys_ptrace,-dac_read_search,-dac_override")
+
+
+@needs("root", "setpriv", "node")
+def test_missing_proc_caps_named():
+    """An agent without CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, on a core
+    run by another user with FEATURE_OTEL=true: by --pid it names both
+    capabilities for the environment it could not read (it named only
+    CAP_SYS_PTRACE, which is not enough); by --port it says the open files
+    it could not read may hide the server, where it said no target was
+    running."""
+    with Procs() as procs:
+        port = free_port()
+        procs.listening(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+                        + server_argv("node") + [str(port)], "node as nobody",
+                        env=env_without("FEATURE_OTEL", FEATURE_OTEL="true"))
+        core = procs.procs[-1]
+        env = env_without("FEATURE_OTEL")
+        agent, _, _ = procs.agent([core.pid], env=env, wait_body=("disabled",),
+                                  prefix=_NO_PROC_CAPS)
+        err = agent_stderr(agent)
+        check(f"/proc/{core.pid}/environ" in err and "CAP_DAC_READ_SEARCH" in err
+              and "CAP_SYS_PTRACE" in err,
+              f"--pid: want the environ line naming both capabilities got {err!r}")
+        agent, _, _ = procs.agent([], ["--port", str(port)], env=env, wait_body=("disabled",),
+                                  prefix=_NO_PROC_CAPS)
+        err = agent_stderr(agent)
+        check("no target process is running yet" not in err,
+              f"--port: want no 'no target process is running yet' got {err!r}")
+        check("a --port is listened on by no process the agent could see" in err
+              and "CAP_SYS_PTRACE" in err,
+              f"--port: want the unreadable open files named got {err!r}")
