@@ -32,8 +32,9 @@
  * Requests may arrive in any number of reads: the server buffers until the
  * header end and the Content-Length body are in. "Expect: 100-continue" gets
  * "HTTP/1.1 100 Continue" before the body is read. GET /slow answers after
- * 60 ms without blocking: if the client closes or resets the connection
- * meanwhile, the server closes it without answering (as Node does).
+ * 60 ms, GET /late (202) after 1000 ms, without blocking: if the client
+ * closes or resets the connection meanwhile, the server closes it without
+ * answering (as Node does).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,6 +60,7 @@
 #define HDR_SIZE      256
 #define FILE_BODY_LEN 4096
 #define SLOW_MS	      60
+#define LATE_MS	      1000
 
 enum in_kind { IN_READ, IN_READV, IN_RECV, IN_RECVFROM, IN_RECVMSG, IN_RECVMMSG };
 enum out_kind {
@@ -97,14 +99,15 @@ enum body_id {
 	B_OK,
 	B_BOOM,
 	B_SLOW,
+	B_LATE,
 	B_NOT_FOUND,
 	B_FILE,
 	NR_BODIES
 };
 
 static char file_body[FILE_BODY_LEN + 1];
-static const char *bodies[NR_BODIES] = { "hello", "created",   "ok",	 "boom",
-					 "slow",  "not found", file_body };
+static const char *bodies[NR_BODIES] = { "hello", "created", "ok",	  "boom",
+					 "slow",  "late",    "not found", file_body };
 static off_t body_offset[NR_BODIES]; /* where each body is in body_fd (sendfile) */
 static int body_fd = -1;
 
@@ -116,7 +119,8 @@ struct conn {
 	int status;	   /* the answer to the request being read */
 	enum body_id body; /* its body */
 	int keep_alive;
-	long long slow_at; /* GET /slow: 1 until its body is in, then when to answer (ms) */
+	long long slow_at; /* GET /slow, /late: 1 until its body is in, then when to answer (ms) */
+	int delay_ms;	   /* how long after its body is in */
 	char buf[BUF_SIZE];
 };
 
@@ -311,6 +315,8 @@ static const char *reason(int status)
 		return "OK";
 	case 201:
 		return "Created";
+	case 202:
+		return "Accepted";
 	case 400:
 		return "Bad Request";
 	case 404:
@@ -361,11 +367,11 @@ static int is_route(const char *method, const char *path, size_t path_len, const
 	       strncmp(path, want_path, path_len) == 0;
 }
 
-/* The status and body of a request; *slow is set for GET /slow. */
+/* The status and body of a request; *delay_ms is set for GET /slow and /late. */
 static int route(const char *method, const char *path, size_t path_len, enum body_id *body,
-		 int *slow)
+		 int *delay_ms)
 {
-	*slow = 0;
+	*delay_ms = 0;
 	if (is_route(method, path, path_len, "GET", "/hello")) {
 		*body = B_HELLO;
 		return 200;
@@ -388,9 +394,14 @@ static int route(const char *method, const char *path, size_t path_len, enum bod
 		return 500;
 	}
 	if (is_route(method, path, path_len, "GET", "/slow")) {
-		*slow = 1;
+		*delay_ms = SLOW_MS;
 		*body = B_SLOW;
 		return 200;
+	}
+	if (is_route(method, path, path_len, "GET", "/late")) {
+		*delay_ms = LATE_MS;
+		*body = B_LATE;
+		return 202;
 	}
 	*body = B_NOT_FOUND;
 	return 404;
@@ -432,7 +443,7 @@ static int parse_request(struct conn *c, size_t used)
 	const char *end = c->buf + used, *sp1, *sp2, *path, *q, *cl, *conn_hdr, *expect;
 	char method[16];
 	size_t path_len;
-	int slow;
+	int delay_ms;
 
 	sp1 = memchr(c->buf, ' ', used);
 	if (!sp1 || (size_t)(sp1 - c->buf) >= sizeof(method))
@@ -457,8 +468,9 @@ static int parse_request(struct conn *c, size_t used)
 	c->body_left = cl ? strtoul(cl, NULL, 10) : 0;
 	expect = find_header(c->buf, end, "Expect");
 
-	c->status = route(method, path, path_len, &c->body, &slow);
-	c->slow_at = slow ? 1 : 0; /* armed once the body is in */
+	c->status = route(method, path, path_len, &c->body, &delay_ms);
+	c->delay_ms = delay_ms;
+	c->slow_at = delay_ms ? 1 : 0; /* armed once the body is in */
 	c->in_body = 1;
 	consume(c, used);
 	if (expect && strncasecmp(expect, "100-continue", 12) == 0 && c->body_left > c->len)
@@ -485,7 +497,7 @@ static int serve(struct conn *c)
 			if (c->body_left > 0)
 				return 0;
 			if (c->slow_at == 1) {
-				c->slow_at = now_ms() + SLOW_MS;
+				c->slow_at = now_ms() + c->delay_ms;
 				return 0;
 			}
 			c->in_body = 0;
