@@ -25,8 +25,9 @@ def scrape(url, timeout=3.0):
 
 def scrape_metrics(base, path="/metrics"):
     """GET base + path, which must answer 200 -> parse_prom of the body."""
-    status, _, body = scrape(base + path)
-    check_eq(f"GET {path} status", 200, status)
+    # 10 s: parallel tests on a loaded 2-CPU machine once kept a scrape past 3 s
+    status, _, body = scrape(base + path, timeout=10.0)
+    check_eq(f"GET {path} status{'' if status else f' ({body})'}", 200, status)
     return parse_prom(body)
 
 
