@@ -215,6 +215,36 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_fuzz_$$*) $(wildcard inc
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_fuzz_$*) -o $@
 
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]: the agent,
+# its man page (help2man, from --help), the systemd unit with ExecStart's and
+# the configuration's paths set from PREFIX and SYSCONFDIR, and, where none
+# is there yet, the example configuration and /etc/default/otel-agent (the
+# unit's options); the example also goes to the doc directory. It enables
+# nothing (docs/deploy.md, Host).
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/otel-agent
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+.PHONY: install
+install: $(AGENT)
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	$(Q)install -m 0755 $(AGENT) $(DESTDIR)$(BINDIR)/otel-agent
+	$(Q)help2man --no-info --section 8 --name 'HTTP RED metrics of a running server, from eBPF' \
+		--output $(DESTDIR)$(MANDIR)/man8/otel-agent.8 $(abspath $(AGENT))
+	$(Q)sed -e 's|/usr/local/bin/otel-agent|$(BINDIR)/otel-agent|' -e 's|/etc/|$(SYSCONFDIR)/|g' \
+		deploy/systemd/otel-agent.service >$(DESTDIR)$(UNITDIR)/otel-agent.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/otel-agent.service
+	$(Q)install -m 0644 deploy/systemd/otel-agent.conf $(DESTDIR)$(DOCDIR)/otel-agent.conf.example
+	$(Q)test -e $(DESTDIR)$(SYSCONFDIR)/otel-agent.conf || \
+		install -m 0644 deploy/systemd/otel-agent.conf $(DESTDIR)$(SYSCONFDIR)/otel-agent.conf
+	$(Q)test -e $(DESTDIR)$(SYSCONFDIR)/default/otel-agent || \
+		install -m 0644 deploy/systemd/otel-agent.default $(DESTDIR)$(SYSCONFDIR)/default/otel-agent
+
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
 
