@@ -53,7 +53,8 @@ endif
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h src/*.[ch] src/*/*.[ch] include/*.h tests/unit/*.c \
 	      tests/unit/*/*.c tests/servers/*.c tests/soak/*.c tests/fuzz/*.c)
 
-.PHONY: all deps check-deps test smoke vmlinux clean format check-format bench fuzz FORCE
+.PHONY: all deps check-deps test smoke vmlinux clean format check-format bench fuzz FORCE \
+	vmtest vmtest-deps
 all: $(AGENT)
 
 $(AGENT): $(AGENT_OBJS)
@@ -103,7 +104,7 @@ $(OUTPUT) $(OUTPUT)/tests:
 
 # A missing library is named before anything compiles (make deps installs
 # them); goals that only install, clean, format or run a sub-make need none.
-NO_LIB_GOALS := deps check-deps clean format check-format vmlinux smoke test bench
+NO_LIB_GOALS := deps check-deps clean format check-format vmlinux smoke test bench vmtest vmtest-deps
 ifneq ($(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifeq ($(shell command -v pkg-config),)
 $(error missing pkg-config; run make deps)
@@ -136,6 +137,21 @@ smoke:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory otel-agent
 	$(Q)bash tests/smoke.sh
+
+# make vmtest [KERNELS="bullseye bookworm bookworm-backports"] (root): boots each
+# Debian kernel package in qemu (TCG) and checks the agent's exact counts on
+# a Python and a Node server there; one line per kernel, then "N passed, M
+# failed" (tests/vmtest/run.sh). KERNELS are suites, 5.10/6.1/6.12,
+# SUITE:PACKAGE or .deb paths. Downloads are cached in .output/vmtest/.
+KERNELS ?= bullseye bookworm bookworm-backports
+vmtest:
+	$(Q)$(MAKE) --no-print-directory vmtest-deps
+	$(Q)$(MAKE) --no-print-directory $(AGENT)
+	$(Q)bash tests/vmtest/run.sh $(AGENT) $(KERNELS)
+
+# What vmtest needs beyond deps (qemu, busybox-static, cpio, zstd); not in deps.
+vmtest-deps:
+	$(Q)sh tests/vmtest/deps.sh
 
 vmlinux:
 	$(Q)mkdir -p vmlinux/$(ARCH)
