@@ -14,6 +14,19 @@ out=$(realpath -m "$2")
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 python=${VMTEST_PYTHON:-/usr/bin/python3}
 root=$out.d
+cd "$repo"
+
+files=(tests/servers/core.js tests/servers/py_server.py tests/vmtest/vm_check.py
+	tests/selftests/__init__.py tests/selftests/lib/*.py tests/vmtest/init tests/vmtest/initramfs.sh)
+tools=(/bin/busybox "$(command -v node)" "$(command -v curl)" "$(command -v bpftool)" "$python")
+
+# The image is rebuilt only when what goes in changed: the agent and the
+# test files by content, the interpreters and tools by size and date.
+key=$( (sha256sum "$agent" "${files[@]}" && stat -L -c '%n %s %Y' "${tools[@]}") | sha256sum)
+if [ -e "$out" ] && [ "$(cat "$out.key" 2>/dev/null)" = "$key" ]; then
+	echo "vmtest: initramfs up to date ($(basename "$out"))" >&2
+	exit 0
+fi
 
 rm -rf "$root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,root,etc,usr/bin,usr/sbin,repo/tests}
@@ -46,8 +59,7 @@ put_elf "$agent" /repo/otel-agent
 put_elf "$(command -v node)" /usr/bin/node
 put_elf "$(command -v curl)" /usr/bin/curl
 put_elf "$(command -v bpftool)" /usr/sbin/bpftool
-for f in tests/servers/core.js tests/servers/py_server.py tests/vmtest/vm_check.py \
-	tests/selftests/__init__.py tests/selftests/lib/*.py; do
+for f in "${files[@]}"; do
 	put "$repo/$f" "/repo/$f"
 done
 
@@ -91,5 +103,6 @@ mkdir -p "$root$("$pybin" -S -c 'import sysconfig; print(sysconfig.get_paths()["
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) |
 	zstd -q -T0 -9 -f -o "$out.tmp"
 mv "$out.tmp" "$out"
+echo "$key" >"$out.key"
 rm -rf "$root"
 echo "vmtest: initramfs $(du -h "$out" | cut -f1) ($(basename "$out"))" >&2
