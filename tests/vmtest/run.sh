@@ -35,7 +35,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
 
 t0=$(now)
 bash "$here/initramfs.sh" "$agent" "$cache/initramfs.cpio.zst" || exit 1
-echo "vmtest: initramfs built in $(secs "$t0" "$(now)") s" >&2
+echo "vmtest: initramfs ready in $(secs "$t0" "$(now)") s" >&2
 
 passed=0
 failed=0
