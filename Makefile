@@ -54,7 +54,7 @@ FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h src/*.[ch] src/*/*.[ch] include/*.h tes
 	      tests/unit/*/*.c tests/servers/*.c tests/soak/*.c tests/fuzz/*.c)
 
 .PHONY: all deps check-deps test smoke vmlinux clean format check-format bench fuzz FORCE \
-	image deploy-deps test-deploy
+	image deploy-deps test-deploy vmtest vmtest-deps
 all: $(AGENT)
 
 $(AGENT): $(AGENT_OBJS)
@@ -105,7 +105,7 @@ $(OUTPUT) $(OUTPUT)/tests:
 # A missing library is named before anything compiles (make deps installs
 # them); goals that only install, clean, format or run a sub-make need none.
 NO_LIB_GOALS := deps check-deps clean format check-format vmlinux smoke test bench \
-		image deploy-deps test-deploy
+		image deploy-deps test-deploy vmtest vmtest-deps
 ifneq ($(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifeq ($(shell command -v pkg-config),)
 $(error missing pkg-config; run make deps)
@@ -175,6 +175,21 @@ deploy-deps:
 test-deploy:
 	$(Q)if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory deploy-deps; fi
 	$(Q)python3 tests/deploy/run.py
+
+# make vmtest [KERNELS="bullseye bookworm bookworm-backports"] (root): boots each
+# Debian kernel package in qemu (TCG) and checks the agent's exact counts on
+# a Python and a Node server there; one line per kernel, then "N passed, M
+# failed" (tests/vmtest/run.sh). KERNELS are suites, 5.10/6.1/6.12,
+# SUITE:PACKAGE or .deb paths. Downloads are cached in .output/vmtest/.
+KERNELS ?= bullseye bookworm bookworm-backports
+vmtest:
+	$(Q)$(MAKE) --no-print-directory vmtest-deps
+	$(Q)$(MAKE) --no-print-directory $(AGENT)
+	$(Q)bash tests/vmtest/run.sh $(AGENT) $(KERNELS)
+
+# What vmtest needs beyond deps (qemu, busybox-static, cpio, zstd); not in deps.
+vmtest-deps:
+	$(Q)sh tests/vmtest/deps.sh
 
 vmlinux:
 	$(Q)mkdir -p vmlinux/$(ARCH)
