@@ -301,7 +301,7 @@ static __always_inline int request_line_step(struct frame_ctx *f, struct conn_va
 	f->s->fr.pos += k;
 	c->line_len += k;
 	/* a long line is a request cut there; the rest of it is skipped as a header line is */
-	r = http_line_outcome(&c->parser, r, c->line_len, &info);
+	r = http_line_outcome(&c->parser, line_path(c), r, c->line_len, &info);
 	if (r < 0) {
 		request_line_failed(f);
 		return 1;

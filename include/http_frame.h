@@ -311,17 +311,21 @@ enum http_line_outcome {
 
 /*
  * fed: what http_feed_line returned; line_len: the line's bytes fed so far.
- * For a request line, info is filled.
+ * For a request line, info is filled and path[] settled.
  */
-static __always_inline int http_line_outcome(struct http_req_parser *p, int fed, __u32 line_len,
-					     struct http_request_info *info)
+static __always_inline int http_line_outcome(struct http_req_parser *p, char *path, int fed,
+					     __u32 line_len, struct http_request_info *info)
 {
 	if (fed & LINE_FAILED)
 		return LINE_NOT_REQUEST;
-	if (fed & LINE_DONE)
+	if (fed & LINE_DONE) {
+		http_path_settle(p, path);
 		return http_request_finish(p, info) ? LINE_NOT_REQUEST : LINE_ENDED;
-	if (line_len >= HTTP_MAX_LINE)
+	}
+	if (line_len >= HTTP_MAX_LINE) {
+		http_path_settle(p, path);
 		return http_request_cut(p, info) ? LINE_NOT_REQUEST : LINE_CUT;
+	}
 	return LINE_GO_ON;
 }
 

@@ -122,6 +122,13 @@ struct http_req_parser {
 	struct http_seg seg;
 	char method[HTTP_MAX_METHOD];
 	char version[8];
+	/*
+	 * path[] bytes up to here may be left over from an id segment that
+	 * "{id}" replaced: zeroed past plen once, when the line ends
+	 * (http_path_settle), not at each segment's end, where a loop would
+	 * sit inside the byte loop the BPF verifier walks.
+	 */
+	__u8 dirty;
 };
 
 /* OA_MAX_PATH must be a power of two: path indexes are masked with it. */
@@ -180,7 +187,7 @@ static __always_inline int http_seg_is_id(const struct http_seg *s)
  */
 static __always_inline void http_segment_end(struct http_req_parser *p, char *path)
 {
-	__u32 start = p->seg.start, end, k;
+	__u32 start = p->seg.start, end;
 	__u8 cut = p->seg.flags & SEG_CUT;
 
 	/* from here its lost bytes are either won back by "{id}" or lost for good */
@@ -202,9 +209,42 @@ static __always_inline void http_segment_end(struct http_req_parser *p, char *pa
 		path[(start + 3) & HTTP_PATH_MASK] = '}';
 		end = start + HTTP_ID_LEN;
 	}
-	for (k = end; k < OA_MAX_PATH && k < p->plen; k++)
-		path[k & HTTP_PATH_MASK] = 0;
+	if (p->plen > p->dirty)
+		p->dirty = (__u8)(p->plen < OA_MAX_PATH ? p->plen : OA_MAX_PATH);
 	p->plen = end;
+}
+
+/*
+ * i & HTTP_PATH_MASK in a way clang keeps: it drops a mask it can prove
+ * redundant, and older verifiers (6.1) then cannot bound the store.
+ */
+#ifdef __bpf__
+#define HTTP_PATH_INDEX(i)                                                              \
+	({                                                                              \
+		__u32 __i = (i);                                                        \
+		asm volatile("%[x] &= %[m]" : [x] "+r"(__i) : [m] "i"(HTTP_PATH_MASK)); \
+		__i;                                                                    \
+	})
+#else
+#define HTTP_PATH_INDEX(i) ((i)&HTTP_PATH_MASK)
+#endif
+
+/*
+ * Zeroes what id segments left in path[] past its end, so that path[] is a
+ * key: called once the line has ended, before it is used.
+ */
+static __always_inline void http_path_settle(struct http_req_parser *p, char *path)
+{
+	__u32 from = p->plen, k;
+
+	for (k = 0; k < OA_MAX_PATH; k++) {
+		__u32 i = from + k;
+
+		if (i >= p->dirty || i >= OA_MAX_PATH)
+			break;
+		path[HTTP_PATH_INDEX(i)] = 0;
+	}
+	p->dirty = 0;
 }
 
 /* Keeps a path byte if it fits; only the end of its segment says whether its loss counts. */
@@ -368,6 +408,7 @@ static __always_inline int http_parse_request(const char *buf, __u32 len,
 		if (r > 0)
 			break;
 	}
+	http_path_settle(&p, path);
 	return http_request_finish(&p, info);
 }
 

@@ -247,7 +247,7 @@ static int request_line_step(struct model *m)
 	m->pos += k;
 	m->line_len += k;
 	CHECK(m->line_len <= HTTP_MAX_LINE, "line_len %u", m->line_len);
-	r = http_line_outcome(&m->parser, r, m->line_len, &info);
+	r = http_line_outcome(&m->parser, m->path, r, m->line_len, &info);
 	if (r < 0) {
 		/* a fresh server connection: its first line decides; later it is lost framing */
 		emit(m, m->nev ? EV_UNFRAMED : EV_NOT_HTTP);

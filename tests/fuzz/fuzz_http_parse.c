@@ -182,7 +182,10 @@ static void fuzz_stream(const char *b, size_t len)
 
 	for (i = 0; i < len && i < KERNEL_MAX_LINE && !r; i++)
 		r = http_request_step(&p, path, b[i]);
-	if (r <= 0 || http_request_finish(&p, &info))
+	if (r <= 0)
+		return;
+	http_path_settle(&p, path);
+	if (http_request_finish(&p, &info))
 		return;
 	raw = find_path(b, i, &n, &ended);
 	CHECK(raw && ended, "a complete line without a space or an end of path");

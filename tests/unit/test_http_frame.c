@@ -46,7 +46,7 @@ static void feed(struct line *l, const char *s, size_t len)
 		assert_true((r & LINE_COUNT_MASK) >= 1);
 		pos += r & LINE_COUNT_MASK;
 		l->line_len += r & LINE_COUNT_MASK;
-		l->outcome = http_line_outcome(&l->p, r, l->line_len, &l->info);
+		l->outcome = http_line_outcome(&l->p, l->path, r, l->line_len, &l->info);
 	}
 	l->fed = pos;
 }
