@@ -208,7 +208,8 @@ FUZZ_HARNESSES	      := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SRCS_fuzz_http_parse := src/metrics/route.c
 FUZZ_SRCS_fuzz_route  := src/metrics/route.c src/metrics/route_memo.c src/metrics/hash_table.c
 FUZZ_SRCS_fuzz_config := src/config.c src/cli.c src/feature_flag.c src/array.c \
-			 src/metrics/buckets.c src/metrics/route.c
+			 src/metrics/buckets.c src/metrics/route.c src/server/web_config.c
+FUZZ_LIBS_fuzz_config := -lyaml -lcrypt
 FUZZ_SRCS_fuzz_labels := src/expose/labels.c src/expose/text_out.c src/expose/number.c \
 			 src/metrics/series.c
 FUZZ_SRCS_fuzz_frame  :=
@@ -228,7 +229,7 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_fuzz_$$*) $(wildcard inc
 		       $(OUTPUT)/version.h
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_fuzz_$*) -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_fuzz_$*) $(FUZZ_LIBS_fuzz_$*) -o $@
 
 # make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]: the agent,
 # its man page (help2man, from --help), the systemd unit with ExecStart's and
