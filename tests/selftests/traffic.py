@@ -21,7 +21,8 @@ import threading
 import time
 
 from selftests.lib.checks import TestFailure, check, check_eq, each
-from selftests.lib.client import IO_TIMEOUT_S, Client, add, drive_mix, drive_on, request
+from selftests.lib.client import (IO_TIMEOUT_S, PIPELINE, Client, add, drive_mix, drive_on,
+                                   request)
 from selftests.lib.endpoints import check_duration, check_healthy, check_traffic
 from selftests.lib.needs import needs
 from selftests.lib.bpf import agent_map
@@ -32,14 +33,6 @@ from selftests.lib.scrape import parse_prom, scrape, series, snapshot, total
 OA_MAX_PATH = 128
 
 
-# (method, raw path, body, route, status): five requests, each its own series.
-PIPELINE = [
-    ("GET", "/hello?p=1", b"", "/hello", "200"),
-    ("PUT", "/items/11", b'{"n":1}', "/items/{id}", "200"),
-    ("GET", "/nope", b"", "/nope", "404"),
-    ("POST", "/items", b'{"n":2}', "/items", "201"),
-    ("DELETE", "/items/12", b"", "/items/{id}", "200"),
-]
 
 
 # A TLS 1.2/1.3 ClientHello for "localhost" as a browser would send it to the

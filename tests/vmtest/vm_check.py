@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from selftests.lib import endpoints  # noqa: E402
 from selftests.lib.checks import TestFailure  # noqa: E402
-from selftests.lib.client import MIX, Client, add, drive, drive_on, request  # noqa: E402
+from selftests.lib.client import (MIX, PIPELINE, Client, add, drive, drive_on,  # noqa: E402
+                                   request)
 from selftests.lib.procs import free_port  # noqa: E402
 from selftests.lib.scrape import scrape  # noqa: E402
 
@@ -49,14 +50,6 @@ SERVERS = {
     "node": ["node", os.path.join(REPO, "tests", "servers", "core.js")],
 }
 
-# Five requests in one write, each its own series (as in the traffic selftests).
-PIPELINED = [
-    ("GET", "/hello?p=1", b"", "/hello", "200"),
-    ("PUT", "/items/11", b'{"n":1}', "/items/{id}", "200"),
-    ("GET", "/nope", b"", "/nope", "404"),
-    ("POST", "/items", b'{"n":2}', "/items", "201"),
-    ("DELETE", "/items/12", b"", "/items/{id}", "200"),
-]
 
 # Sent on the connection opened before the agent, once it is attached.
 ON_OLD_CONNECTION = [
@@ -151,8 +144,8 @@ def one_server(kind):
         want = drive(port, MIX)
         c = Client(port)
         try:
-            c.send(b"".join(request(m, p, b) for m, p, b, _, _ in PIPELINED))
-            for m, p, _, r, s in PIPELINED:
+            c.send(b"".join(request(m, p, b) for m, p, b, _, _ in PIPELINE))
+            for m, p, _, r, s in PIPELINE:
                 status, _, _ = c.response()
                 if str(status) != s:
                     raise TestFailure(f"{kind} pipelined {m} {p}: want {s} got {status}")

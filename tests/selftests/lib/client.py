@@ -14,6 +14,16 @@ IO_TIMEOUT_S = 5.0
 GAP_S = 0.05  # between the parts of a split request
 
 # The standard mix: (method, raw path, body, plugin path / otel route, status).
+# (method, raw path, body, route, status): five requests, each its own series,
+# sent in one write by the pipelining tests (traffic.py, tests/vmtest).
+PIPELINE = [
+    ("GET", "/hello?p=1", b"", "/hello", "200"),
+    ("PUT", "/items/11", b'{"n":1}', "/items/{id}", "200"),
+    ("GET", "/nope", b"", "/nope", "404"),
+    ("POST", "/items", b'{"n":2}', "/items", "201"),
+    ("DELETE", "/items/12", b"", "/items/{id}", "200"),
+]
+
 MIX = (
     [("GET", "/hello?x=1", None, "/hello", "200")] * 7
     + [("POST", "/items", b'{"name":"widget"}', "/items", "201")] * 3
