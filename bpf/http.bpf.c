@@ -62,11 +62,17 @@ static __always_inline void syscall_io_args(struct io_args *a)
 	a->count = PT_REGS_PARM3_SYSCALL(regs);
 }
 
+/* A connection's first state, of a kind already known. */
+static __always_inline void conn_init_as(struct conn_val *c, enum conn_kind kind)
+{
+	__builtin_memset(c, 0, sizeof(*c));
+	c->kind = kind;
+}
+
 /* A connection's first state: a TCP socket is followed, anything else is ignored. */
 static __always_inline void conn_init(struct conn_val *c, __s32 fd)
 {
-	__builtin_memset(c, 0, sizeof(*c));
-	c->kind = fd_is_tcp_socket(fd) ? CONN_UNKNOWN : CONN_IGNORED;
+	conn_init_as(c, fd_is_tcp_socket(fd) ? CONN_UNKNOWN : CONN_IGNORED);
 }
 
 /*
@@ -280,7 +286,7 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 		 * read does, so its next writes stop at the lookup; the close
 		 * takes the entry away. No room is no error: it is asked again.
 		 */
-		conn_init(&f.s->conn, a->fd);
+		conn_init_as(&f.s->conn, CONN_IGNORED);
 		bpf_map_update_elem(&conns, &ck, &f.s->conn, BPF_NOEXIST);
 		return;
 	}
