@@ -221,9 +221,12 @@ if os.path.exists(sc_path):
         f = line.split()
         if len(f) == 3:
             sc.setdefault(f[0], []).append((float(f[1]), float(f[2])))
+def least(mode, i):
+    """The least disturbed run's ns of mode (i: 0 write, 1 getppid); None when not run."""
+    return min(x[i] for x in sc[mode]) if mode in sc else None
+
 if "none" in sc:
-    base_w = min(x[0] for x in sc["none"])
-    base_g = min(x[1] for x in sc["none"])
+    base_w, base_g = least("none", 0), least("none", 1)
     w("### Wall-clock cost per syscall (`bench/syscall_cost.sh`)\n")
     w("A loop process on CPU 1 times a 64-byte write() to /dev/null (a syscall every tracer below attaches "
       "to) and getppid() (one none attaches to), under each tracer in turn, rounds alternated; the least "
@@ -240,8 +243,7 @@ if "none" in sc:
              "agent_self": "agent, target's file writes"}
     for mode in ("none", "floor", "raw_tp", "tp_btf", "agent", "agent_self"):
         if mode in sc:
-            mw = min(x[0] for x in sc[mode])
-            mg = min(x[1] for x in sc[mode])
+            mw, mg = least(mode, 0), least(mode, 1)
             w(f"| {label[mode]} | {mw:.0f} | {mw - base_w:+.0f} | {mg:.0f} | {mg - base_g:+.0f} | {len(sc[mode])} |")
     w("")
 
@@ -346,7 +348,7 @@ if untargeted.get("b") is not None and untargeted.get("f") is not None:
         f"{untargeted['b']:.0f} ns per run; the floor's {untargeted['f']:.0f} ns (+{untargeted['b'] - untargeted['f']:.0f})",
         untargeted["b"] <= untargeted["f"] + 20)
 if "agent" in sc and "floor" in sc:
-    ag_w, fl_w = min(x[0] for x in sc["agent"]), min(x[0] for x in sc["floor"])
+    ag_w, fl_w = least("agent", 0), least("floor", 0)
     row("cost per untargeted syscall, wall clock", "<= the floor + 20 ns",
         f"write() {ag_w:.0f} ns; under the floor {fl_w:.0f} ns ({ag_w - fl_w:+.0f})", ag_w <= fl_w + 20)
 ucpu = [100 * (int(kv(os.path.join(D, f"r{r}-b.agentstats"))["ticks1"][0]) - int(kv(os.path.join(D, f"r{r}-b.agentstats"))["ticks0"][0]))
@@ -425,8 +427,6 @@ if bpf_mean is not None:
         "a request touches is likely a miss, so the cost follows the lines touched more than the "
         "instructions run. The (e) row is bpftrace's script (bench/bpftrace.bt): a start time per thread at a read and a histogram update at the next writev, no HTTP parsing.")
 if "none" in sc and "floor" in sc:
-    def least(mode, i):
-        return min(x[i] for x in sc[mode]) if mode in sc else None
     base_w, base_g = least("none", 0), least("none", 1)
     fl_w, fl_g = least("floor", 0), least("floor", 1)
     alt = [m for m in ("raw_tp", "tp_btf") if m in sc]
