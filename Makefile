@@ -30,11 +30,13 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Ivmlin
 # from; each depends on every header (explicit: no pattern wildcards). The
 # maps' definitions come first: bpftool 7.1's linker gives a map or variable
 # declared extern before its definition offset 0, and the skeleton then fails.
-BPF_SRCS   := bpf/maps.bpf.c bpf/http.bpf.c bpf/targets.bpf.c bpf/frame.bpf.c bpf/series.bpf.c
+# compat.bpf.c builds the others again for older kernels (bpf/variant.bpf.h).
+BPF_SRCS   := bpf/maps.bpf.c bpf/http.bpf.c bpf/targets.bpf.c bpf/frame.bpf.c bpf/conn.bpf.c \
+	      bpf/series.bpf.c bpf/compat.bpf.c
 BPF_OBJS   := $(patsubst bpf/%.c,$(OUTPUT)/bpf/%.o,$(BPF_SRCS))
 BPF_HDRS   := include/otel_agent.h include/http_parse.h include/http_frame.h bpf/maps.bpf.h bpf/counters.bpf.h \
 	      bpf/map_insert.bpf.h bpf/sock.bpf.h bpf/targets.bpf.h bpf/conn.bpf.h \
-	      bpf/frame.bpf.h $(VMLINUX)
+	      bpf/frame.bpf.h bpf/variant.bpf.h $(VMLINUX)
 # src/ is grouped by pipeline stage (docs/architecture.md); tests/unit/ mirrors it.
 AGENT_SRCS := $(wildcard src/*.c src/*/*.c)
 AGENT_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(AGENT_SRCS))
@@ -65,6 +67,8 @@ $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/bpf/compat.bpf.o: bpf/http.bpf.c bpf/targets.bpf.c bpf/frame.bpf.c bpf/conn.bpf.c bpf/series.bpf.c
 
 $(OUTPUT)/http.bpf.o: $(BPF_OBJS) | $(OUTPUT)
 	$(call msg,BPF-LINK,$@)

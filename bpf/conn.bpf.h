@@ -15,6 +15,7 @@
 #include "maps.bpf.h"
 #include "counters.bpf.h"
 #include "map_insert.bpf.h"
+#include "variant.bpf.h"
 
 /* Requests a connection may have waiting (HTTP pipelining); more are counted, not timed. */
 #define OA_MAX_QUEUED 16
@@ -58,7 +59,8 @@ static __always_inline __u32 size_bucket_of(__u64 size)
  * series_spill value, which every CPU adds to). A global function
  * (series.bpf.c): verified once, not at every place a request is recorded.
  */
-int series_add(struct http_stats *v, __u64 dur_ns, __u64 req_size, __u64 resp_size, int shared);
+OA_POINTER_ARGS_FUNC int series_add(struct http_stats *v, __u64 dur_ns, __u64 req_size,
+				    __u64 resp_size, int shared);
 
 /* The client series of s->ckey, created if missing; a failed creation is counted. */
 static __always_inline struct http_stats *client_series_value(struct scratch *s)
@@ -130,7 +132,7 @@ static __always_inline struct http_stats *server_series_value(struct scratch *s,
 {
 	struct http_stats *v = bpf_map_lookup_elem(&series, key);
 
-	s->shared = 0;
+	s->shared = OA_SERIES_SHARED;
 	if (v)
 		return v;
 	s->fresh.first_ns = bpf_ktime_get_ns();
@@ -174,7 +176,7 @@ static __always_inline struct http_stats *series_of(struct scratch *s, const str
 		s->ckey.error = error;
 		s->ckey.family = c->peer_family;
 		__builtin_memcpy(s->ckey.addr, c->peer_addr, sizeof(s->ckey.addr));
-		s->shared = 0;
+		s->shared = OA_SERIES_SHARED;
 		return client_series_value(s);
 	}
 	req->key.tgid = tgid;
@@ -373,42 +375,37 @@ static __always_inline bool answer_request(struct scratch *s, struct conn_val *c
 	return head;
 }
 
-struct fail_ctx {
-	struct scratch *s;
-	struct conn_val *c;
-	__u32 tgid;
-	__s32 fd;
-	__u8 error;
-};
-
-static long fail_one_cb(__u64 i, void *vctx)
-{
-	struct fail_ctx *f = vctx;
-	struct conn_val *c = f->c;
-
-	if (c->q.head == c->q.tail)
-		return 1;
-	count_event(OA_EV_CONN_ERRORS);
-	record(f->s, c, &c->q.first, f->tgid, 0, 0, f->error,
-	       bpf_ktime_get_ns() - c->q.first.start_ns, NO_SIZE);
-	advance_queue(c, f->tgid, f->fd);
-	return 0;
-}
+/*
+ * The oldest request waiting on (tgid, fd) ends with its connection, by
+ * error: recorded, and the queue moves on. Returns 1 when none was waiting.
+ * A global function with scalar arguments only (conn.bpf.c): verified once,
+ * on every kernel, rather than once per waiting request.
+ */
+int OA_NAME(fail_oldest)(__u32 tgid, __s32 fd, int error);
 
 /* The connection ends: every request still waiting is recorded as ended by error. */
-static __always_inline void fail_waiting(struct scratch *s, struct conn_val *c, __u32 tgid,
-					 __s32 fd)
+static __always_inline void fail_waiting(struct conn_val *c, __u32 tgid, __s32 fd)
 {
-	struct fail_ctx f = {
-		.s = s,
-		.c = c,
-		.tgid = tgid,
-		.fd = fd,
-		.error = c->reset ? OA_CONN_RESET : OA_CONN_CLOSED,
-	};
+	int error = c->reset ? OA_CONN_RESET : OA_CONN_CLOSED;
 
-	if (c->q.head != c->q.tail)
-		bpf_loop(OA_MAX_QUEUED, fail_one_cb, &f, 0);
+	for (__u32 i = 0; i < OA_MAX_QUEUED && c->q.head != c->q.tail; i++) {
+		if (OA_NAME(fail_oldest)(tgid, fd, error))
+			break;
+	}
+}
+
+/*
+ * The connection c of (tgid, fd) ends (closed, or can no longer answer):
+ * an answer waiting for its size is recorded, requests waiting are errors.
+ */
+static __always_inline void end_requests(struct conn_val *c, __u32 tgid, __s32 fd)
+{
+	struct scratch *s = get_scratch();
+
+	if (s && (c->kind == CONN_SERVER || c->kind == CONN_CLIENT)) {
+		record_answer(s, c, tgid, NO_SIZE);
+		fail_waiting(c, tgid, fd);
+	}
 }
 
 #endif /* CONN_BPF_H */

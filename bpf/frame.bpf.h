@@ -3,8 +3,9 @@
  * HTTP/1.x message framing over the bytes a syscall moved, in both
  * directions, so that several requests in one read (pipelining), a request
  * line split over two reads, and several responses in one write are each
- * seen once. A step callback driven by bpf_loop() advances through one
- * segment of user memory, loaded 256 bytes at a time:
+ * seen once. A step, called by bpf_loop() (or, before 5.17, a bounded loop:
+ * variant.bpf.h), advances through one segment of user memory, loaded 256
+ * bytes at a time:
  *  - request lines are fed byte by byte to the shared parser (http_parse.h),
  *    up to LINE_BYTES bytes per step;
  *  - header blocks are scanned in eight-byte words for line ends, a line
@@ -29,6 +30,7 @@
 #include "counters.bpf.h"
 #include "conn.bpf.h"
 #include "sock.bpf.h"
+#include "variant.bpf.h"
 
 /*
  * bpf_loop's context lives on the stack and only points at the per-CPU
@@ -274,9 +276,11 @@ static __always_inline int shared_step(struct frame_ctx *f, struct dir_state *d,
 /*
  * http_feed_line (http_frame.h) on c's parser. A global function
  * (frame.bpf.c): the verifier checks it once, on its own, instead of in
- * every state of the step that calls it.
+ * every state of the step that calls it (inlined in the compat build,
+ * whose step is a global function already).
  */
-int feed_request_line(struct conn_val *c, struct scratch *s, __u32 off, __u32 n);
+OA_POINTER_ARGS_FUNC int feed_request_line(struct conn_val *c, struct scratch *s, __u32 off,
+					   __u32 n);
 
 /*
  * Feeds request-line bytes to the parser: 1 to stop, 0 to go on. When the
@@ -419,6 +423,28 @@ static __always_inline long frame_step(void *vctx, bool response)
 	return r ? 1 : frame_used_up(&f->s->fr);
 }
 
+#ifdef OA_COMPAT
+/*
+ * No bpf_loop before 5.17: a bounded loop calls the step, a global function
+ * (frame.bpf.c) that the verifier checks once, on its own. Taking only
+ * scalars (5.10), it finds the scratch and the connection again from the
+ * frame's tgid and fd. The verifier walks every iteration of the loop, and
+ * past 8192 pending branches gives up: hence fewer steps than bpf_loop's.
+ */
+#define FRAME_COMPAT_STEPS 1024
+int request_step_compat(void);
+int response_step_compat(void);
+
+/* Runs the steps; returns whether they ran out before one stopped. */
+static __always_inline bool frame_steps(struct frame_ctx *f, bool request)
+{
+	for (__u32 i = 0; i < FRAME_COMPAT_STEPS; i++) {
+		if (request ? request_step_compat() : response_step_compat())
+			return false;
+	}
+	return true;
+}
+#else
 static long request_step(__u64 i, void *vctx)
 {
 	return frame_step(vctx, false);
@@ -429,6 +455,19 @@ static long response_step(__u64 i, void *vctx)
 	return frame_step(vctx, true);
 }
 
+/* Runs the steps; returns whether they ran out before one stopped. */
+static __always_inline bool frame_steps(struct frame_ctx *f, bool request)
+{
+	long n;
+
+	if (request)
+		n = bpf_loop(FRAME_MAX_STEPS, request_step, f, 0);
+	else
+		n = bpf_loop(FRAME_MAX_STEPS, response_step, f, 0);
+	return n >= FRAME_MAX_STEPS;
+}
+#endif
+
 /*
  * Runs one direction's framing over everything the syscall moved, set up
  * in the frame beforehand (one buffer, an iovec array, or messages).
@@ -436,14 +475,13 @@ static long response_step(__u64 i, void *vctx)
 static __always_inline void frame_run(struct frame_ctx *f, bool request)
 {
 	struct frame *fr = &f->s->fr;
+	bool ran_out = frame_steps(f, request);
 
-	if (request)
-		bpf_loop(FRAME_MAX_STEPS, request_step, f, 0);
-	else
-		bpf_loop(FRAME_MAX_STEPS, response_step, f, 0);
-	/* out of steps with data left: the rest is picked up at a later syscall */
+	/* data left: the rest is picked up at a later syscall that starts a message */
 	if (!fr->stop && f->c &&
 	    (fr->pos < fr->len || (fr->iov_left && fr->bytes_left) || fr->msg_left)) {
+		if (ran_out)
+			count_event(OA_EV_FRAME_STEPS_OUT);
 		if (request)
 			f->c->req.phase = PH_UNFRAMED;
 		else

@@ -24,8 +24,11 @@
 #include "targets.bpf.h"
 #include "conn.bpf.h"
 #include "frame.bpf.h"
+#include "variant.bpf.h"
 
+#ifndef OA_COMPAT /* one license for the linked object */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+#endif
 
 #define OA_SHUT_RD   0
 #define OA_SHUT_WR   1
@@ -40,19 +43,72 @@ enum io_kind {
 	IO_SENDFILE, /* sendfile: no user buffer, only a byte count */
 };
 
-/*
- * Arguments of a read/write-family syscall, read at its exit from the
- * user registers the kernel saved at entry (the syscall does not change
- * them), so no enter program or map is needed to carry them over.
- */
-struct io_args {
-	__u64 buf;   /* see enum io_kind; the exit program knows which */
-	__u64 count; /* iovec or mmsghdr entries */
-	__s32 fd;
-	__u32 _pad;
-};
+#ifdef OA_COMPAT
+#if defined(__TARGET_ARCH_x86)
+#define OA_THREAD_SIZE 16384 /* x86-64's kernel stack (without KASAN) */
+#define OA_USER_CS     0x33  /* a 64-bit user code segment */
 
-static __always_inline void syscall_io_args(struct io_args *a)
+/*
+ * A syscall already under way when the programs were attached (a thread
+ * blocked in read on an idle keep-alive connection) had no enter program
+ * to keep its arguments. They are read where the kernel saved the user
+ * registers, at the top of the thread's kernel stack (task_pt_regs, which
+ * 5.10 has no helper for): THREAD_SIZE above task->stack, less 16 bytes on
+ * kernels with FRED (6.9+). A place is taken only when it holds a 64-bit
+ * user syscall of this number.
+ */
+static __always_inline bool stack_io_args(struct io_args *a, long nr)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 top = (__u64)BPF_CORE_READ(task, stack) + OA_THREAD_SIZE;
+	struct pt_regs r;
+
+	for (__u32 pad = 0; pad <= 16; pad += 16) {
+		if (bpf_probe_read_kernel(&r, sizeof(r), (void *)(top - pad - sizeof(r))))
+			continue;
+		if (r.orig_ax != (unsigned long)nr || r.cs != OA_USER_CS)
+			continue;
+		a->fd = (__s32)r.di;
+		a->buf = r.si;
+		a->count = r.dx;
+		return true;
+	}
+	return false;
+}
+#else
+static __always_inline bool stack_io_args(struct io_args *a, long nr)
+{
+	return false;
+}
+#endif
+
+/*
+ * The arguments the enter program kept (save_io_args), taken away, else
+ * those on the stack; false, counted when data moved, when there are none.
+ */
+static __always_inline bool syscall_io_args(struct io_args *a, __u64 id, long nr, long ret)
+{
+	struct io_args *saved = bpf_map_lookup_elem(&syscall_args, &id);
+
+	if (saved) {
+		*a = *saved;
+		bpf_map_delete_elem(&syscall_args, &id);
+		return true;
+	}
+	if (ret <= 0 && ret != -ECONNRESET)
+		return false;
+	if (stack_io_args(a, nr))
+		return true;
+	count_event(OA_EV_ARGS_MISSING);
+	return false;
+}
+#else
+/*
+ * The arguments, read at the syscall's exit from the user registers the
+ * kernel saved at entry (the syscall does not change them), so no enter
+ * program or map is needed to carry them over.
+ */
+static __always_inline bool syscall_io_args(struct io_args *a, __u64 id, long nr, long ret)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
@@ -60,7 +116,9 @@ static __always_inline void syscall_io_args(struct io_args *a)
 	a->fd = (__s32)PT_REGS_PARM1_SYSCALL(regs);
 	a->buf = PT_REGS_PARM2_SYSCALL(regs);
 	a->count = PT_REGS_PARM3_SYSCALL(regs);
+	return true;
 }
+#endif
 
 /* A connection's first state, of a kind already known. */
 static __always_inline void conn_init_as(struct conn_val *c, enum conn_kind kind)
@@ -314,18 +372,24 @@ static __always_inline void on_write(const struct io_args *a, enum io_kind kind,
 	}
 }
 
-static __always_inline void on_io_exit(long ret, enum io_kind kind, bool is_read)
+static __always_inline void on_io_exit(struct trace_event_raw_sys_exit *ctx, enum io_kind kind,
+				       bool is_read)
 {
-	__u64 id;
+	long ret = ctx->ret;
 	struct io_args a;
+	__u64 id;
 
+#ifndef OA_COMPAT
 	/* nothing moved (EAGAIN above all, which event loops read until): nothing to do */
 	if (ret <= 0 && ret != -ECONNRESET)
 		return;
+#endif
 	id = bpf_get_current_pid_tgid();
-	if (!is_target(id >> 32))
+	if (!is_target(id >> 32) || !syscall_io_args(&a, id, ctx->id, ret))
 		return;
-	syscall_io_args(&a);
+	/* the compat build's check comes after: the kept arguments are taken away first */
+	if (ret <= 0 && ret != -ECONNRESET)
+		return;
 	if (is_read)
 		on_read(&a, kind, id >> 32, ret);
 	else
@@ -341,18 +405,13 @@ static __always_inline void end_conn(__s32 fd, bool forget)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct conn_key ck = { .tgid = id >> 32, .fd = fd };
 	struct conn_val *c;
-	struct scratch *s;
 
 	if (!is_target(ck.tgid))
 		return;
 	c = bpf_map_lookup_elem(&conns, &ck);
 	if (!c)
 		return;
-	s = get_scratch();
-	if (s && (c->kind == CONN_SERVER || c->kind == CONN_CLIENT)) {
-		record_answer(s, c, ck.tgid, NO_SIZE);
-		fail_waiting(s, c, ck.tgid, fd);
-	}
+	end_requests(c, ck.tgid, fd);
 	if (forget)
 		bpf_map_delete_elem(&conns, &ck);
 }
@@ -406,93 +465,186 @@ static __always_inline void new_conn(__s32 fd, __u64 uaddr)
 		count_map_error(OA_ERR_CONNS);
 }
 
+#ifdef OA_COMPAT
+/* A target's syscall arguments, kept for its exit program (syscall_io_args). */
+static __always_inline void save_io_args(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct io_args a = {
+		.fd = (__s32)ctx->args[0],
+		.buf = ctx->args[1],
+		.count = ctx->args[2],
+	};
+
+	if (is_target(id >> 32))
+		bpf_map_update_elem(&syscall_args, &id, &a, BPF_ANY);
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int OA_NAME(handle_sys_enter_read)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int OA_NAME(handle_sys_enter_recvfrom)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int OA_NAME(handle_sys_enter_readv)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int OA_NAME(handle_sys_enter_recvmsg)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmmsg")
+int OA_NAME(handle_sys_enter_recvmmsg)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int OA_NAME(handle_sys_enter_write)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int OA_NAME(handle_sys_enter_sendto)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int OA_NAME(handle_sys_enter_writev)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int OA_NAME(handle_sys_enter_sendmsg)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int OA_NAME(handle_sys_enter_sendmmsg)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int OA_NAME(handle_sys_enter_sendfile64)(struct trace_event_raw_sys_enter *ctx)
+{
+	save_io_args(ctx);
+	return 0;
+}
+#endif
+
 /* One program per syscall exit tracepoint; the work is in on_io_exit. */
 SEC("tracepoint/syscalls/sys_exit_read")
-int handle_sys_exit_read(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_read)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_PLAIN, true);
+	on_io_exit(ctx, IO_PLAIN, true);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int handle_sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_recvfrom)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_PLAIN, true);
+	on_io_exit(ctx, IO_PLAIN, true);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_readv")
-int handle_sys_exit_readv(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_readv)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_IOVEC, true);
+	on_io_exit(ctx, IO_IOVEC, true);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int handle_sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_recvmsg)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_MSGHDR, true);
+	on_io_exit(ctx, IO_MSGHDR, true);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvmmsg")
-int handle_sys_exit_recvmmsg(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_recvmmsg)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_MMSGHDR, true);
+	on_io_exit(ctx, IO_MMSGHDR, true);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_write")
-int handle_sys_exit_write(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_write)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_PLAIN, false);
+	on_io_exit(ctx, IO_PLAIN, false);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int handle_sys_exit_sendto(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_sendto)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_PLAIN, false);
+	on_io_exit(ctx, IO_PLAIN, false);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
-int handle_sys_exit_writev(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_writev)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_IOVEC, false);
+	on_io_exit(ctx, IO_IOVEC, false);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int handle_sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_sendmsg)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_MSGHDR, false);
+	on_io_exit(ctx, IO_MSGHDR, false);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int handle_sys_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_sendmmsg)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_MMSGHDR, false);
+	on_io_exit(ctx, IO_MMSGHDR, false);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int handle_sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_sendfile64)(struct trace_event_raw_sys_exit *ctx)
 {
-	on_io_exit(ctx->ret, IO_SENDFILE, false);
+	on_io_exit(ctx, IO_SENDFILE, false);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int handle_sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_accept)(struct trace_event_raw_sys_exit *ctx)
 {
 	new_conn((__s32)ctx->ret, 0);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int handle_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_accept4)(struct trace_event_raw_sys_exit *ctx)
 {
 	new_conn((__s32)ctx->ret, 0);
 	return 0;
@@ -500,14 +652,14 @@ int handle_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 
 /* Before the connection exists, so the first data either way is seen. */
 SEC("tracepoint/syscalls/sys_enter_connect")
-int handle_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+int OA_NAME(handle_sys_enter_connect)(struct trace_event_raw_sys_enter *ctx)
 {
 	new_conn((__s32)ctx->args[0], ctx->args[1]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_close")
-int handle_sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+int OA_NAME(handle_sys_enter_close)(struct trace_event_raw_sys_enter *ctx)
 {
 	end_conn((__s32)ctx->args[0], true);
 	return 0;
@@ -520,7 +672,7 @@ int handle_sys_enter_close(struct trace_event_raw_sys_enter *ctx)
  * its responses).
  */
 SEC("tracepoint/syscalls/sys_enter_shutdown")
-int handle_sys_enter_shutdown(struct trace_event_raw_sys_enter *ctx)
+int OA_NAME(handle_sys_enter_shutdown)(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 how = ctx->args[1];
 	struct conn_key ck = { .tgid = bpf_get_current_pid_tgid() >> 32,
@@ -533,5 +685,81 @@ int handle_sys_enter_shutdown(struct trace_event_raw_sys_enter *ctx)
 			return 0;
 	}
 	end_conn(ck.fd, false);
+	return 0;
+}
+
+/*
+ * A target is dropped when its thread group is gone: the exiting thread
+ * found signal->live at zero (do_exit decrements it before this
+ * tracepoint). Usually that is the leader (pid == tgid) on exit or kill;
+ * checking live rather than the leader keeps a process whose leader
+ * exited first (pthread_exit) or whose old leader de_thread() reaped in
+ * a multithreaded exec, since that process goes on with the same tgid.
+ * Its connections end as a close would end them: its fds close without a
+ * close syscall.
+ */
+#ifdef OA_COMPAT
+/*
+ * No bpf_for_each_map_elem before 5.13: the fd numbers the process can
+ * hold, up to EXIT_FDS, are each looked up (the fd table is still there:
+ * exit_files comes after this tracepoint). Entries past it are left to
+ * user space's reclaim (kernel/reclaim.c).
+ */
+#define EXIT_FDS 4096
+
+/* A global function (scalars only): verified once, not once per fd. */
+__noinline int end_conn_at_exit_compat(__u32 tgid, __s32 fd)
+{
+	struct conn_key ck = { .tgid = tgid, .fd = fd };
+	struct conn_val *c = bpf_map_lookup_elem(&conns, &ck);
+
+	if (!c)
+		return 0;
+	end_requests(c, tgid, fd);
+	bpf_map_delete_elem(&conns, &ck);
+	return 0;
+}
+
+static __always_inline void end_process_conns(struct task_struct *task, __u32 tgid)
+{
+	__u32 max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+
+	for (__s32 fd = 0; fd < EXIT_FDS; fd++) {
+		if ((__u32)fd >= max_fds)
+			break;
+		end_conn_at_exit_compat(tgid, fd);
+	}
+}
+#else
+/* bpf_for_each_map_elem's callback over conns: a connection of the exiting process ends. */
+static long end_conn_at_exit(struct bpf_map *map, struct conn_key *key, struct conn_val *c,
+			     __u32 *tgid)
+{
+	if (key->tgid != *tgid)
+		return 0;
+	end_requests(c, key->tgid, key->fd);
+	bpf_map_delete_elem(map, key);
+	return 0;
+}
+
+static __always_inline void end_process_conns(struct task_struct *task, __u32 tgid)
+{
+	bpf_for_each_map_elem(&conns, end_conn_at_exit, &tgid, 0);
+}
+#endif
+
+SEC("tp_btf/sched_process_exit")
+int OA_BPF_PROG(OA_NAME(handle_sched_process_exit), struct task_struct *task)
+{
+	__u32 tgid;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	/* a walk of conns, once per exiting target process: nothing else pays for it */
+	if (bpf_map_lookup_elem(&targets, &tgid))
+		end_process_conns(task, tgid);
+	if (!bpf_map_delete_elem(&targets, &tgid))
+		target_bit_set(tgid, false);
 	return 0;
 }

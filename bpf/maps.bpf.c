@@ -24,6 +24,7 @@ struct series_count_map series_made SEC(".maps");
 struct series_count_map series_freed SEC(".maps");
 struct client_series_map client_series SEC(".maps");
 struct scratch_map scratch SEC(".maps");
+struct syscall_args_map syscall_args SEC(".maps");
 
 const volatile __u32 nr_ports = 0;
 const volatile __u32 nr_comms = 0;

@@ -250,6 +250,34 @@ struct scratch_map {
 };
 extern struct scratch_map scratch SEC(".maps");
 
+/*
+ * Arguments of a read/write-family syscall. The current build reads them at
+ * the syscall's exit from the user registers the kernel saved at entry
+ * (bpf_task_pt_regs, 5.15); the compat one keeps them from the enter
+ * program in syscall_args.
+ */
+struct io_args {
+	__u64 buf;   /* a buffer, an iovec array, a msghdr or an mmsghdr array */
+	__u64 count; /* iovec or mmsghdr entries */
+	__s32 fd;
+	__u32 _pad;
+};
+
+/*
+ * Compat build only: thread (pid_tgid) -> its syscall's arguments, from
+ * the enter program to the exit program, which takes the entry away. A
+ * thread that dies inside a syscall leaves one behind: the least recently
+ * used make room. The loader leaves it one entry when the compat programs
+ * are not loaded.
+ */
+struct syscall_args_map {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct io_args);
+};
+extern struct syscall_args_map syscall_args SEC(".maps");
+
 /* The agent's own counters, exported as otel_agent_* series (counters.bpf.h). */
 struct events_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

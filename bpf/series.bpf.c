@@ -2,7 +2,7 @@
 /*
  * The one update of a series value (conn.bpf.h declares it): a global
  * function, verified once on its own rather than inlined at every place a
- * request is recorded. A per-CPU value is this CPU's alone and takes plain
+ * request is recorded (inlined in the compat build: variant.bpf.h). A per-CPU value is this CPU's alone and takes plain
  * adds; a series_spill value is shared by every CPU and takes atomic ones.
  */
 #include "conn.bpf.h"
@@ -25,8 +25,8 @@ static __always_inline void add_size(struct size_hist *h, __u64 size, int shared
 		STAT_ADD(shared, &h->buckets[b], 1);
 }
 
-__noinline int series_add(struct http_stats *v, __u64 dur_ns, __u64 req_size, __u64 resp_size,
-			  int shared)
+OA_POINTER_ARGS_FUNC int series_add(struct http_stats *v, __u64 dur_ns, __u64 req_size,
+				    __u64 resp_size, int shared)
 {
 	__u32 b = bucket_of(dur_ns);
 

@@ -5,10 +5,6 @@
  * as processes appear and go:
  *
  *   sched_process_fork   a child of a target is a target (workers forked later)
- *   sched_process_exit   a target whose last thread exits is dropped; the
- *                        requests still waiting on its connections end
- *                        as connection_closed (its fds close without a
- *                        close syscall)
  *   inet_sock_set_state  a process that starts listening on a --port
  *   sys_exit_accept{,4}  a process that accepts a connection on a --port
  *   sched_process_exec   a process that execs an --exe or gets a --comm name
@@ -16,7 +12,8 @@
  *
  * The selector programs start with a check of a rodata count the loader
  * sets (maps.bpf.h), and the loader does not even load the ones no option
- * needs.
+ * needs. A target whose last thread exits is dropped by http.bpf.c's
+ * sched_process_exit program, which ends its connections too.
  */
 #include "vmlinux.h"
 #include <asm-generic/errno.h>
@@ -28,7 +25,7 @@
 #include "counters.bpf.h"
 #include "sock.bpf.h"
 #include "targets.bpf.h"
-#include "conn.bpf.h"
+#include "variant.bpf.h"
 
 #define OA_TCP_LISTEN 10
 
@@ -53,7 +50,8 @@ static __always_inline void add_selected(__u32 tgid)
 
 /* Children of a target (workers forked later) are targets too. */
 SEC("tp_btf/sched_process_fork")
-int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+int OA_BPF_PROG(OA_NAME(handle_sched_process_fork), struct task_struct *parent,
+		struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
@@ -64,56 +62,9 @@ int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_
 	return 0;
 }
 
-/*
- * A target is dropped when its thread group is gone: the exiting thread
- * found signal->live at zero (do_exit decrements it before this
- * tracepoint). Usually that is the leader (pid == tgid) on exit or kill;
- * checking live rather than the leader keeps a process whose leader
- * exited first (pthread_exit) or whose old leader de_thread() reaped in
- * a multithreaded exec, since that process goes on with the same tgid.
- */
-struct exit_ctx {
-	struct scratch *s;
-	__u32 tgid;
-};
-
-/*
- * bpf_for_each_map_elem's callback over conns: a connection of the exiting
- * process ends as a close would end it (http.bpf.c, end_conn), and leaves.
- */
-static long end_conn_at_exit(struct bpf_map *map, struct conn_key *key, struct conn_val *c,
-			     struct exit_ctx *x)
-{
-	if (key->tgid != x->tgid)
-		return 0;
-	if (c->kind == CONN_SERVER || c->kind == CONN_CLIENT) {
-		record_answer(x->s, c, key->tgid, NO_SIZE);
-		fail_waiting(x->s, c, key->tgid, key->fd);
-	}
-	bpf_map_delete_elem(map, key);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(handle_sched_process_exit, struct task_struct *task)
-{
-	struct exit_ctx x;
-
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
-		return 0;
-	x.tgid = BPF_CORE_READ(task, tgid);
-	x.s = get_scratch();
-	/* a walk of conns, once per exiting target process: nothing else pays for it */
-	if (x.s && bpf_map_lookup_elem(&targets, &x.tgid))
-		bpf_for_each_map_elem(&conns, end_conn_at_exit, &x, 0);
-	if (!bpf_map_delete_elem(&targets, &x.tgid))
-		target_bit_set(x.tgid, false);
-	return 0;
-}
-
 /* listen() on a --port, in the context of the process calling it. */
 SEC("tracepoint/sock/inet_sock_set_state")
-int handle_inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+int OA_NAME(handle_inet_sock_set_state)(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	__u16 port;
 
@@ -139,14 +90,14 @@ static __always_inline void on_accepted(long fd)
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int handle_sys_exit_accept_port(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_accept_port)(struct trace_event_raw_sys_exit *ctx)
 {
 	on_accepted(ctx->ret);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int handle_sys_exit_accept4_port(struct trace_event_raw_sys_exit *ctx)
+int OA_NAME(handle_sys_exit_accept4_port)(struct trace_event_raw_sys_exit *ctx)
 {
 	on_accepted(ctx->ret);
 	return 0;
@@ -181,8 +132,8 @@ static __always_inline bool exe_selected(struct exe_key *key, const char *path)
  * interpreter it names (bprm->interp), against --comm and --exe.
  */
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid,
-	     struct linux_binprm *bprm)
+int OA_BPF_PROG(OA_NAME(handle_sched_process_exec), struct task_struct *task, pid_t old_pid,
+		struct linux_binprm *bprm)
 {
 	__u32 tgid, zero = 0;
 	struct exe_key *key;
@@ -215,7 +166,7 @@ int BPF_PROG(handle_sched_process_exec, struct task_struct *task, pid_t old_pid,
  * rename of the thread-group leader renames the process.
  */
 SEC("tp_btf/task_rename")
-int BPF_PROG(handle_task_rename, struct task_struct *task, const char *comm)
+int OA_BPF_PROG(OA_NAME(handle_task_rename), struct task_struct *task, const char *comm)
 {
 	__u32 tgid;
 

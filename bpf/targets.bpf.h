@@ -28,9 +28,14 @@ static __always_inline bool is_target(__u32 tgid)
 	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
 }
 
-/* tgid was just inserted into targets, or deleted from it, by the caller. */
+/*
+ * tgid was just inserted into targets, or deleted from it, by the caller.
+ * The compat build keeps no bits: atomic or and and came in 5.12, and 5.10
+ * refuses a program holding them even where they cannot run.
+ */
 static __always_inline void target_bit_set(__u32 tgid, bool on)
 {
+#ifndef OA_COMPAT
 	__u64 bit = 1ULL << (tgid % 64), *bits = target_word(tgid);
 
 	if (!bits)
@@ -39,6 +44,7 @@ static __always_inline void target_bit_set(__u32 tgid, bool on)
 		__sync_fetch_and_or(bits, bit);
 	else
 		__sync_fetch_and_and(bits, ~bit);
+#endif
 }
 
 #endif /* TARGETS_BPF_H */

@@ -177,8 +177,10 @@ enum oa_event {
 	OA_EV_CONN_ERRORS,	   /* requests ended by close or reset before a response */
 	OA_EV_STALE_RECLAIMED,	   /* connection state dropped because its fd was reused */
 	OA_EV_TARGETS_ADDED,	   /* processes added in the kernel (fork, exec, rename, port) */
-	OA_EV_SERIES_CAPPED,  /* requests put in their target's overflow series by the kernel */
-	OA_EV_SERIES_SPILLED, /* series the kernel kept in series_spill: no entry in series */
+	OA_EV_SERIES_CAPPED,   /* requests put in their target's overflow series by the kernel */
+	OA_EV_SERIES_SPILLED,  /* series the kernel kept in series_spill: no entry in series */
+	OA_EV_FRAME_STEPS_OUT, /* syscalls whose data outlasted the framing's steps */
+	OA_EV_ARGS_MISSING,    /* compat: a target's syscall whose arguments were not found */
 	OA_EV_COUNT,
 };
 

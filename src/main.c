@@ -61,6 +61,7 @@ static int render_endpoint(void *ctx, enum oa_endpoint ep, enum oa_format fmt, F
 	snap.host_name = agent->host_name;
 	snap.body_sizes = agent->cfg.body_sizes;
 	snap.version = OA_VERSION;
+	snap.programs = agent->bpf.compat ? "compat" : "current";
 	/* the scrape's one read of the targets' resources: target_info and service names */
 	resources_read(&agent->resources, &snap);
 	err = ep == EP_OTEL ? render_otel_as(&snap, fmt, out) : render_plugin(&snap, out);
@@ -388,6 +389,7 @@ static int start_tracing(struct agent *agent, const struct options *opts, struct
 	struct map_limits limits = opts->limits;
 	double bounds[OA_MAX_BOUNDS];
 	int nr_bounds, err;
+	bool compat;
 
 	/* the export cap is also what the kernel holds per target */
 	limits.series_per_target = agent->cfg.max_series_per_target;
@@ -395,10 +397,10 @@ static int start_tracing(struct agent *agent, const struct options *opts, struct
 	nr_bounds = buckets_union(&buckets_otel, &buckets_plugin, bounds, OA_MAX_BOUNDS);
 	if (nr_bounds < 0)
 		return nr_bounds;
-	err = loader_preflight();
+	err = loader_preflight(&compat);
 	if (!err)
 		err = loader_start(&agent->bpf, &limits, bounds, (unsigned int)nr_bounds,
-				   &opts->sel);
+				   &opts->sel, compat);
 	if (!err)
 		add_running(agent, &opts->sel, found);
 	return err;

@@ -49,6 +49,16 @@ static const struct {
 	  "Requests whose series found no room in the series map (full, or its allocator "
 	  "empty for a moment): kept in the small preallocated spill map instead.",
 	  OA_EV_SERIES_SPILLED },
+	{ "otel_agent_framing_steps_exhausted_total",
+	  "Syscalls whose data held more than the framing's steps could take (8192, or 1024 "
+	  "with the compat programs): the rest was not framed, and the stream is picked up "
+	  "again at a later message start.",
+	  OA_EV_FRAME_STEPS_OUT },
+	{ "otel_agent_syscall_args_missing_total",
+	  "Syscalls of targets that moved data whose arguments the compat programs could not "
+	  "find (under way as the agent attached, on a kernel whose stack layout it does not "
+	  "know): their data was not seen.",
+	  OA_EV_ARGS_MISSING },
 };
 
 void put_self_metrics(struct expo *e, const struct oa_snapshot *s)
@@ -57,8 +67,12 @@ void put_self_metrics(struct expo *e, const struct oa_snapshot *s)
 	struct labels ls = { 0 };
 	size_t i;
 
-	put_family(e, "otel_agent_build_info", "info", NULL, "The agent's version, as a label.");
+	put_family(e, "otel_agent_build_info", "info", NULL,
+		   "The agent's version, and the build of its BPF programs loaded: current, or "
+		   "compat on kernels before 5.17.");
 	label(&ls, "version", s->version ? s->version : "unknown");
+	if (s->programs)
+		label(&ls, "bpf_programs", s->programs);
 	put_sample(e, "otel_agent_build_info", &ls, "1");
 
 	put_family(e, "otel_agent_targets", "gauge", NULL, "Processes the agent is measuring.");

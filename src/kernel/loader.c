@@ -113,8 +113,9 @@ static int ensure_tracefs(void)
 	return 0;
 }
 
-int loader_preflight(void)
+int loader_preflight(bool *compat)
 {
+	const char *override = getenv("OTEL_AGENT_PROGRAMS");
 	struct kernel_features kf;
 	struct utsname u;
 	char why[768];
@@ -138,7 +139,20 @@ int loader_preflight(void)
 		log_error("%s", why);
 		return -EOPNOTSUPP;
 	}
+	if (kernel_build_choose(&kf, override, compat, why, sizeof(why))) {
+		log_error("OTEL_AGENT_PROGRAMS is '%s'; it takes auto, current or compat",
+			  override);
+		return -EINVAL;
+	}
+	if (*compat)
+		log_info("loading the compat BPF programs: this kernel (%s) lacks %s", u.release,
+			 why);
 	return ensure_tracefs();
+}
+
+int loader_series_cpus(const struct loader *a)
+{
+	return a->compat ? 1 : libbpf_num_possible_cpus();
 }
 
 int loader_add_target(struct loader *a, pid_t pid)
@@ -265,17 +279,58 @@ static int write_selectors(struct loader *a, const struct selectors *sel,
 	return err;
 }
 
+/*
+ * One build's programs (bpf/variant.bpf.h): the compat build's X_compat
+ * stands in for the current build's X; programs without a twin are both's.
+ */
+static void choose_build(struct loader *a, bool compat)
+{
+	struct bpf_program *prog;
+	char twin[128];
+
+	bpf_object__for_each_program(prog, a->skel->obj)
+	{
+		const char *name = bpf_program__name(prog);
+		size_t n = strlen(name);
+
+		if (n > 7 && !strcmp(name + n - 7, "_compat")) {
+			bpf_program__set_autoload(prog, compat);
+			continue;
+		}
+		snprintf(twin, sizeof(twin), "%s_compat", name);
+		if (bpf_object__find_program_by_name(a->skel->obj, twin))
+			bpf_program__set_autoload(prog, !compat);
+	}
+	a->compat = compat;
+}
+
+/* The program name, and its compat twin, stay unloaded unless needed. */
+static void load_only_if(struct loader *a, const char *name, bool needed)
+{
+	char twin[128];
+	struct bpf_program *prog;
+
+	snprintf(twin, sizeof(twin), "%s_compat", name);
+	if (needed)
+		return;
+	prog = bpf_object__find_program_by_name(a->skel->obj, name);
+	if (prog)
+		bpf_program__set_autoload(prog, false);
+	prog = bpf_object__find_program_by_name(a->skel->obj, twin);
+	if (prog)
+		bpf_program__set_autoload(prog, false);
+}
+
 /* Programs only a selector needs are not loaded without it: no cost for other processes. */
 static void choose_programs(struct loader *a, const struct selectors *sel)
 {
-	struct http_bpf *skel = a->skel;
 	bool ports = sel->nr_ports, comms = sel->nr_comms, exes = sel->nr_exes;
 
-	bpf_program__set_autoload(skel->progs.handle_inet_sock_set_state, ports);
-	bpf_program__set_autoload(skel->progs.handle_sys_exit_accept_port, ports);
-	bpf_program__set_autoload(skel->progs.handle_sys_exit_accept4_port, ports);
-	bpf_program__set_autoload(skel->progs.handle_sched_process_exec, comms || exes);
-	bpf_program__set_autoload(skel->progs.handle_task_rename, comms);
+	load_only_if(a, "handle_inet_sock_set_state", ports);
+	load_only_if(a, "handle_sys_exit_accept_port", ports);
+	load_only_if(a, "handle_sys_exit_accept4_port", ports);
+	load_only_if(a, "handle_sched_process_exec", comms || exes);
+	load_only_if(a, "handle_task_rename", comms);
 }
 
 /* Appends name to list (", "-separated) unless it is there already. */
@@ -329,6 +384,22 @@ static int size_maps(struct loader *a, const struct map_limits *limits)
 		err = bpf_map__set_max_entries(a->skel->maps.reqs, limits->max_connections);
 	if (!err)
 		err = bpf_map__set_max_entries(a->skel->maps.target_bits, target_bits_words(NULL));
+	/* only the compat build's enter programs keep arguments there */
+	if (!err && !a->compat)
+		err = bpf_map__set_max_entries(a->skel->maps.syscall_args, 1);
+	/*
+	 * Before 6.1 a tracepoint program on a map allocated at run time makes
+	 * the kernel WARN: the compat build's series maps are preallocated,
+	 * and so shared by the CPUs, not per-CPU (max entries x CPUs).
+	 */
+	if (!err && a->compat)
+		err = bpf_map__set_type(a->skel->maps.series, BPF_MAP_TYPE_HASH);
+	if (!err && a->compat)
+		err = bpf_map__set_map_flags(a->skel->maps.series, 0);
+	if (!err && a->compat)
+		err = bpf_map__set_type(a->skel->maps.client_series, BPF_MAP_TYPE_HASH);
+	if (!err && a->compat)
+		err = bpf_map__set_map_flags(a->skel->maps.client_series, 0);
 	if (err)
 		log_error("cannot size the kernel maps: %s", strerror(-err));
 	return err;
@@ -507,7 +578,7 @@ static int map_globals(struct loader *a)
 }
 
 int loader_start(struct loader *a, const struct map_limits *limits, const double *bounds,
-		 unsigned int nr_bounds, const struct selectors *sel)
+		 unsigned int nr_bounds, const struct selectors *sel, bool compat)
 {
 	int fds[LOAD_CHILD_MAX_FDS];
 	struct load_job job = { .a = a, .sel = sel };
@@ -538,7 +609,9 @@ int loader_start(struct loader *a, const struct map_limits *limits, const double
 	a->skel->rodata->agent_tgid = (__u32)getpid();
 	a->skel->rodata->max_series_per_target = limits->series_per_target;
 	a->skel->rodata->count_body_sizes = limits->body_sizes;
-	a->skel->rodata->use_target_bits = target_bits_supported();
+	/* the compat build has no atomic or/and to keep the bits with */
+	a->skel->rodata->use_target_bits = !compat && target_bits_supported();
+	choose_build(a, compat);
 	choose_programs(a, sel);
 	err = size_maps(a, limits);
 	if (err)

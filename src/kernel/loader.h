@@ -20,24 +20,33 @@ struct loader {
 	unsigned int nr_size_bounds;
 	int *links; /* the attached programs' links: closing one detaches its program */
 	size_t nr_links;
+	bool compat; /* the compat build's programs are loaded (bpf/variant.bpf.h) */
 };
 
 /*
- * What must hold before anything is loaded: BTF, privileges, tracefs
- * (mounted here if it is not). Prints one actionable line and returns
- * -errno on failure.
+ * What must hold before anything is loaded: BTF, privileges, the kernel
+ * features of at least the compat build, tracefs (mounted here if it is
+ * not). Sets *compat when the compat build's programs are to be loaded
+ * (kernel/features.h, OTEL_AGENT_PROGRAMS). Prints one actionable line and
+ * returns -errno on failure.
  */
-int loader_preflight(void);
+int loader_preflight(bool *compat);
 
 /*
- * Loads and attaches with the given bucket bounds (seconds, ascending) and
- * selectors: the --pid processes are targets from the start, the --port,
+ * Loads and attaches, the compat build's programs or the current build's,
+ * with the given bucket bounds (seconds, ascending) and selectors: the --pid processes are targets from the start, the --port,
  * --comm and --exe values are what the kernel matches new processes against.
  * Processes already running that a selector matches are added afterwards
  * with loader_add_target (discover.c finds them).
  */
 int loader_start(struct loader *a, const struct map_limits *limits, const double *bounds,
-		 unsigned int nr_bounds, const struct selectors *sel);
+		 unsigned int nr_bounds, const struct selectors *sel, bool compat);
+
+/*
+ * The values a lookup of series or client_series returns: one per CPU, or
+ * one shared by all with the compat build (-errno when unknown).
+ */
+int loader_series_cpus(const struct loader *a);
 
 /* 1 when pid was added to the targets map, 0 when it was there already, -errno on failure. */
 int loader_add_target(struct loader *a, pid_t pid);

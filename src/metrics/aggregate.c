@@ -340,7 +340,7 @@ static int snapshot_locked(struct aggregator *agg, struct loader *a, struct oa_s
 {
 	struct oa_target *targets = NULL;
 	struct liveness live = { .targets_fd = bpf_map__fd(a->skel->maps.targets) };
-	int nr_cpus = libbpf_num_possible_cpus();
+	int nr_cpus = loader_series_cpus(a);
 	int err;
 
 	memset(snap, 0, sizeof(*snap));

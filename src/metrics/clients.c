@@ -95,7 +95,7 @@ int clients_read(struct loader *a, struct retired *r, target_alive_fn alive, voi
 {
 	struct stats_array kc = { .size = sizeof(struct kernel_client) };
 	int fd = bpf_map__fd(a->skel->maps.client_series);
-	int nr_cpus = libbpf_num_possible_cpus();
+	int nr_cpus = loader_series_cpus(a);
 	struct oa_client_series *c;
 	size_t n = 0;
 	int err;

@@ -74,6 +74,7 @@ struct oa_snapshot {
 	bool body_sizes; /* export the body-size histograms (--body-sizes) */
 	const char *host_name;
 	const char *version;	 /* the agent's version, for otel_agent_build_info */
+	const char *programs;	 /* the BPF programs' build, for the same (NULL: none) */
 	__u64 series_overflowed; /* measurements folded into the overflow series (user space) */
 	__u64 requests_ignored;	 /* requests on routes matching an ignore pattern (user space) */
 	/*

@@ -4,7 +4,7 @@
 # initramfs.sh and runs tests/vmtest/vm_check.py in it; one VM at a time.
 #
 # Prints one line per kernel,
-#   vmtest 6.1.0-50-amd64: PASS 62/62 requests exact (83 s)
+#   vmtest 6.1.0-50-amd64: PASS 62/62 requests exact, current programs (83 s)
 #   vmtest 5.10.0-32-amd64: FAIL agent exited 1: otel-agent: error: ...
 # then "N passed, M failed", and exits 1 if any kernel failed. The serial
 # console of each VM is kept in .output/vmtest/logs/RELEASE.log.

@@ -12,10 +12,12 @@ FEATURE_OTEL=true as a user would start core:
      pipelined in one write, and three more requests on the connection of 1.;
   4. both endpoints must show exactly those requests per method, route and
      status (selftests.lib.endpoints.check_traffic: /metrics and
-     /metrics/otel names, histograms, the agent's own counters).
+     /metrics/otel names, histograms, the agent's own counters);
+  5. otel_agent_build_info names the build of the programs the kernel
+     should get (bpf/variant.bpf.h): compat before 5.17, current after.
 
 Prints progress lines "vmtest: ..." and ends with one line the host reads:
-"VMTEST-RESULT PASS N/N requests exact" or "VMTEST-RESULT FAIL <why>"; when
+"VMTEST-RESULT PASS N/N requests exact, BUILD programs" or "VMTEST-RESULT FAIL <why>"; when
 the agent exits before it serves, <why> is "agent exited N: <its last line>".
 Only the standard library and the selftests' lib (which needs nothing more)
 are used: the VM has a minimal Python.
@@ -36,7 +38,7 @@ from selftests.lib.checks import TestFailure  # noqa: E402
 from selftests.lib.client import (MIX, PIPELINE, Client, add, drive, drive_on,  # noqa: E402
                                    request)
 from selftests.lib.procs import free_port  # noqa: E402
-from selftests.lib.scrape import scrape  # noqa: E402
+from selftests.lib.scrape import parse_prom, scrape  # noqa: E402
 
 # Emulated CPUs (qemu TCG) are 10-50 times slower than the host: loading the
 # BPF programs and starting Node take seconds, not milliseconds.
@@ -129,6 +131,21 @@ def stop(procs):
                 p.wait()
 
 
+def expected_programs():
+    """The build of the BPF programs this kernel should get: compat before 5.17."""
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    return "compat" if (major, minor) < (5, 17) else "current"
+
+
+def check_programs(kind, base):
+    """otel_agent_build_info names the build the feature probe chose."""
+    _, _, body = scrape(base + "/metrics/otel")
+    info = parse_prom(body).get("otel_agent_build_info", [])
+    got = info[0][0].get("bpf_programs") if info else None
+    if got != expected_programs():
+        raise TestFailure(f"{kind}: bpf_programs label: want {expected_programs()} got {got}")
+
+
 def one_server(kind):
     """Drive kind's server under the agent; returns the requests checked."""
     procs = []
@@ -156,6 +173,7 @@ def one_server(kind):
         old.close()
 
         endpoints.check_traffic(kind, base, want)
+        check_programs(kind, base)
         if agent.poll() is not None:
             raise TestFailure(f"{kind}: agent exited {agent.returncode} while serving")
         return sum(want.values())
@@ -178,7 +196,8 @@ def main():
     except (TestFailure, OSError) as e:
         print(f"VMTEST-RESULT FAIL {e}", flush=True)
         return 1
-    print(f"VMTEST-RESULT PASS {done}/{done} requests exact", flush=True)
+    print(f"VMTEST-RESULT PASS {done}/{done} requests exact, {expected_programs()} programs",
+          flush=True)
     return 0
 
 

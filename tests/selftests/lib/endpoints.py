@@ -31,6 +31,8 @@ SELF_METRICS = [
     "otel_agent_stale_connections_reclaimed_total",
     "otel_agent_targets_added_total",
     "otel_agent_map_update_errors_total",
+    "otel_agent_framing_steps_exhausted_total",
+    "otel_agent_syscall_args_missing_total",
 ]
 
 # Self-metrics check_traffic pins; each is 0 unless the test says otherwise.
@@ -41,6 +43,8 @@ COUNTERS = (
     "otel_agent_connection_errors_total",
     "otel_agent_upgraded_connections_total",
     "otel_agent_map_update_errors_total",
+    "otel_agent_framing_steps_exhausted_total",
+    "otel_agent_syscall_args_missing_total",
 )
 
 SETTLE_S = 2.0

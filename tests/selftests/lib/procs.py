@@ -133,15 +133,16 @@ class Procs:
         return srv, port, agent, base
 
 
-def run_agent(pids, extra=(), prefix=(), listen=None, agent=None, timeout=30):
-    """Run the agent (enabled, on pids, under prefix) until it exits, for
-    options it must refuse and machines it cannot run on.
-    Returns (exit code, stderr)."""
+def run_agent(pids, extra=(), prefix=(), listen=None, agent=None, timeout=30, env=None):
+    """Run the agent (enabled, on pids, under prefix, in env or this
+    environment) until it exits, for options it must refuse and machines it
+    cannot run on. Returns (exit code, stderr)."""
     argv = list(prefix) + [agent or agent_path()]
     for pid in pids:
         argv += ["--pid", str(pid)]
     argv += ["--listen", listen or f"127.0.0.1:{free_port()}", "--feature-otel=true"] + list(extra)
-    r = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    r = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                       env=env)
     return r.returncode, r.stderr.decode(errors="replace").strip()
 
 
