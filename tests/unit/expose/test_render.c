@@ -385,6 +385,14 @@ static void test_escaping(void **state)
 	check_exposition(text);
 	free(text);
 
+	/* the build of the BPF programs loaded, when the snapshot names it */
+	snap.programs = "compat";
+	text = render(render_otel, &snap);
+	assert_line(text, "otel_agent_build_info{version=\"v\\\"1\",bpf_programs=\"compat\"} 1");
+	check_exposition(text);
+	free(text);
+	snap.programs = NULL;
+
 	text = render(render_plugin, &snap);
 	assert_line(
 		text,
@@ -934,8 +942,8 @@ static void test_openmetrics(void **state)
 	assert_line(text, "# TYPE otel_agent_targets gauge");
 	assert_int_equal(count_lines(text, "# TYPE otel_agent_requests_total", 1), 0);
 	assert_int_equal(count_lines(text, "# HELP otel_agent_requests_total", 1), 0);
-	/* 25 families: target_info, the server's 4, the client's 3, 17 self-metrics */
-	assert_int_equal(check_openmetrics(text), 25);
+	/* 27 families: target_info, the server's 4, the client's 3, 19 self-metrics */
+	assert_int_equal(check_openmetrics(text), 27);
 	free(text);
 
 	/* No series at all is still a whole exposition. */
@@ -943,7 +951,7 @@ static void test_openmetrics(void **state)
 	snap.nr_targets = 0;
 	text = render_om(&snap);
 	assert_int_equal(count_lines(text, "target_info", 1), 0);
-	assert_int_equal(check_openmetrics(text), 25);
+	assert_int_equal(check_openmetrics(text), 27);
 	free(text);
 
 	/* The Prometheus text of the same snapshot has no UNIT, info or EOF. */
