@@ -3,7 +3,8 @@
 # attached to a fresh node server (bench/server.js none, CPU 1) loaded by
 # wrk -c32 from CPU 0 with kernel.bpf_stats_enabled=1, and the ns per run of
 # its own programs (found through its fds) are kept. Prints the medians (min-max)
-# over the rounds for the writev, read and write programs and the requests/s.
+# over the rounds for the writev, read and write programs (and the enter
+# programs of a compat build, OTEL_AGENT_PROGRAMS=compat) and the requests/s.
 # node never calls write(), so the write program runs only for wrk: the cost
 # of an untargeted syscall. Taking turns within a round is what makes builds
 # comparable on a shared, noisy machine.
@@ -55,8 +56,8 @@ for p in json.load(open(f"{out}/p1.json")):
     q = before.get(p["id"], {})
     n = p.get("run_cnt", 0) - q.get("run_cnt", 0)
     t = p.get("run_time_ns", 0) - q.get("run_time_ns", 0)
-    if n:
-        print(name, p.get("name"), t / n)
+    if n:  # a compat build's program is named for the program it stands in for
+        print(name, p.get("name", "").removesuffix("_compat"), t / n)
 m = re.search(r"Requests/sec:\s+([\d.]+)", open(f"{out}/wrk").read())
 print(name, "rps", m.group(1) if m else 0)
 PY
@@ -80,7 +81,9 @@ for arg in sys.argv[2:]:
     name = arg.split("=", 1)[0]
     cols = []
     for what, label in (("handle_sys_exit_writev", "writev"), ("handle_sys_exit_read", "read"),
-                        ("handle_sys_exit_write", "write (untargeted)"), ("rps", "requests/s")):
+                        ("handle_sys_exit_write", "write (untargeted)"),
+                        ("handle_sys_enter_writev", "enter writev"),
+                        ("handle_sys_enter_read", "enter read"), ("rps", "requests/s")):
         v = runs.get((name, what))
         if v:
             cols.append(f"{label} {st.median(v):.0f} ({min(v):.0f}-{max(v):.0f})")
