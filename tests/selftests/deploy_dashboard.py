@@ -358,6 +358,17 @@ def _latest(prom, q):
     return r[0][1] if r else 0.0
 
 
+def _plugin_scraped_after(prom, t, deadline_s=10):
+    """Waits until the /metrics job scraped after t too: its scrapes are not
+    in step with the seed job's, and a series whose first sample holds both
+    batches has no increase to rate (its recorded 5xx ratio is 0/0)."""
+    deadline = time.monotonic() + deadline_s
+    while _latest(prom, f'up{{job="{PLUGIN_JOB}"}}') <= t:
+        check(time.monotonic() < deadline,
+              f"a scrape of {PLUGIN_JOB} after {t:.3f} within {deadline_s}s ({prom.log_tail()})")
+        time.sleep(0.1)
+
+
 def _evaluated_after(prom, t, deadline_s=10):
     """Waits until both jobs were scraped after t, then until every rule
     group ran after those scrapes (its records' timestamps); returns that time."""
@@ -439,7 +450,9 @@ def test_dashboard_queries():
         try:
             prom.scrape_after(0, deadline_s=15)
             batch(port, base, 1)
-            s1 = prom.scrape_after(time.time())  # holds all of the first batch
+            t1 = time.time()
+            s1 = prom.scrape_after(t1)  # holds all of the first batch
+            _plugin_scraped_after(prom, t1)
             want = batch(port, base, 2)
             sent = time.time()
             held = waiting_hang(port, base, 1)
