@@ -16,7 +16,7 @@ VMLINUX    := vmlinux/$(ARCH)/vmlinux.h
 CLANG      ?= clang
 BPFTOOL    ?= bpftool
 CC         ?= gcc
-PKGS       := libbpf libelf zlib libmicrohttpd libseccomp libcap-ng yaml-0.1 libxcrypt
+PKGS       := libbpf libelf zlib libmicrohttpd libseccomp libcap-ng yaml-0.1 libxcrypt ncursesw
 JOBS       ?= $(shell nproc)
 VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 

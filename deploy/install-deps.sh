@@ -9,11 +9,11 @@ set -eu
 # yaml, crypt: --web.config.file); test: cmocka, promtool, python3, node, curl, openssl
 # (certificates), python3-yaml (the deploy/ rules and configs); format: clang-format;
 # install: help2man (the man page); deploy checks: systemd (systemd-analyze), strace (the
-# unit's syscall filter), npm (below)
+# unit's syscall filter), npm (below); otel-agent top: ncurses, and tmux for its test
 PKGS="make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev \
-libseccomp-dev libcap-ng-dev libyaml-dev libcrypt-dev openssl \
+libseccomp-dev libcap-ng-dev libyaml-dev libcrypt-dev libncurses-dev openssl \
 bpftool libcmocka-dev prometheus python3 python3-yaml curl iproute2 clang-format help2man \
-systemd strace"
+systemd strace tmux"
 
 # npm projects installed with `npm ci` from their committed lock files:
 # the Kubernetes manifest check (the API schemas, ajv)

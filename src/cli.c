@@ -31,13 +31,20 @@ enum {
 	OPT_BODY_SIZES,
 	OPT_USER,
 	OPT_WEB_CONFIG,
+	OPT_ONCE,
+	OPT_JSON,
 };
+
+/* The interval of otel-agent top, in seconds. */
+#define TOP_DELAY_MIN 0.1
+#define TOP_DELAY_MAX 3600.0
 
 /* Defaults and limits are printed from their constants, so the text follows the code. */
 void cli_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: otel-agent [--pid PID] [--port N] [--comm NAME] [--exe PATH] ... [options]\n"
+		"       otel-agent top [targets] [-d SECONDS] [--once] [--json] [options]\n"
 		"\n"
 		"Counts the HTTP/1.x requests a running server answers, from outside the\n"
 		"process (eBPF on its socket syscalls), and serves them as Prometheus metrics.\n"
@@ -93,9 +100,57 @@ void cli_usage(FILE *out)
 		"      --body-sizes          also export the request and response body-size\n"
 		"                            histograms (off by default, as in the conventions)\n"
 		"\n"
+		"otel-agent top: a live table of the targets' requests by method and route in\n"
+		"the terminal (keys: r t 4 5 e 1 9 0 a n sort, R reverses, / filters by route,\n"
+		"space pauses, q quits); it serves no endpoint and ignores FEATURE_OTEL:\n"
+		"  -d, --delay SECONDS       seconds between tables (default 1, %.1f to %.0f)\n"
+		"      --once                print one table after -d seconds and exit\n"
+		"      --json                print one JSON document per interval (with --once: one)\n"
+		"\n"
 		"Endpoints: /metrics/otel (OpenTelemetry names), /metrics (the plugin's names),\n"
 		"/healthz. Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN for tracefs).\n",
-		OA_DEFAULT_LISTEN, OA_MAX_SERIES, OA_MAX_CONNS, OA_MAX_BOUNDS);
+		OA_DEFAULT_LISTEN, OA_MAX_SERIES, OA_MAX_CONNS, OA_MAX_BOUNDS, TOP_DELAY_MIN,
+		TOP_DELAY_MAX);
+}
+
+/* -d SECONDS of otel-agent top: a decimal number of seconds. */
+static int parse_delay(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= TOP_DELAY_MIN && v <= TOP_DELAY_MAX)) {
+		fprintf(stderr, "otel-agent: -d takes seconds from %.1f to %.0f, got '%s'\n",
+			TOP_DELAY_MIN, TOP_DELAY_MAX, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Options that make sense only with top, or only without it: one line, -EINVAL. */
+static int check_mode(const struct options *opts, bool delay, bool listen)
+{
+	const struct top_opts *t = &opts->top;
+
+	if (!t->enabled && (delay || t->once || t->json)) {
+		fprintf(stderr, "otel-agent: %s is an option of otel-agent top; see --help\n",
+			delay	  ? "-d"
+			: t->once ? "--once"
+				  : "--json");
+		return -EINVAL;
+	}
+	if (t->enabled && (listen || opts->web.cert_pem || opts->user_given)) {
+		fprintf(stderr,
+			"otel-agent: top serves no endpoint: %s is not one of its options; see --help\n",
+			listen		   ? "--listen"
+			: opts->user_given ? "--user"
+					   : "--web.config.file");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int parse_decimal(const char *s, unsigned long min, unsigned long max, unsigned long *out)
@@ -300,20 +355,31 @@ static const struct option long_opts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
+	{ "delay", required_argument, NULL, 'd' },
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ NULL, 0, NULL, 0 },
 };
 
 enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 {
 	const struct selectors *sel = &opts->sel;
+	bool delay = false, listen = false;
 	int c;
 
 	memset(opts, 0, sizeof(*opts));
 	opts->listen = OA_DEFAULT_LISTEN;
 	opts->user = OA_DEFAULT_USER;
+	opts->top.delay_s = 1.0;
+	if (argc > 1 && !strcmp(argv[1], "top")) {
+		/* parsed as if "top" were the program: getopt starts at what follows */
+		opts->top.enabled = true;
+		argc--;
+		argv++;
+	}
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":p:l:vhV", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:l:d:vhV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 		case OPT_PORT:
@@ -345,6 +411,18 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 			if (check_listen(optarg))
 				return CLI_USAGE_ERROR;
 			opts->listen = optarg;
+			listen = true;
+			break;
+		case 'd':
+			if (parse_delay(optarg, &opts->top.delay_s))
+				return CLI_USAGE_ERROR;
+			delay = true;
+			break;
+		case OPT_ONCE:
+			opts->top.once = true;
+			break;
+		case OPT_JSON:
+			opts->top.json = true;
 			break;
 		case OPT_WEB_CONFIG:
 			/* read now: a mistake is a usage error before anything is loaded */
@@ -394,6 +472,8 @@ enum cli_result cli_parse(int argc, char **argv, struct options *opts)
 		fprintf(stderr, "otel-agent: unexpected argument '%s'; see --help\n", argv[optind]);
 		return CLI_USAGE_ERROR;
 	}
+	if (check_mode(opts, delay, listen))
+		return CLI_USAGE_ERROR;
 	if (!sel->nr_pids && !sel->nr_ports && !sel->nr_comms && !sel->nr_exes) {
 		fprintf(stderr,
 			"otel-agent: no target; give --pid PID, --port N, --comm NAME or --exe PATH (see --help)\n");

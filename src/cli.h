@@ -61,6 +61,14 @@ struct export_opts {
 	bool body_sizes;		      /* --body-sizes: on (the file may also turn it on) */
 };
 
+/* otel-agent top: a live table in the terminal instead of the endpoints (src/top/). */
+struct top_opts {
+	bool enabled;	/* the first argument is "top" */
+	double delay_s; /* -d: seconds between tables (default 1) */
+	bool once;	/* --once: one table after delay_s, then exit */
+	bool json;	/* --json: one JSON document per interval */
+};
+
 struct options {
 	struct selectors sel;
 	struct map_limits limits;
@@ -71,6 +79,7 @@ struct options {
 	bool user_given;	  /* --user was on the command line */
 	struct web_config web;	  /* --web.config.file, read by cli_parse; empty without */
 	bool verbose;
+	struct top_opts top;
 };
 
 enum cli_result {

@@ -26,6 +26,7 @@
 #include "server/http_server.h"
 #include "log.h"
 #include "privilege.h"
+#include "top/run.h"
 #include "kernel/reclaim.h"
 #include "expose/render.h"
 #include "targets/proc.h"
@@ -416,7 +417,7 @@ static int start_tracing(struct agent *agent, const struct options *opts, struct
 static int check_privilege(const struct options *opts, struct run_as *user)
 {
 	struct flag_decision early = flag_resolve(opts->feature_otel, getenv("FEATURE_OTEL"), NULL);
-	bool tracing = early.enabled || early.source == FLAG_FROM_DEFAULT;
+	bool tracing = opts->top.enabled || early.enabled || early.source == FLAG_FROM_DEFAULT;
 	char missing[128];
 
 	if (!privilege_check_start(user, tracing, missing, sizeof(missing)))
@@ -506,6 +507,28 @@ static int serve(struct agent *agent, const struct options *opts, struct flag_de
 	return 0;
 }
 
+/*
+ * otel-agent top (src/top/): attached as the agent attaches, whatever
+ * FEATURE_OTEL says (it publishes nothing), and kept as who started it:
+ * it serves no endpoint, and reads only the maps and /proc. Exit code.
+ */
+static int run_top(struct agent *agent, const struct options *opts, struct match_list *found,
+		   const sigset_t *signals)
+{
+	struct top_ctx x = {
+		.bpf = &agent->bpf,
+		.agg = &agent->agg,
+		.resources = &agent->resources,
+		.rules = &agent->cfg.rules,
+		.opts = &opts->top,
+		.signals = signals,
+	};
+
+	if (start_tracing(agent, opts, found))
+		return 1;
+	return top_run(&x);
+}
+
 int main(int argc, char **argv)
 {
 	struct agent agent = { 0 };
@@ -550,6 +573,10 @@ int main(int argc, char **argv)
 
 	if (discover_targets(&opts.sel, getpid(), &found))
 		goto cleanup;
+	if (opts.top.enabled) {
+		ret = run_top(&agent, &opts, &found, &set);
+		goto cleanup;
+	}
 	flag = decide_flag(&agent, &opts, &found, target_flag, sizeof(target_flag));
 	if (flag.enabled && start_tracing(&agent, &opts, &found))
 		goto cleanup;

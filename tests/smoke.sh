@@ -2,10 +2,12 @@
 # One-command dev smoke (`sudo make smoke`): start the demo core with
 # FEATURE_OTEL=true, attach ./otel-agent to it (flag read from the target's
 # environment), drive a few requests, then print status code, first lines and
-# the request series of /metrics and /metrics/otel.
+# the request series of /metrics and /metrics/otel, and the table
+# `otel-agent top --once` shows for the same requests driven again.
 # Env: PORT (core, default 8900), LISTEN (agent, default 127.0.0.1:9464),
 #      OTEL_AGENT (agent binary, default ./otel-agent).
-# Exits non-zero if either endpoint is not 200 or has no http series.
+# Exits non-zero if either endpoint is not 200 or has no http series, or top
+# shows no rows.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,10 +18,11 @@ CORE=http://127.0.0.1:$PORT
 WORK=$(mktemp -d)
 CORE_PID=
 AGENT_PID=
+TOP_PID=
 
 cleanup() {
 	local pid
-	for pid in $AGENT_PID $CORE_PID; do
+	for pid in $TOP_PID $AGENT_PID $CORE_PID; do
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
@@ -63,15 +66,18 @@ ok*) ;;
 *) die "agent not healthy (healthz: ${health:-no answer}): $(tail -n 3 "$WORK/agent.out")" ;;
 esac
 
-for _ in 1 2 3; do
-	curl -fsS -o /dev/null "$CORE/hello?x=1"
-done
-curl -fsS -o /dev/null -X POST -d '{"name":"widget"}' "$CORE/items"
-curl -fsS -o /dev/null -X PUT -d '{"name":"gadget"}' "$CORE/items/42"
-curl -fsS -o /dev/null -X DELETE "$CORE/items/42"
-curl -sS -o /dev/null "$CORE/boom"
-curl -sS -o /dev/null "$CORE/nope"
-curl -fsS -o /dev/null "$CORE/slow"
+traffic() {
+	for _ in 1 2 3; do
+		curl -fsS -o /dev/null "$CORE/hello?x=1"
+	done
+	curl -fsS -o /dev/null -X POST -d '{"name":"widget"}' "$CORE/items"
+	curl -fsS -o /dev/null -X PUT -d '{"name":"gadget"}' "$CORE/items/42"
+	curl -fsS -o /dev/null -X DELETE "$CORE/items/42"
+	curl -sS -o /dev/null "$CORE/boom"
+	curl -sS -o /dev/null "$CORE/nope"
+	curl -fsS -o /dev/null "$CORE/slow"
+}
+traffic
 sleep 0.5
 
 fail=0
@@ -91,9 +97,27 @@ show() {
 show /metrics http_requests_total
 show /metrics/otel http_server_request_duration_seconds_count
 
+# The same traffic again, seen by otel-agent top over a 3 s interval.
+"$AGENT" top --pid "$CORE_PID" --once -d 3 >"$WORK/top.out" 2>"$WORK/top.err" &
+TOP_PID=$!
+for _ in $(seq 200); do
+	grep -qs 'top: a table every' "$WORK/top.err" && break
+	kill -0 "$TOP_PID" 2>/dev/null || break
+	sleep 0.1
+done
+traffic
+echo
+echo "== otel-agent top --pid $CORE_PID --once -d 3"
+if wait "$TOP_PID" && grep -q '/hello' "$WORK/top.out"; then
+	cat "$WORK/top.out"
+else
+	echo "(top failed: $(tail -n 3 "$WORK/top.err"))"
+	fail=1
+fi
+
 echo
 if [ "$fail" -ne 0 ]; then
-	echo "smoke: FAILED (an endpoint is not 200 or has no http series)"
+	echo "smoke: FAILED (an endpoint is not 200 or has no http series, or top showed no rows)"
 	exit 1
 fi
 echo "smoke: OK"

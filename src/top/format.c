@@ -201,7 +201,7 @@ static void header_lines(struct line *l, FILE *out, const struct top_table *t,
 		if (*service)
 			line_printf(l, " (%.*s)", (int)sizeof(h->targets[i].service_name), service);
 	}
-	line_printf(l, "  every %g s; quantiles interpolated within buckets (histogram_quantile)",
+	line_printf(l, "  every %.1f s; quantiles interpolated within buckets (histogram_quantile)",
 		    t->interval_s);
 	line_emit(l, out, width);
 

@@ -113,6 +113,45 @@ static void test_cli(void **state)
 	assert_int_equal(cli_parse(2, missing, &o), CLI_USAGE_ERROR);
 }
 
+/* otel-agent top: its options, and the options that belong to one mode only. */
+static void test_cli_top(void **state)
+{
+	char *top[] = { "otel-agent", "top", "--pid", "7", "-d", "0.5", "--once", "--json" };
+	char *plain[] = { "otel-agent", "top", "--comm", "core" };
+	char *agent_d[] = { "otel-agent", "--pid", "7", "-d", "2" };
+	char *agent_once[] = { "otel-agent", "--pid", "7", "--once" };
+	char *top_listen[] = { "otel-agent", "top", "--pid", "7", "--listen", "127.0.0.1:1" };
+	char *top_user[] = { "otel-agent", "top", "--pid", "7", "--user", "nobody" };
+	char *zero[] = { "otel-agent", "top", "--pid", "7", "-d", "0" };
+	char *word[] = { "otel-agent", "top", "--pid", "7", "-d", "1s" };
+	char *no_target[] = { "otel-agent", "top" };
+	char *late_top[] = { "otel-agent", "--pid", "7", "top" };
+	struct options o;
+
+	(void)state;
+	assert_int_equal(cli_parse(8, top, &o), CLI_OK);
+	assert_true(o.top.enabled);
+	assert_int_equal(o.sel.nr_pids, 1);
+	assert_int_equal(o.sel.pids[0], 7);
+	assert_true(o.top.delay_s > 0.49 && o.top.delay_s < 0.51);
+	assert_true(o.top.once);
+	assert_true(o.top.json);
+	assert_int_equal(cli_parse(4, plain, &o), CLI_OK);
+	assert_true(o.top.enabled);
+	assert_true(o.top.delay_s > 0.99 && o.top.delay_s < 1.01);
+	assert_false(o.top.once || o.top.json);
+
+	assert_int_equal(cli_parse(5, agent_d, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(4, agent_once, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(6, top_listen, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(6, top_user, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(6, zero, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(6, word, &o), CLI_USAGE_ERROR);
+	assert_int_equal(cli_parse(2, no_target, &o), CLI_USAGE_ERROR);
+	/* top is a word only in the first place */
+	assert_int_equal(cli_parse(4, late_top, &o), CLI_USAGE_ERROR);
+}
+
 static void test_cli_selectors(void **state)
 {
 	char *all[] = { "otel-agent",
@@ -360,11 +399,17 @@ static void test_cli_too_many_routes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_values),	      cmocka_unit_test(test_precedence),
-		cmocka_unit_test(test_environ_find),  cmocka_unit_test(test_cli),
-		cmocka_unit_test(test_cli_selectors), cmocka_unit_test(test_cli_too_many),
-		cmocka_unit_test(test_cli_defaults),  cmocka_unit_test(test_cli_map_limits),
-		cmocka_unit_test(test_cli_export),    cmocka_unit_test(test_cli_too_many_routes),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_environ_find),
+		cmocka_unit_test(test_cli),
+		cmocka_unit_test(test_cli_top),
+		cmocka_unit_test(test_cli_selectors),
+		cmocka_unit_test(test_cli_too_many),
+		cmocka_unit_test(test_cli_defaults),
+		cmocka_unit_test(test_cli_map_limits),
+		cmocka_unit_test(test_cli_export),
+		cmocka_unit_test(test_cli_too_many_routes),
 		cmocka_unit_test(test_cli_listen),
 	};
 

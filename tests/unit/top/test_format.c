@@ -116,7 +116,7 @@ static char *json_of(const struct top_table *t, const struct top_header *h, doub
 static void test_text(void **state)
 {
 	static const char want[] =
-		"otel-agent top: 2 target(s): 1234 node (core-svc), 99 (api)  every 2 s; quantiles interpolated within buckets (histogram_quantile)\n"
+		"otel-agent top: 2 target(s): 1234 node (core-svc), 99 (api)  every 2.0 s; quantiles interpolated within buckets (histogram_quantile)\n"
 		"requests: 128 total, 12.0/s, 2 active, 4xx 12.5%, 5xx 0.0%, errors 1 | agent: dropped 3, map errors 3, not HTTP 4, unmatched 5\n"
 		"sort: p99 reversed  filter: /h  paused\n"
 		"\n"
@@ -140,7 +140,7 @@ static void test_text_width(void **state)
 {
 	/* the route column shrinks to what is left of 90 columns, long lines end in ~ */
 	static const char want90[] =
-		"otel-agent top: 2 target(s): 1234 node (core-svc), 99 (api)  every 2 s; quantiles interpo~\n"
+		"otel-agent top: 2 target(s): 1234 node (core-svc), 99 (api)  every 2.0 s; quantiles inter~\n"
 		"requests: 128 total, 12.0/s, 2 active, 4xx 12.5%, 5xx 0.0%, errors 1 | agent: dropped 3, ~\n"
 		"sort: p99 reversed  filter: /h  paused\n"
 		"\n"
@@ -186,7 +186,7 @@ static void test_text_header_parts(void **state)
 	got = text_of(&t, &h, 0);
 	assert_string_equal(
 		got,
-		"otel-agent top: 0 target(s)  every 1 s; quantiles interpolated within buckets (histogram_quantile)\n"
+		"otel-agent top: 0 target(s)  every 1.0 s; quantiles interpolated within buckets (histogram_quantile)\n"
 		"requests: 0 total, 0.0/s, 0 active, 4xx -, 5xx -, errors 0 | agent: dropped 0, map errors 0, not HTTP 0, unmatched 0\n"
 		"sort: req/s\n"
 		"\n"
@@ -262,7 +262,7 @@ static void test_escaping(void **state)
 	got = text_of(&t, &h, 0);
 	assert_string_equal(
 		got,
-		"otel-agent top: 1 target(s): 7 ?[2J (svc \"x\")  every 1 s; quantiles interpolated within buckets (histogram_quantile)\n"
+		"otel-agent top: 1 target(s): 7 ?[2J (svc \"x\")  every 1.0 s; quantiles interpolated within buckets (histogram_quantile)\n"
 		"requests: 1 total, 1.0/s, 0 active, 4xx -, 5xx -, errors 0 | agent: dropped 3, map errors 3, not HTTP 4, unmatched 5\n"
 		"sort: p99 reversed  filter: ?[31m\n"
 		"\n"
