@@ -220,9 +220,9 @@ int top_run(const struct top_ctx *x)
 		target_watch_tick(&watch);
 		if (++ticks % RECLAIM_EVERY_TICKS == 0)
 			reclaim_stale(x->bpf);
+		/* a key (or a resize): the same table, sorted or filtered anew */
 		if (c >= 0 && v.interactive)
-			show(x,
-			     &v); /* a key (or a resize): the same table, sorted or filtered anew */
+			show(x, &v);
 		if (now_s(CLOCK_MONOTONIC) < next || v.paused)
 			continue;
 		/* after a pause, the next interval starts now rather than catching up */

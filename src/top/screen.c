@@ -61,6 +61,8 @@ void top_screen_draw(const char *text, int head_lines, int column_line, const bo
 		attroff(attr);
 		p = eol ? eol + 1 : p + n;
 	}
+	/* all of it: a log line the agent wrote to the terminal meanwhile is wiped */
+	clearok(stdscr, TRUE);
 	refresh();
 }
 
