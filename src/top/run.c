@@ -87,53 +87,54 @@ static void header_of(struct view *v, struct top_header *h)
 	h->paused = v->paused;
 }
 
-/* Sorted, filtered and written out: to the screen, or to stdout. */
-static int show(const struct top_ctx *x, struct view *v)
+/* The table as the screen shows it: its rows filtered, laid out for the terminal's width. */
+static int draw(struct view *v, const struct top_header *h)
 {
-	struct top_header h;
+	struct top_table shown = v->table;
+	bool alert[256] = { false };
+	size_t first_row = 5; /* format.c: three header lines, a blank, the columns */
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out;
 	int err;
 
+	/* a filtered copy of the rows: the table keeps them all for the next key */
+	shown.rows = calloc(v->table.nr + 1, sizeof(*shown.rows));
+	if (!shown.rows)
+		return -ENOMEM;
+	if (v->table.nr)
+		memcpy(shown.rows, v->table.rows, v->table.nr * sizeof(*shown.rows));
+	top_table_filter(&shown, h->filter);
+	out = open_memstream(&text, &len);
+	err = out ? top_format_text(out, &shown, h, top_screen_width()) : -errno;
+	if (out)
+		fclose(out);
+	for (size_t i = 0; i < shown.nr && first_row + i < 256; i++)
+		alert[first_row + i] = shown.rows[i].share_5xx > 0 || shown.rows[i].errors;
+	if (!err)
+		top_screen_draw(text, 3, 4, alert, 256);
+	free(shown.rows);
+	free(text);
+	return err;
+}
+
+/* Sorted, filtered and written out: to the screen, or to stdout. */
+static int show(const struct top_ctx *x, struct view *v)
+{
+	struct top_header h;
+	int err;
+
 	top_table_sort(&v->table, v->sort, v->reverse);
 	header_of(v, &h);
-	if (!v->interactive) {
-		if (x->opts->json)
-			err = top_format_json(stdout, &v->table, &h, now_s(CLOCK_REALTIME));
-		else
-			err = top_format_text(stdout, &v->table, &h, 0);
-		if (!err && !x->opts->json && !x->opts->once)
-			putchar('\n');
-		fflush(stdout);
-		return err;
-	}
-	out = open_memstream(&text, &len);
-	if (!out)
-		return -errno;
-	{
-		struct top_table shown = v->table;
-		bool alert[256] = { false };
-		size_t first_row = 5; /* format.c: three header lines, a blank, the columns */
-
-		/* a filtered copy of the rows: the table keeps them for the next key */
-		shown.rows = malloc((v->table.nr + 1) * sizeof(*shown.rows));
-		if (!shown.rows) {
-			fclose(out);
-			free(text);
-			return -ENOMEM;
-		}
-		memcpy(shown.rows, v->table.rows, v->table.nr * sizeof(*shown.rows));
-		top_table_filter(&shown, h.filter);
-		err = top_format_text(out, &shown, &h, top_screen_width());
-		fclose(out);
-		for (size_t i = 0; i < shown.nr && first_row + i < 256; i++)
-			alert[first_row + i] = shown.rows[i].share_5xx > 0 || shown.rows[i].errors;
-		if (!err)
-			top_screen_draw(text, 3, 4, alert, 256);
-		free(shown.rows);
-	}
-	free(text);
+	if (v->interactive)
+		return draw(v, &h);
+	if (x->opts->json)
+		err = top_format_json(stdout, &v->table, &h, now_s(CLOCK_REALTIME));
+	else
+		err = top_format_text(stdout, &v->table, &h, 0);
+	if (!err && !x->opts->json && !x->opts->once)
+		putchar('\n');
+	fflush(stdout);
 	return err;
 }
 
