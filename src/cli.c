@@ -101,7 +101,7 @@ void cli_usage(FILE *out)
 		"                            histograms (off by default, as in the conventions)\n"
 		"\n"
 		"otel-agent top: a live table of the targets' requests by method and route in\n"
-		"the terminal (keys: r t 4 5 e 1 9 0 a n sort, R reverses, / filters by route,\n"
+		"the terminal (keys: r t 4 5 e 1 2 9 a n sort, R reverses, / filters by route,\n"
 		"space pauses, q quits); it serves no endpoint and ignores FEATURE_OTEL:\n"
 		"  -d, --delay SECONDS       seconds between tables (default 1, %.1f to %.0f)\n"
 		"      --once                print one table after -d seconds and exit\n"
