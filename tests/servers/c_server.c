@@ -497,7 +497,8 @@ static int serve(struct conn *c)
 			if (c->body_left > 0)
 				return 0;
 			if (c->slow_at == 1) {
-				c->slow_at = now_ms() + c->delay_ms;
+				/* now_ms truncates: one more so that delay_ms pass in full */
+				c->slow_at = now_ms() + c->delay_ms + 1;
 				return 0;
 			}
 			c->in_body = 0;
