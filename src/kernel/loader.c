@@ -279,26 +279,31 @@ static int write_selectors(struct loader *a, const struct selectors *sel,
 	return err;
 }
 
+/* The compat build's program standing in for the program name (bpf/variant.bpf.h), or NULL. */
+static struct bpf_program *compat_twin(struct loader *a, const char *name)
+{
+	char twin[128];
+
+	snprintf(twin, sizeof(twin), "%s_compat", name);
+	return bpf_object__find_program_by_name(a->skel->obj, twin);
+}
+
 /*
- * One build's programs (bpf/variant.bpf.h): the compat build's X_compat
- * stands in for the current build's X; programs without a twin are both's.
+ * One build's programs: the compat build's X_compat stands in for the
+ * current build's X; programs without a twin are both's.
  */
 static void choose_build(struct loader *a, bool compat)
 {
 	struct bpf_program *prog;
-	char twin[128];
 
 	bpf_object__for_each_program(prog, a->skel->obj)
 	{
 		const char *name = bpf_program__name(prog);
 		size_t n = strlen(name);
 
-		if (n > 7 && !strcmp(name + n - 7, "_compat")) {
+		if (n > 7 && !strcmp(name + n - 7, "_compat"))
 			bpf_program__set_autoload(prog, compat);
-			continue;
-		}
-		snprintf(twin, sizeof(twin), "%s_compat", name);
-		if (bpf_object__find_program_by_name(a->skel->obj, twin))
+		else if (compat_twin(a, name))
 			bpf_program__set_autoload(prog, !compat);
 	}
 	a->compat = compat;
@@ -307,18 +312,16 @@ static void choose_build(struct loader *a, bool compat)
 /* The program name, and its compat twin, stay unloaded unless needed. */
 static void load_only_if(struct loader *a, const char *name, bool needed)
 {
-	char twin[128];
-	struct bpf_program *prog;
+	struct bpf_program *progs[2];
 
-	snprintf(twin, sizeof(twin), "%s_compat", name);
 	if (needed)
 		return;
-	prog = bpf_object__find_program_by_name(a->skel->obj, name);
-	if (prog)
-		bpf_program__set_autoload(prog, false);
-	prog = bpf_object__find_program_by_name(a->skel->obj, twin);
-	if (prog)
-		bpf_program__set_autoload(prog, false);
+	progs[0] = bpf_object__find_program_by_name(a->skel->obj, name);
+	progs[1] = compat_twin(a, name);
+	for (int i = 0; i < 2; i++) {
+		if (progs[i])
+			bpf_program__set_autoload(progs[i], false);
+	}
 }
 
 /* Programs only a selector needs are not loaded without it: no cost for other processes. */

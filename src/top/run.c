@@ -19,9 +19,8 @@
 
 /* What the view shows, and what it is sorted and filtered by. */
 struct view {
-	struct oa_snapshot prev, cur;
-	bool have_cur;
-	double prev_at, cur_at; /* CLOCK_MONOTONIC seconds */
+	struct oa_snapshot prev, cur; /* cur: taken at start, then every interval */
+	double prev_at, cur_at;	      /* CLOCK_MONOTONIC seconds */
 	struct top_table table;
 	enum top_column sort;
 	bool reverse, paused, interactive;
@@ -54,14 +53,11 @@ static int next_table(const struct top_ctx *x, struct view *v)
 
 	if (err)
 		return err;
-	if (v->have_cur) {
-		snapshot_free(&v->prev);
-		v->prev = v->cur;
-		v->prev_at = v->cur_at;
-	}
+	snapshot_free(&v->prev);
+	v->prev = v->cur;
+	v->prev_at = v->cur_at;
 	v->cur = snap;
 	v->cur_at = now_s(CLOCK_MONOTONIC);
-	v->have_cur = true;
 	top_table_free(&v->table);
 	err = top_table_build(&v->table, &v->prev, &v->cur, v->cur_at - v->prev_at);
 	if (!err)
@@ -197,10 +193,7 @@ int top_run(const struct top_ctx *x)
 	/* the first interval starts here: what is counted from now on is in it */
 	log_info("top: a table every %.1f s%s", x->opts->delay_s, x->opts->once ? ", once" : "");
 	v.interactive = !x->opts->once && !x->opts->json && !top_screen_open();
-	v.have_cur = true;
 	v.cur_at = now_s(CLOCK_MONOTONIC);
-	v.prev_at = v.cur_at;
-	memset(&v.prev, 0, sizeof(v.prev));
 	if (target_watch_init(&watch, x->bpf))
 		log_debug("no memory to watch the targets; the kernel keeps tracking them");
 	next = v.cur_at + x->opts->delay_s;
